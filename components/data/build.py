@@ -1,0 +1,31 @@
+"""Build a dataset directory: the Shapes world plus the tokenizer trained on its corpus.
+
+This is what the DVC stage runs (`mmops data generate`), so the tokenizer is
+versioned with the data it was trained on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from components.data.conversation import corpus_texts
+from components.data.llava_json import load_llava_json
+from components.data.shapes_dataset import generate_shapes_dataset
+from components.data.shapes_world import ShapesConfig
+from components.data.tokenizer import TextTokenizer, train_tokenizer
+
+TOKENIZER_FILE = "tokenizer.json"
+
+
+def build_shapes_dataset(
+    config: ShapesConfig, vocab_size: int, out_dir: Path, progress: Callable[[int, int], None] | None = None
+) -> dict:
+    summary = generate_shapes_dataset(config, out_dir, progress)
+    samples = load_llava_json(out_dir / "captions_train.json") + load_llava_json(out_dir / "instruct_train.json")
+    train_tokenizer(corpus_texts(samples), vocab_size).save(out_dir / TOKENIZER_FILE)
+    return summary
+
+
+def load_dataset_tokenizer(dataset_dir: Path) -> TextTokenizer:
+    return TextTokenizer.load(dataset_dir / TOKENIZER_FILE)

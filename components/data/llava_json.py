@@ -1,0 +1,256 @@
+"""Reading any LLaVA-format JSON dataset: validation, safe image paths, torch Datasets.
+
+A LLaVA JSON file is a list of samples:
+
+    {"id": "...", "image": "relative/path.png",            # image is optional
+     "conversations": [{"from": "human", "value": "<image>\\nQuestion"},
+                       {"from": "gpt", "value": "Answer"}, ...]}
+
+Other keys are kept and ignored. Image paths are relative to an image root and may
+never point outside it.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+from torch.utils.data import Dataset
+
+from components.data.conversation import (
+    IGNORE_INDEX,
+    ConversationMode,
+    answer_ids,
+    encode_sample,
+    normalised_turns,
+    prompt_ids,
+    strip_image_token,
+)
+from components.data.errors import DataError
+from components.data.tokenizer import TextTokenizer
+
+ROLES = ("human", "gpt")
+
+
+def load_llava_json(path: Path) -> list[dict]:
+    """The samples of a LLaVA JSON file, each checked; DataError names file, sample, field."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"LLaVA JSON file not found: {path}")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno}, "
+                        f"column {exc.colno})") from exc
+    if not isinstance(data, list):
+        raise DataError(f"{path}: the top level is a {type(data).__name__}; "
+                        "a LLaVA JSON file is a list of samples")
+    for index, sample in enumerate(data):
+        _check_sample(path, index, sample)
+    return data
+
+
+def _check_sample(path: Path, index: int, sample: object) -> None:
+    where = f"{path}: sample {index}"
+    if not isinstance(sample, dict):
+        raise DataError(f"{where} is a {type(sample).__name__}; each sample must be an object")
+    if "id" in sample:
+        where += f" (id {sample['id']!r})"
+    image = sample.get("image")
+    if image is not None and (not isinstance(image, str) or not image):
+        raise DataError(f"{where}: field 'image' is {image!r}; expected a non-empty "
+                        "relative path string, or leave the field out")
+    turns = sample.get("conversations")
+    if not isinstance(turns, list) or not turns:
+        raise DataError(f"{where}: field 'conversations' is {turns!r}; expected a non-empty "
+                        "list of {'from': 'human'|'gpt', 'value': str} turns")
+    if len(turns) % 2:
+        raise DataError(f"{where}: 'conversations' has {len(turns)} turns; every human turn "
+                        "needs a gpt answer, so the count must be even")
+    for number, turn in enumerate(turns):
+        field = f"conversations[{number}]"
+        if not isinstance(turn, dict):
+            raise DataError(f"{where}: field '{field}' is {turn!r}; expected an object")
+        expected = ROLES[number % 2]
+        if turn.get("from") != expected:
+            raise DataError(f"{where}: field '{field}.from' is {turn.get('from')!r}; expected "
+                            f"{expected!r} (turns alternate human, gpt, starting with human)")
+        if not isinstance(turn.get("value"), str):
+            raise DataError(f"{where}: field '{field}.value' is {turn.get('value')!r}; "
+                            "expected a string")
+
+
+def resolve_image(root: Path, rel: str, source: str = "") -> Path:
+    """`root / rel`, refusing absolute paths, '..' parts and links that leave `root`.
+
+    `source` (e.g. 'data.json sample 3') is named in the error message.
+    """
+    where = f"{source}: " if source else ""
+    rel_path = Path(rel)
+    if rel_path.is_absolute() or rel.startswith(("/", "\\")):
+        raise DataError(f"{where}image path {rel!r} is absolute; image paths must be "
+                        f"relative to the image root {root}")
+    if ".." in rel_path.parts or ".." in rel.split("\\"):
+        raise DataError(f"{where}image path {rel!r} contains '..'; image paths must stay "
+                        f"inside the image root {root}")
+    root_resolved = Path(root).resolve()
+    resolved = (root_resolved / rel_path).resolve()
+    if not resolved.is_relative_to(root_resolved):
+        raise DataError(f"{where}image path {rel!r} resolves to {resolved}, outside the image "
+                        f"root {root_resolved} (a symlink?); links must stay inside the root")
+    return resolved
+
+
+def load_image(path: Path, image_size: int) -> torch.Tensor:
+    """RGB image as a float tensor (3, image_size, image_size) in [-1, 1], resized
+    (bicubic, aspect ratio not kept) when it is not already that size."""
+    try:
+        with Image.open(path) as image:
+            rgb = image.convert("RGB")
+    except FileNotFoundError as exc:
+        raise DataError(f"image file not found: {path}") from exc
+    except UnidentifiedImageError as exc:
+        raise DataError(f"{path} is not an image Pillow can read") from exc
+    if rgb.size != (image_size, image_size):
+        rgb = rgb.resize((image_size, image_size), Image.Resampling.BICUBIC)
+    pixels = torch.from_numpy(np.asarray(rgb, dtype=np.float32))  # (S, S, 3) in 0..255
+    return (pixels / 127.5 - 1.0).permute(2, 0, 1).contiguous()  # (3, S, S)
+
+
+def _image_paths(json_path: Path, root: Path, samples: list[dict]) -> list[Path | None]:
+    """Each sample's resolved image path, checked up front so a bad path fails at once."""
+    return [
+        None if s.get("image") is None
+        else resolve_image(root, s["image"], source=f"{json_path} sample {i}")
+        for i, s in enumerate(samples)
+    ]
+
+
+class LlavaJsonDataset(Dataset):
+    """Items: pixel_values (3,S,S; zeros without image), has_image, input_ids, labels."""
+
+    def __init__(self, json_path: Path, image_root: Path, tokenizer: TextTokenizer,
+                 mode: ConversationMode, image_size: int, max_len: int) -> None:
+        self.samples = load_llava_json(json_path)
+        self.image_paths = _image_paths(Path(json_path), Path(image_root), self.samples)
+        self.tokenizer, self.mode = tokenizer, mode
+        self.image_size, self.max_len = image_size, max_len
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        ids, labels = encode_sample(self.samples[index], self.tokenizer, self.mode, self.max_len)
+        path = self.image_paths[index]
+        if path is None:
+            pixels = torch.zeros(3, self.image_size, self.image_size)
+        else:
+            pixels = load_image(path, self.image_size)
+        return {
+            "pixel_values": pixels,
+            "has_image": torch.tensor(path is not None),
+            "input_ids": torch.tensor(ids, dtype=torch.long),
+            "labels": torch.tensor(labels, dtype=torch.long),
+        }
+
+
+class ImageTextDataset(Dataset):
+    """Image-caption pairs for contrastive pretraining; the caption is the first gpt
+    answer. Items: pixel_values (3,S,S) and text_ids = caption ids + eos; a long caption
+    is cut so that eos stays the last id (text towers pool at eos)."""
+
+    def __init__(self, json_path: Path, image_root: Path, tokenizer: TextTokenizer,
+                 image_size: int, max_len: int) -> None:
+        if max_len < 2:
+            raise DataError(f"max_len={max_len} is too small; it must be at least 2")
+        samples = load_llava_json(json_path)
+        for index, sample in enumerate(samples):
+            if sample.get("image") is None:
+                raise DataError(f"{json_path}: sample {index} has no 'image'; every sample "
+                                "of an image-text dataset needs one")
+        self.image_paths = _image_paths(Path(json_path), Path(image_root), samples)
+        self.captions = [strip_image_token(s["conversations"][1]["value"]) for s in samples]
+        self.tokenizer, self.image_size, self.max_len = tokenizer, image_size, max_len
+
+    def __len__(self) -> int:
+        return len(self.captions)
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        ids = self.tokenizer.encode(self.captions[index])[: self.max_len - 1]
+        return {
+            "pixel_values": load_image(self.image_paths[index], self.image_size),
+            "text_ids": torch.tensor(ids + [self.tokenizer.eos_id], dtype=torch.long),
+        }
+
+
+class TextCorpusDataset(Dataset):
+    """Text-only language-model data from a LLaVA JSON file, images ignored.
+
+    mode 'instruct': one item per turn, [bos] 'USER: {q} ASSISTANT:' ' {a}' [eos],
+    encoded piece by piece exactly as in instruct training but without `<image>`;
+    mode 'caption': one item per sample, [bos] ' {caption}' [eos].
+    Every id after bos is a target; items are cut to max_len ids.
+    """
+
+    def __init__(self, json_path: Path, tokenizer: TextTokenizer,
+                 mode: ConversationMode, max_len: int) -> None:
+        if max_len < 2:
+            raise DataError(f"max_len={max_len} is too small; it must be at least 2")
+        self.sequences: list[list[int]] = []
+        for sample in load_llava_json(json_path):
+            text_only = {**sample, "image": None, "conversations": [
+                {**t, "value": strip_image_token(t["value"])} for t in sample["conversations"]
+            ]}
+            turns = normalised_turns(text_only)
+            if mode == "caption":
+                pieces = [answer_ids(turns[0][1], tokenizer)]
+            elif mode == "instruct":
+                pieces = [prompt_ids(q, tokenizer) + answer_ids(a, tokenizer) for q, a in turns]
+            else:
+                raise DataError(f"unknown mode {mode!r}; allowed: ['caption', 'instruct']")
+            self.sequences += [([tokenizer.bos_id] + p)[:max_len] for p in pieces]
+
+    def __len__(self) -> int:
+        return len(self.sequences)
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        ids = torch.tensor(self.sequences[index], dtype=torch.long)
+        labels = ids.clone()
+        labels[0] = IGNORE_INDEX  # bos is context, never a prediction target
+        return {"input_ids": ids, "labels": labels}
+
+
+def _pad(rows: list[torch.Tensor], value: int) -> torch.Tensor:
+    """Right-pad 1-D tensors to the longest: (batch, longest)."""
+    out = torch.full((len(rows), max(len(r) for r in rows)), value, dtype=rows[0].dtype)
+    for i, row in enumerate(rows):
+        out[i, : len(row)] = row
+    return out
+
+
+def collate_batch(items: list[dict[str, torch.Tensor]], pad_id: int) -> dict[str, torch.Tensor]:
+    """Stack the items of any dataset above into one batch.
+
+    input_ids are padded with pad_id, labels with IGNORE_INDEX, and attention_mask
+    marks real tokens with 1; text_ids are padded with pad_id with text_mask alike;
+    pixel_values and has_image are stacked.
+    """
+    if not items:
+        raise DataError("collate_batch got an empty list of items")
+    batch: dict[str, torch.Tensor] = {}
+    if "input_ids" in items[0]:
+        ids = [item["input_ids"] for item in items]
+        batch["input_ids"] = _pad(ids, pad_id)
+        batch["labels"] = _pad([item["labels"] for item in items], IGNORE_INDEX)
+        batch["attention_mask"] = _pad([torch.ones_like(r) for r in ids], 0)
+    if "text_ids" in items[0]:
+        texts = [item["text_ids"] for item in items]
+        batch["text_ids"] = _pad(texts, pad_id)
+        batch["text_mask"] = _pad([torch.ones_like(r) for r in texts], 0)
+    for key in ("pixel_values", "has_image"):
+        if key in items[0]:
+            batch[key] = torch.stack([item[key] for item in items])
+    return batch

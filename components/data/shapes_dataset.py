@@ -1,0 +1,129 @@
+"""Writing a Shapes dataset to disk as PNG images plus LLaVA-format JSON files.
+
+Layout under `out_dir`:
+
+    images/{split}/{split}_{index:06d}.png
+    captions_{split}.json   stage-1 image-caption pairs (LLaVA JSON list)
+    instruct_{split}.json   stage-2 multi-turn conversations (LLaVA JSON list)
+    meta.json               the config, counts per split, vocabulary, question types
+
+The output is byte-identical for the same config: scenes and their text are pure
+functions of (seed, split, index), and JSON is written without unordered state.
+Files are (over)written in place; files from an earlier, larger run are not removed.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+from components.data.shapes_annotations import (
+    QUESTION_TYPES,
+    caption,
+    caption_prompt,
+    conversation,
+)
+from components.data.shapes_world import (
+    SPLITS,
+    Scene,
+    ShapesConfig,
+    render_scene,
+    sample_scene,
+    scene_rng,
+)
+
+IMAGE_TOKEN_PREFIX = "<image>\n"  # LLaVA's marker for where the image goes in turn one
+PROGRESS_EVERY = 100  # scenes between two progress callbacks
+FORMAT_VERSION = 1
+_TEXT_STREAM = 1  # the scene_rng stream that chooses prompts and questions
+
+ProgressCallback = Callable[[int, int], None]
+
+
+def sample_id(split: str, index: int) -> str:
+    return f"{split}_{index:06d}"
+
+
+def image_relpath(split: str, index: int) -> str:
+    """The image path as written in the JSON: relative to `out_dir`, '/'-separated."""
+    return f"images/{split}/{sample_id(split, index)}.png"
+
+
+def caption_sample(scene: Scene, split: str, index: int, prompt: str) -> dict:
+    """A stage-1 LLaVA sample: one human prompt and the caption as answer."""
+    return {
+        "id": sample_id(split, index),
+        "image": image_relpath(split, index),
+        "conversations": [
+            {"from": "human", "value": IMAGE_TOKEN_PREFIX + prompt},
+            {"from": "gpt", "value": caption(scene)},
+        ],
+        "scene": scene.to_dict(),
+    }
+
+
+def instruct_sample(scene: Scene, split: str, index: int, config: ShapesConfig, rng) -> dict:
+    """A stage-2 LLaVA sample: a few question-answer turns about the scene."""
+    turns = conversation(scene, rng, config.colours, config.shapes)
+    messages = []
+    for number, turn in enumerate(turns):
+        prefix = IMAGE_TOKEN_PREFIX if number == 0 else ""
+        messages.append({"from": "human", "value": prefix + turn.question})
+        messages.append({"from": "gpt", "value": turn.answer})
+    return {
+        "id": sample_id(split, index),
+        "image": image_relpath(split, index),
+        "conversations": messages,
+        "question_types": [turn.question_type for turn in turns],
+        "scene": scene.to_dict(),
+    }
+
+
+def generate_shapes_dataset(
+    config: ShapesConfig, out_dir: Path, progress: ProgressCallback | None = None
+) -> dict:
+    """Render every split of `config` into `out_dir`; returns the summary also saved as
+    meta.json. `progress(done, total)` is called every PROGRESS_EVERY scenes and at the end."""
+    out_dir = Path(out_dir)
+    total = sum(config.split_size(split) for split in SPLITS)
+    done = 0
+    counts: dict[str, dict[str, int]] = {}
+    for split in SPLITS:
+        image_dir = out_dir / "images" / split
+        image_dir.mkdir(parents=True, exist_ok=True)
+        captions, instructs = [], []
+        for index in range(config.split_size(split)):
+            scene = sample_scene(config, split, index)
+            render_scene(scene).save(out_dir / image_relpath(split, index), format="PNG")
+            text_rng = scene_rng(config, split, index, stream=_TEXT_STREAM)
+            captions.append(caption_sample(scene, split, index, caption_prompt(text_rng)))
+            instructs.append(instruct_sample(scene, split, index, config, text_rng))
+            done += 1
+            if progress is not None and (done % PROGRESS_EVERY == 0 or done == total):
+                progress(done, total)
+        _write_json(out_dir / f"captions_{split}.json", captions)
+        _write_json(out_dir / f"instruct_{split}.json", instructs)
+        counts[split] = {
+            "scenes": len(captions),
+            "caption_samples": len(captions),
+            "instruct_samples": len(instructs),
+            "instruct_turns": sum(len(s["question_types"]) for s in instructs),
+        }
+    meta = {
+        "format_version": FORMAT_VERSION,
+        "config": config.model_dump(mode="json"),
+        "counts": counts,
+        "colours": list(config.colours),
+        "shapes": list(config.shapes),
+        "question_types": list(QUESTION_TYPES),
+    }
+    _write_json(out_dir / "meta.json", meta)
+    return meta
+
+
+def _write_json(path: Path, data: object) -> None:
+    # Write to a temporary name first so a crash never leaves a truncated JSON behind.
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=None, ensure_ascii=True) + "\n", encoding="utf-8")
+    tmp.replace(path)

@@ -1,0 +1,231 @@
+"""The synthetic Shapes world: sampling scenes of coloured shapes and drawing them.
+
+A scene is a handful of non-overlapping shapes on a dark background. Every object
+in a scene has its own colour ("the red shape" names exactly one object) and the
+objects' x-centres are well apart ("left of" is never a close call), so every
+question asked about a scene has one unambiguous answer.
+
+A scene is a pure function of (seed, split, index): any scene can be regenerated
+alone, and a whole dataset is identical across runs and machines.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+from PIL import Image, ImageDraw
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+COLOUR_RGB: dict[str, tuple[int, int, int]] = {
+    "red": (220, 40, 40),
+    "green": (40, 180, 70),
+    "blue": (50, 100, 235),
+    "yellow": (240, 220, 40),
+    "purple": (150, 60, 200),
+    "orange": (245, 140, 30),
+    "cyan": (40, 210, 220),
+    "pink": (245, 130, 190),
+    "white": (240, 240, 240),
+}
+SHAPE_NAMES: tuple[str, ...] = ("circle", "square", "triangle", "diamond")
+SIZE_FRACTION: dict[str, float] = {"small": 0.16, "large": 0.28}  # side / image_size
+BACKGROUND_RGB = (24, 24, 24)
+SPLITS: tuple[str, ...] = ("train", "val", "test")
+MAX_SHAPES_PER_SCENE = 4
+
+Split = Literal["train", "val", "test"]
+Box = tuple[int, int, int, int]  # (x0, y0, x1, y1) in pixels, x1/y1 exclusive
+
+_BOX_MARGIN_PX = 2  # the least gap between two objects' boxes
+_PLACEMENT_TRIES = 200  # random positions tried per object before starting over
+_SCENE_TRIES = 50  # fresh placements tried per scene before giving up
+
+
+class ShapesConfig(BaseModel):
+    """Everything that decides the content of a generated Shapes dataset."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    seed: int = 0
+    image_size: int = Field(64, ge=32, le=1024)
+    train: int = Field(3000, ge=1)
+    val: int = Field(200, ge=1)
+    test: int = Field(300, ge=1)
+    min_shapes: int = Field(1, ge=1, le=MAX_SHAPES_PER_SCENE)
+    max_shapes: int = Field(3, ge=1, le=MAX_SHAPES_PER_SCENE)
+    colours: tuple[str, ...] = ("red", "green", "blue", "yellow", "purple", "orange")
+    shapes: tuple[str, ...] = SHAPE_NAMES
+
+    @field_validator("colours")
+    @classmethod
+    def _known_colours(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return _check_names("colours", value, tuple(COLOUR_RGB))
+
+    @field_validator("shapes")
+    @classmethod
+    def _known_shapes(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return _check_names("shapes", value, SHAPE_NAMES)
+
+    @model_validator(mode="after")
+    def _check_counts(self) -> ShapesConfig:
+        if self.min_shapes > self.max_shapes:
+            raise ValueError(
+                f"ShapesConfig: min_shapes={self.min_shapes} is larger than "
+                f"max_shapes={self.max_shapes}; min_shapes must be <= max_shapes"
+            )
+        if self.max_shapes > len(self.colours):
+            raise ValueError(
+                f"ShapesConfig: max_shapes={self.max_shapes} but only {len(self.colours)} "
+                f"colours {list(self.colours)}; every object in a scene needs its own "
+                "colour, so list at least max_shapes colours"
+            )
+        return self
+
+    def split_size(self, split: str) -> int:
+        """Number of scenes in `split` (one of SPLITS)."""
+        return {"train": self.train, "val": self.val, "test": self.test}[_check_split(split)]
+
+
+def _check_names(field: str, value: tuple[str, ...], allowed: tuple[str, ...]) -> tuple[str, ...]:
+    if not value:
+        raise ValueError(f"ShapesConfig.{field} is empty; choose from {list(allowed)}")
+    unknown = [name for name in value if name not in allowed]
+    if unknown:
+        raise ValueError(f"ShapesConfig.{field}: unknown {unknown}; allowed: {list(allowed)}")
+    if len(set(value)) != len(value):
+        raise ValueError(f"ShapesConfig.{field} lists a name twice: {list(value)}")
+    return value
+
+
+def _check_split(split: str) -> str:
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}; allowed: {list(SPLITS)}")
+    return split
+
+
+@dataclass(frozen=True)
+class ShapeObject:
+    """One shape in a scene; `box` is its pixel box (x0, y0, x1, y1), x1/y1 exclusive."""
+
+    colour: str
+    shape: str
+    size: str
+    box: Box
+
+    @property
+    def centre(self) -> tuple[float, float]:
+        x0, y0, x1, y1 = self.box
+        return (x0 + x1) / 2, (y0 + y1) / 2
+
+    def to_dict(self) -> dict:
+        box = list(self.box)
+        return {"colour": self.colour, "shape": self.shape, "size": self.size, "box": box}
+
+
+@dataclass(frozen=True)
+class Scene:
+    """The objects of one image, ordered left to right by x-centre."""
+
+    image_size: int
+    objects: tuple[ShapeObject, ...]
+
+    def to_dict(self) -> dict:
+        return {"image_size": self.image_size, "objects": [o.to_dict() for o in self.objects]}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Scene:
+        objects = tuple(
+            ShapeObject(o["colour"], o["shape"], o["size"], tuple(int(v) for v in o["box"]))
+            for o in data["objects"]
+        )
+        return cls(image_size=int(data["image_size"]), objects=objects)
+
+
+def side_px(size: str, image_size: int) -> int:
+    """Side length in pixels of a `size` ("small" | "large") shape."""
+    return max(4, round(SIZE_FRACTION[size] * image_size))
+
+
+def min_x_separation(image_size: int) -> float:
+    """The least distance between two objects' x-centres in one scene."""
+    return image_size / 8
+
+
+def position_words(obj: ShapeObject, image_size: int) -> str:
+    """Where the centre lies on a 3x3 grid: 'top left', 'middle right', 'centre', ..."""
+    cx, cy = obj.centre
+    row = ("top", "middle", "bottom")[min(int(cy * 3 // image_size), 2)]
+    col = ("left", "centre", "right")[min(int(cx * 3 // image_size), 2)]
+    return "centre" if (row, col) == ("middle", "centre") else f"{row} {col}"
+
+
+def scene_rng(config: ShapesConfig, split: str, index: int, stream: int = 0) -> np.random.Generator:
+    """The random stream for one scene; stream 0 places objects, others serve its text."""
+    return np.random.default_rng([config.seed, SPLITS.index(_check_split(split)), index, stream])
+
+
+def sample_scene(config: ShapesConfig, split: str, index: int) -> Scene:
+    """The scene number `index` of `split`, a pure function of (config, split, index)."""
+    rng = scene_rng(config, split, index)
+    count = int(rng.integers(config.min_shapes, config.max_shapes + 1))
+    picked = rng.choice(len(config.colours), size=count, replace=False)
+    colours = [config.colours[int(i)] for i in picked]
+    shapes = [config.shapes[int(i)] for i in rng.integers(0, len(config.shapes), size=count)]
+    sizes = [("small", "large")[int(i)] for i in rng.integers(0, 2, size=count)]
+    size_px = config.image_size
+    for _ in range(_SCENE_TRIES):
+        boxes = _place_boxes([side_px(s, size_px) for s in sizes], size_px, rng)
+        if boxes is not None:
+            break
+    else:  # unreachable for the validated sizes: four large shapes fit with room to spare
+        raise RuntimeError(f"could not place {sizes} in a {size_px}px image ({split} #{index})")
+    objects = [ShapeObject(c, s, z, b) for c, s, z, b in zip(colours, shapes, sizes, boxes)]
+    objects.sort(key=lambda o: o.centre[0])
+    return Scene(image_size=size_px, objects=tuple(objects))
+
+
+def _place_boxes(sides: list[int], image_size: int, rng: np.random.Generator) -> list[Box] | None:
+    """Random boxes that keep the margin and x-separation, or None if one did not fit."""
+    boxes: list[Box] = []
+    for side in sides:
+        for _ in range(_PLACEMENT_TRIES):
+            x0, y0 = (int(v) for v in rng.integers(0, image_size - side + 1, size=2))
+            box = (x0, y0, x0 + side, y0 + side)
+            if all(_compatible(box, other, image_size) for other in boxes):
+                boxes.append(box)
+                break
+        else:
+            return None
+    return boxes
+
+
+def _compatible(a: Box, b: Box, image_size: int) -> bool:
+    gap_x = max(a[0] - b[2], b[0] - a[2])  # negative when the x-ranges overlap
+    gap_y = max(a[1] - b[3], b[1] - a[3])
+    apart = gap_x >= _BOX_MARGIN_PX or gap_y >= _BOX_MARGIN_PX
+    separated = abs((a[0] + a[2]) - (b[0] + b[2])) / 2 >= min_x_separation(image_size)
+    return apart and separated
+
+
+def render_scene(scene: Scene) -> Image.Image:
+    """Draw the scene as an RGB image; every shape fills its box."""
+    image = Image.new("RGB", (scene.image_size, scene.image_size), BACKGROUND_RGB)
+    draw = ImageDraw.Draw(image)
+    for obj in scene.objects:
+        x0, y0, x1, y1 = obj.box
+        right, bottom = x1 - 1, y1 - 1  # PIL boxes are inclusive
+        mid_x, mid_y = (x0 + right) // 2, (y0 + bottom) // 2
+        fill = COLOUR_RGB[obj.colour]
+        if obj.shape == "circle":
+            draw.ellipse((x0, y0, right, bottom), fill=fill)
+        elif obj.shape == "square":
+            draw.rectangle((x0, y0, right, bottom), fill=fill)
+        elif obj.shape == "triangle":
+            draw.polygon([(x0, bottom), (right, bottom), (mid_x, y0)], fill=fill)
+        elif obj.shape == "diamond":
+            draw.polygon([(mid_x, y0), (right, mid_y), (mid_x, bottom), (x0, mid_y)], fill=fill)
+        else:
+            raise ValueError(f"unknown shape {obj.shape!r}; allowed: {list(SHAPE_NAMES)}")
+    return image

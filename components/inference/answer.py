@@ -1,0 +1,44 @@
+"""Answer questions about images with a LLaVA model: batched, left-padded, greedy, KV-cached."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+
+from components.data.tokenizer import TextTokenizer
+from components.models.llava import LlavaModel
+
+
+@torch.no_grad()
+def answer_prompts(
+    model: LlavaModel,
+    tokenizer: TextTokenizer,
+    prompts: list[list[int]],
+    images: list[torch.Tensor | None],
+    image_size: int,
+    batch_size: int = 64,
+    max_new_tokens: int = 24,
+    progress: Callable[[int, int], None] | None = None,
+) -> list[str]:
+    """prompts: token ids ending where the answer starts (see encode_prompt); images: (3, S, S) or None."""
+    model.eval()
+    order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))  # similar lengths batch together
+    answers = [""] * len(prompts)
+    blank = torch.zeros(3, image_size, image_size)
+    for start in range(0, len(order), batch_size):
+        chunk = order[start : start + batch_size]
+        width = max(len(prompts[i]) for i in chunk)
+        ids = torch.full((len(chunk), width), tokenizer.pad_id, dtype=torch.long)
+        mask = torch.zeros((len(chunk), width), dtype=torch.long)
+        for row, i in enumerate(chunk):  # left padding: every prompt ends where generation starts
+            ids[row, width - len(prompts[i]) :] = torch.tensor(prompts[i])
+            mask[row, width - len(prompts[i]) :] = 1
+        has_image = torch.tensor([images[i] is not None for i in chunk])
+        pixels = torch.stack([images[i] if images[i] is not None else blank for i in chunk])
+        outputs = model.generate(ids, mask, pixels, has_image, max_new_tokens=max_new_tokens, eos_token_id=tokenizer.eos_id)
+        for i, out in zip(chunk, outputs):
+            answers[i] = tokenizer.decode(out).strip()
+        if progress:
+            progress(min(start + batch_size, len(order)), len(order))
+    return answers

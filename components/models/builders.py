@@ -1,0 +1,86 @@
+"""The one place model families are assembled from shared blocks and typed configs."""
+
+from __future__ import annotations
+
+from torch import nn
+
+from components.models.clip import ClipModel
+from components.models.config import (
+    ConnectorName,
+    LanguageModelConfig,
+    TextEncoderConfig,
+    VisionConfig,
+)
+from components.models.connectors import build_connector
+from components.models.language_model import DecoderLM
+from components.models.llava import LlavaModel
+from components.models.text_encoder import TextEncoder
+from components.models.vision import VisionTransformer
+
+INIT_STD = 0.02
+
+
+def init_weights(model: nn.Module) -> nn.Module:
+    """GPT-2 style init: Linear/Embedding weights ~ N(0, 0.02), biases 0, pad rows 0."""
+    for module in model.modules():
+        if isinstance(module, nn.Linear):
+            nn.init.normal_(module.weight, mean=0.0, std=INIT_STD)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.Embedding):
+            nn.init.normal_(module.weight, mean=0.0, std=INIT_STD)
+            if module.padding_idx is not None:
+                module.weight.data[module.padding_idx].zero_()
+    return model
+
+
+def _check_token_id(name: str, token_id: int, vocab_size: int) -> None:
+    if not 0 <= token_id < vocab_size:
+        raise ValueError(f"{name}={token_id} is outside the vocabulary [0, {vocab_size})")
+
+
+def build_vision(cfg: VisionConfig) -> VisionTransformer:
+    return init_weights(VisionTransformer(cfg))
+
+
+def build_clip(
+    vision_cfg: VisionConfig,
+    text_cfg: TextEncoderConfig,
+    vocab_size: int,
+    pad_id: int,
+    embed_dim: int,
+) -> ClipModel:
+    _check_token_id("pad_id", pad_id, vocab_size)
+    model = ClipModel(VisionTransformer(vision_cfg), TextEncoder(text_cfg, vocab_size, pad_id), embed_dim)
+    return init_weights(model)
+
+
+def build_language_model(cfg: LanguageModelConfig, vocab_size: int) -> DecoderLM:
+    return init_weights(DecoderLM(cfg, vocab_size))
+
+
+def build_llava(
+    vision_cfg: VisionConfig,
+    lm_cfg: LanguageModelConfig,
+    connector: ConnectorName | str,
+    vocab_size: int,
+    image_token_id: int,
+    pad_token_id: int,
+    vision_feature_layer: int = -2,
+) -> LlavaModel:
+    _check_token_id("image_token_id", image_token_id, vocab_size)
+    _check_token_id("pad_token_id", pad_token_id, vocab_size)
+    if not -vision_cfg.depth <= vision_feature_layer < vision_cfg.depth:
+        raise ValueError(
+            f"vision_feature_layer={vision_feature_layer} is out of range for a vision tower of "
+            f"depth {vision_cfg.depth}; allowed {-vision_cfg.depth}..{vision_cfg.depth - 1}"
+        )
+    model = LlavaModel(
+        vision=VisionTransformer(vision_cfg),
+        connector=build_connector(connector, vision_cfg.dim, lm_cfg.dim),
+        language_model=DecoderLM(lm_cfg, vocab_size),
+        image_token_id=image_token_id,
+        pad_token_id=pad_token_id,
+        vision_feature_layer=vision_feature_layer,
+    )
+    return init_weights(model)

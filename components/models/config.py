@@ -1,0 +1,102 @@
+"""Typed architecture knobs for every tower.
+
+Architecture differences are fields here, not subclasses (litgpt-style).
+Sizes that come from data (vocab size, special token ids) are not config:
+the tokenizer owns them and the builders take them as arguments.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, PositiveFloat, PositiveInt, model_validator
+
+ConnectorName = Literal["linear", "mlp2x_gelu"]
+
+
+def _check_heads_divide_dim(name: str, dim: int, heads: int) -> None:
+    if dim % heads != 0:
+        raise ValueError(
+            f"{name}: heads={heads} must divide dim={dim} "
+            f"(each head gets dim / heads channels); pick heads from the divisors of {dim}"
+        )
+
+
+class VisionConfig(BaseModel):
+    """ViT image tower: square images cut into square patches."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    image_size: PositiveInt = 64
+    patch_size: PositiveInt = 8
+    dim: PositiveInt = 128
+    depth: PositiveInt = 4
+    heads: PositiveInt = 4
+    mlp_ratio: PositiveFloat = 4.0
+    stem: Literal["patch", "conv"] = "patch"
+    """`patch`: one strided convolution per patch (ViT); `conv`: two stride-2 3x3 convolutions
+    before the patch projection (early convolutions see small shapes better)."""
+
+    @model_validator(mode="after")
+    def _check_shapes(self) -> VisionConfig:
+        if self.image_size % self.patch_size != 0:
+            raise ValueError(
+                f"VisionConfig: patch_size={self.patch_size} must divide "
+                f"image_size={self.image_size} so the patches tile the image exactly"
+            )
+        if self.stem == "conv" and self.patch_size % 4 != 0:
+            raise ValueError(f"VisionConfig: the conv stem downsamples by 4, so patch_size={self.patch_size} must be a multiple of 4")
+        _check_heads_divide_dim("VisionConfig", self.dim, self.heads)
+        return self
+
+    @property
+    def num_patches(self) -> int:
+        return (self.image_size // self.patch_size) ** 2
+
+    @property
+    def mlp_hidden(self) -> int:
+        return int(self.dim * self.mlp_ratio)
+
+
+class TextEncoderConfig(BaseModel):
+    """CLIP text tower: bidirectional transformer over at most max_len tokens."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    dim: PositiveInt = 128
+    depth: PositiveInt = 2
+    heads: PositiveInt = 4
+    mlp_ratio: PositiveFloat = 4.0
+    max_len: PositiveInt = 64
+
+    @model_validator(mode="after")
+    def _check_shapes(self) -> TextEncoderConfig:
+        _check_heads_divide_dim("TextEncoderConfig", self.dim, self.heads)
+        return self
+
+    @property
+    def mlp_hidden(self) -> int:
+        return int(self.dim * self.mlp_ratio)
+
+
+class LanguageModelConfig(BaseModel):
+    """LLaMA-style decoder: RMSNorm, SwiGLU, rotary positions."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    dim: PositiveInt = 128
+    depth: PositiveInt = 4
+    heads: PositiveInt = 4
+    mlp_hidden: PositiveInt = 344
+    max_seq_len: PositiveInt = 512
+    rope_theta: PositiveFloat = 10000.0
+
+    @model_validator(mode="after")
+    def _check_shapes(self) -> LanguageModelConfig:
+        _check_heads_divide_dim("LanguageModelConfig", self.dim, self.heads)
+        if (self.dim // self.heads) % 2 != 0:
+            raise ValueError(
+                f"LanguageModelConfig: head dim dim/heads={self.dim // self.heads} must be even "
+                "for rotary embeddings (channels are rotated in pairs)"
+            )
+        return self

@@ -1,0 +1,31 @@
+"""Vision-to-language connectors (projectors), chosen by name from a recipe."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from torch import nn
+
+
+def linear_connector(vision_dim: int, lm_dim: int) -> nn.Module:
+    """LLaVA-1.0: a single linear projection of each patch feature."""
+    return nn.Linear(vision_dim, lm_dim)
+
+
+def mlp2x_gelu_connector(vision_dim: int, lm_dim: int) -> nn.Module:
+    """LLaVA-1.5: two linear layers with a GELU between, both at the LM width."""
+    return nn.Sequential(nn.Linear(vision_dim, lm_dim), nn.GELU(), nn.Linear(lm_dim, lm_dim))
+
+
+CONNECTORS: dict[str, Callable[[int, int], nn.Module]] = {
+    "linear": linear_connector,
+    "mlp2x_gelu": mlp2x_gelu_connector,
+}
+
+
+def build_connector(name: str, vision_dim: int, lm_dim: int) -> nn.Module:
+    """(B, N, vision_dim) -> (B, N, lm_dim) projector registered under `name`."""
+    if name not in CONNECTORS:
+        allowed = ", ".join(sorted(CONNECTORS))
+        raise ValueError(f"unknown connector {name!r}; allowed connectors: {allowed}")
+    return CONNECTORS[name](vision_dim, lm_dim)

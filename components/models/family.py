@@ -1,0 +1,36 @@
+"""The architecture of a LLaVA-style family: which towers, how big, which connector.
+
+One typed config for the whole assembly; the recipe's `model:` section is
+parsed into it. Families that differ only in a connector differ only in the
+`connector` field.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from components.models.config import ConnectorName, LanguageModelConfig, TextEncoderConfig, VisionConfig
+
+
+class ModelConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    vision: VisionConfig = VisionConfig()
+    text_encoder: TextEncoderConfig = TextEncoderConfig()
+    clip_embed_dim: Annotated[int, Field(ge=8)] = 128
+    language_model: LanguageModelConfig = LanguageModelConfig()
+    connector: ConnectorName = "linear"
+    vision_feature_layer: int = -2
+    """Which ViT block's output feeds the connector (LLaVA's mm_vision_select_layer)."""
+
+    @model_validator(mode="after")
+    def _feature_layer_exists(self) -> ModelConfig:
+        depth = self.vision.depth
+        if not -depth <= self.vision_feature_layer < depth:
+            raise ValueError(
+                f"vision_feature_layer {self.vision_feature_layer} does not exist in a vision tower of depth {depth}"
+                f" (allowed: {-depth} .. {depth - 1})"
+            )
+        return self

@@ -1,0 +1,174 @@
+"""LLaVA: vision tower -> connector -> image features spliced into a decoder LM."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from components.models.language_model import DecoderLM, position_ids_from_mask
+from components.models.vision import VisionTransformer
+
+IGNORE_INDEX = -100
+PaddingSide = Literal["right", "left"]
+
+
+def next_token_loss(logits: Tensor, labels: Tensor) -> Tensor:
+    """Mean cross entropy of token t+1 given tokens <= t over targets != IGNORE_INDEX.
+
+    A batch with no targets gives 0 (not NaN) so one empty batch cannot poison training.
+    """
+    targets = labels[:, 1:]  # (B, L - 1)
+    losses = F.cross_entropy(
+        logits[:, :-1].transpose(1, 2), targets, ignore_index=IGNORE_INDEX, reduction="sum"
+    )
+    return losses / (targets != IGNORE_INDEX).sum().clamp(min=1)
+
+
+class LlavaModel(nn.Module):
+    def __init__(
+        self,
+        vision: VisionTransformer,
+        connector: nn.Module,
+        language_model: DecoderLM,
+        image_token_id: int,
+        pad_token_id: int,
+        vision_feature_layer: int = -2,
+    ) -> None:
+        super().__init__()
+        self.vision = vision
+        self.connector = connector
+        self.language_model = language_model
+        self.image_token_id = image_token_id
+        self.pad_token_id = pad_token_id
+        self.vision_feature_layer = vision_feature_layer
+
+    def image_features(self, pixel_values: Tensor) -> Tensor:
+        hidden = self.vision.hidden_states(pixel_values, self.vision_feature_layer)  # (B, 1 + N, Dv)
+        return self.connector(hidden[:, 1:])  # drop CLS ("patch" select): (B, N, D)
+
+    def build_inputs(
+        self,
+        input_ids: Tensor,
+        attention_mask: Tensor,
+        pixel_values: Tensor,
+        has_image: Tensor,
+        labels: Tensor | None = None,
+        padding_side: PaddingSide = "right",
+    ) -> tuple[Tensor, Tensor, Tensor, Tensor | None]:
+        """Replace each sample's `<image>` token by its N image features and re-pad.
+
+        input_ids, attention_mask, labels: (B, T); pixel_values (B, 3, S, S); has_image (B,).
+        Returns inputs_embeds (B, L, D), attention_mask (B, L), position_ids (B, L),
+        labels (B, L) or None, where L = longest spliced sample (T - 1 + N with an image).
+        """
+        if padding_side not in ("right", "left"):
+            raise ValueError(f"padding_side must be 'right' or 'left'; got {padding_side!r}")
+        B = input_ids.shape[0]
+        has_image = has_image.bool()
+        text_embeds = self.language_model.embed(input_ids)  # (B, T, D)
+        features = None
+        if has_image.any():
+            features = self.image_features(pixel_values[has_image]).to(text_embeds.dtype)  # (B_img, N, D)
+
+        embeds, targets = [], []
+        image_row = 0
+        for b in range(B):
+            real = attention_mask[b].bool()
+            ids, emb = input_ids[b][real], text_embeds[b][real]  # (T_b,), (T_b, D)
+            lab = labels[b][real] if labels is not None else None
+            where = (ids == self.image_token_id).nonzero().flatten()
+            expected = 1 if has_image[b] else 0
+            if len(where) != expected:
+                raise ValueError(
+                    f"sample {b}: has_image={bool(has_image[b])} needs exactly {expected} "
+                    f"<image> token(s) (id {self.image_token_id}), found {len(where)}"
+                )
+            if expected:
+                p = int(where[0])
+                feats = features[image_row]  # (N, D)
+                image_row += 1
+                emb = torch.cat([emb[:p], feats, emb[p + 1 :]])  # (T_b - 1 + N, D)
+                if lab is not None:
+                    ignore = lab.new_full((feats.shape[0],), IGNORE_INDEX)
+                    lab = torch.cat([lab[:p], ignore, lab[p + 1 :]])
+            embeds.append(emb)
+            targets.append(lab)
+        return self._pad(embeds, targets if labels is not None else None, attention_mask, padding_side)
+
+    @staticmethod
+    def _pad(
+        embeds: list[Tensor], labels: list[Tensor] | None, like_mask: Tensor, side: PaddingSide
+    ) -> tuple[Tensor, Tensor, Tensor, Tensor | None]:
+        B, L, D = len(embeds), max(len(e) for e in embeds), embeds[0].shape[-1]
+        out_embeds = embeds[0].new_zeros(B, L, D)
+        out_mask = like_mask.new_zeros(B, L)
+        out_labels = None if labels is None else labels[0].new_full((B, L), IGNORE_INDEX)
+        for b, emb in enumerate(embeds):
+            n = len(emb)
+            span = slice(0, n) if side == "right" else slice(L - n, L)
+            out_embeds[b, span] = emb
+            out_mask[b, span] = 1
+            if out_labels is not None:
+                out_labels[b, span] = labels[b]
+        return out_embeds, out_mask, position_ids_from_mask(out_mask), out_labels
+
+    def forward(
+        self,
+        input_ids: Tensor,
+        attention_mask: Tensor,
+        pixel_values: Tensor,
+        has_image: Tensor,
+        labels: Tensor | None = None,
+    ) -> dict[str, Tensor | None]:
+        embeds, mask, positions, labels = self.build_inputs(
+            input_ids, attention_mask, pixel_values, has_image, labels
+        )
+        logits, _ = self.language_model(embeds, mask, positions)  # (B, L, V)
+        loss = None if labels is None else next_token_loss(logits, labels)
+        return {"loss": loss, "logits": logits}
+
+    @torch.no_grad()
+    def generate(
+        self,
+        input_ids: Tensor,
+        attention_mask: Tensor,
+        pixel_values: Tensor,
+        has_image: Tensor,
+        max_new_tokens: int,
+        eos_token_id: int,
+        use_cache: bool = True,
+    ) -> list[list[int]]:
+        """Greedy decoding from LEFT-padded prompts; returns new ids per sample, eos excluded."""
+        embeds, mask, positions, _ = self.build_inputs(
+            input_ids, attention_mask, pixel_values, has_image, padding_side="left"
+        )
+        B = embeds.shape[0]
+        generated: list[list[int]] = [[] for _ in range(B)]
+        done = torch.zeros(B, dtype=torch.bool, device=embeds.device)
+        if max_new_tokens <= 0:
+            return generated
+
+        lm = self.language_model
+        logits, cache = lm(embeds, mask, positions, use_cache=use_cache)  # prompt pass
+        for step in range(max_new_tokens):
+            next_ids = logits[:, -1].argmax(-1)  # (B,)
+            done_now = done | (next_ids == eos_token_id)
+            for b in (~done_now).nonzero().flatten().tolist():
+                generated[b].append(int(next_ids[b]))
+            done = done_now
+            if bool(done.all()) or step == max_new_tokens - 1:
+                break
+            # Finished samples keep decoding (their outputs are discarded) so the batch stays aligned.
+            new_embeds = lm.embed(next_ids[:, None])  # (B, 1, D)
+            new_positions = positions[:, -1:] + 1  # (B, 1)
+            mask = torch.cat([mask, mask.new_ones(B, 1)], dim=1)  # (B, S + 1)
+            positions = torch.cat([positions, new_positions], dim=1)
+            if use_cache:
+                logits, cache = lm(new_embeds, mask, new_positions, cache, use_cache=True)
+            else:
+                embeds = torch.cat([embeds, new_embeds], dim=1)  # (B, S + 1, D)
+                logits, _ = lm(embeds, mask, positions)
+        return generated

@@ -1,0 +1,61 @@
+"""Weights on disk: safetensors only, and a stage's start from its parents' weights.
+
+Nothing here unpickles: safetensors files hold tensors and a JSON header,
+never code.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from components.training.freeze import in_group
+
+
+class CheckpointError(ValueError):
+    """A checkpoint is missing, not safetensors, or does not fit the model."""
+
+
+def save_weights(model: nn.Module, path: Path, metadata: dict[str, str] | None = None) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {name: tensor.detach().contiguous().cpu() for name, tensor in model.state_dict().items()}
+    tmp = path.with_suffix(".tmp")
+    save_file(state, str(tmp), metadata=metadata or {})
+    tmp.replace(path)  # a crash never leaves a half-written checkpoint under the real name
+    return path
+
+
+def load_weights(path: Path) -> dict[str, torch.Tensor]:
+    if not path.is_file():
+        raise CheckpointError(f"{path}: checkpoint not found")
+    if path.suffix != ".safetensors":
+        raise CheckpointError(f"{path}: only .safetensors checkpoints are accepted (pickled formats can run code)")
+    try:
+        return load_file(str(path))
+    except (SafetensorError, OSError) as exc:
+        raise CheckpointError(f"{path}: not a valid safetensors file ({exc})") from None
+
+
+def init_part(model: nn.Module, part: str, weights: dict[str, torch.Tensor], source: str) -> int:
+    """Copy the weights of one part ('*' = every part the source has) into the model; return tensors copied."""
+    own = model.state_dict()
+    names = [n for n in weights if n in own and (part == "*" or in_group(n, part))]
+    if not names:
+        raise CheckpointError(f"{source}: has no weights for part {part!r} (its parts: {', '.join(sorted({n.split('.')[0] for n in weights}))})")
+    if part != "*":
+        missing = [n for n in own if in_group(n, part) and n not in weights]
+        if missing:
+            raise CheckpointError(f"{source}: part {part!r} lacks {len(missing)} tensors, e.g. {missing[0]}")
+    with torch.no_grad():
+        for name in names:
+            if own[name].shape != weights[name].shape:
+                raise CheckpointError(
+                    f"{source}: {name} has shape {tuple(weights[name].shape)}, the model expects {tuple(own[name].shape)}"
+                    " (the recipes' model sizes differ)"
+                )
+            own[name].copy_(weights[name])
+    return len(names)

@@ -1,0 +1,52 @@
+"""One loss function per stage objective: (model, batch) -> (loss, metrics to log).
+
+The stage's model is what `build_stage_model` makes for that objective;
+these functions only call its forward pass.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+from components.models.language_model import position_ids_from_mask
+from components.training.losses import clip_loss, next_token_loss
+
+Batch = dict[str, torch.Tensor]
+LossFn = Callable[[nn.Module, Batch], tuple[torch.Tensor, dict[str, torch.Tensor]]]
+
+
+def contrastive(model: nn.Module, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    image_emb, text_emb, scale = model(batch["pixel_values"], batch["text_ids"], batch["text_mask"])
+    loss = clip_loss(image_emb, text_emb, scale)
+    with torch.no_grad():
+        hits = (image_emb @ text_emb.t()).argmax(dim=1) == torch.arange(len(image_emb), device=image_emb.device)
+    return loss, {"logit_scale": scale.detach(), "batch_i2t_acc": hits.float().mean()}
+
+
+def language_modeling(model: nn.Module, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    lm = model.language_model
+    mask = batch["attention_mask"]
+    logits, _ = lm(lm.embed(batch["input_ids"]), mask, position_ids_from_mask(mask))
+    return next_token_loss(logits, batch["labels"]), {}
+
+
+def llava(model: nn.Module, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    out = model(
+        input_ids=batch["input_ids"],
+        attention_mask=batch["attention_mask"],
+        pixel_values=batch["pixel_values"],
+        has_image=batch["has_image"],
+        labels=batch["labels"],
+    )
+    return out["loss"], {}
+
+
+OBJECTIVES: dict[str, LossFn] = {
+    "contrastive": contrastive,
+    "language_modeling": language_modeling,
+    "llava_pretrain": llava,
+    "llava_instruct": llava,
+}

@@ -1,0 +1,54 @@
+"""The training data of each objective, read from a dataset directory.
+
+A dataset directory holds LLaVA-JSON files (`captions_{split}.json`,
+`instruct_{split}.json`), their images, and the corpus tokenizer.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from pathlib import Path
+
+import torch
+from torch.utils.data import ConcatDataset, DataLoader, Dataset
+
+from components.data.llava_json import ImageTextDataset, LlavaJsonDataset, TextCorpusDataset, collate_batch
+from components.data.tokenizer import TextTokenizer
+
+
+def captions_file(dataset_dir: Path, split: str) -> Path:
+    return dataset_dir / f"captions_{split}.json"
+
+
+def instruct_file(dataset_dir: Path, split: str) -> Path:
+    return dataset_dir / f"instruct_{split}.json"
+
+
+def build_stage_dataset(
+    objective: str, dataset_dir: Path, tokenizer: TextTokenizer, image_size: int, max_len: int, split: str = "train"
+) -> Dataset:
+    if objective == "contrastive":
+        return ImageTextDataset(captions_file(dataset_dir, split), dataset_dir, tokenizer, image_size, max_len)
+    if objective == "language_modeling":
+        return ConcatDataset([
+            TextCorpusDataset(captions_file(dataset_dir, split), tokenizer, "caption", max_len),
+            TextCorpusDataset(instruct_file(dataset_dir, split), tokenizer, "instruct", max_len),
+        ])
+    if objective == "llava_pretrain":
+        return LlavaJsonDataset(captions_file(dataset_dir, split), dataset_dir, tokenizer, "caption", image_size, max_len)
+    if objective == "llava_instruct":
+        return LlavaJsonDataset(instruct_file(dataset_dir, split), dataset_dir, tokenizer, "instruct", image_size, max_len)
+    raise ValueError(f"unknown objective {objective!r}")
+
+
+def build_dataloader(dataset: Dataset, batch_size: int, pad_id: int, seed: int, shuffle: bool = True) -> DataLoader:
+    generator = torch.Generator().manual_seed(seed)
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        shuffle=shuffle,
+        drop_last=shuffle and len(dataset) >= batch_size,
+        generator=generator,
+        collate_fn=partial(collate_batch, pad_id=pad_id),
+        num_workers=0,
+    )

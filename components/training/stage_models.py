@@ -1,0 +1,40 @@
+"""The model each objective trains, assembled by the family builders.
+
+Every stage model exposes its parts as top-level submodules, so that
+checkpoints, freeze plans and parent initialisation all speak of the same
+names: `vision`, `text`, `connector`, `language_model`, ...
+"""
+
+from __future__ import annotations
+
+from torch import nn
+
+from components.data.tokenizer import TextTokenizer
+from components.models.builders import build_clip, build_language_model, build_llava
+from components.models.family import ModelConfig
+
+
+class LanguageModelOnly(nn.Module):
+    """Text-only pretraining wraps the LM so its weights are saved as `language_model.*`."""
+
+    def __init__(self, language_model: nn.Module):
+        super().__init__()
+        self.language_model = language_model
+
+
+def build_stage_model(objective: str, cfg: ModelConfig, tokenizer: TextTokenizer) -> nn.Module:
+    if objective == "contrastive":
+        return build_clip(cfg.vision, cfg.text_encoder, tokenizer.vocab_size, tokenizer.pad_id, cfg.clip_embed_dim)
+    if objective == "language_modeling":
+        return LanguageModelOnly(build_language_model(cfg.language_model, tokenizer.vocab_size))
+    if objective in ("llava_pretrain", "llava_instruct"):
+        return build_llava(
+            cfg.vision,
+            cfg.language_model,
+            cfg.connector,
+            tokenizer.vocab_size,
+            tokenizer.image_id,
+            tokenizer.pad_id,
+            cfg.vision_feature_layer,
+        )
+    raise ValueError(f"unknown objective {objective!r} (allowed: contrastive, language_modeling, llava_pretrain, llava_instruct)")

@@ -1,0 +1,58 @@
+"""The LightningModule every stage runs: an objective's loss, AdamW, warm-up and cosine decay.
+
+What trains is decided before this module exists (the freeze plan); the
+optimiser only sees parameters that require gradients.
+"""
+
+from __future__ import annotations
+
+import math
+
+import lightning as L
+import torch
+from torch import nn
+
+from components.training.config import OptimizerConfig
+from components.training.objectives import OBJECTIVES
+
+
+class StageModule(L.LightningModule):
+    def __init__(self, model: nn.Module, objective: str, optimizer: OptimizerConfig, total_steps: int):
+        super().__init__()
+        self.model = model
+        self.objective = objective
+        self.loss_fn = OBJECTIVES[objective]
+        self.optimizer_config = optimizer
+        self.total_steps = total_steps
+
+    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        loss, metrics = self.loss_fn(self.model, batch)
+        size = len(next(iter(batch.values())))
+        self.log("train/loss", loss, prog_bar=True, batch_size=size)
+        for name, value in metrics.items():
+            self.log(f"train/{name}", value, batch_size=size)
+        self.log("train/lr", self.trainer.optimizers[0].param_groups[0]["lr"], batch_size=size)
+        return loss
+
+    def configure_optimizers(self):
+        cfg = self.optimizer_config
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        decay = [p for p in params if p.ndim >= 2]
+        no_decay = [p for p in params if p.ndim < 2]
+        groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+        optimizer = torch.optim.AdamW(
+            [group for group in groups if group["params"]],
+            lr=cfg.lr,
+            betas=cfg.betas,
+        )
+        schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_factor(step, cfg, self.total_steps))
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
+
+
+def lr_factor(step: int, cfg: OptimizerConfig, total_steps: int) -> float:
+    """Linear warm-up, then cosine decay to min_lr_ratio at the last step."""
+    if step < cfg.warmup_steps:
+        return (step + 1) / cfg.warmup_steps
+    span = max(1, total_steps - cfg.warmup_steps)
+    progress = min(1.0, (step - cfg.warmup_steps) / span)
+    return cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))

@@ -1,0 +1,63 @@
+"""Run one training stage with Lightning: freeze per plan, fit for a number of steps, save safetensors."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import lightning as L
+from lightning.pytorch.loggers import Logger
+from torch import nn
+from torch.utils.data import DataLoader
+
+from components.training.checkpoints import save_weights
+from components.training.config import OptimizerConfig
+from components.training.freeze import FreezeReport, apply_freeze_plan
+from components.training.stage_module import StageModule
+
+
+@dataclass(frozen=True)
+class StageResult:
+    weights: Path
+    freeze: FreezeReport
+    final_loss: float
+    seconds: float
+    steps: int
+
+
+def train_stage(
+    model: nn.Module,
+    objective: str,
+    trainable: list[str],
+    optimizer: OptimizerConfig,
+    steps: int,
+    dataloader: DataLoader,
+    out_path: Path,
+    logger: Logger | None = None,
+    log_every: int = 10,
+    progress_bar: bool = True,
+) -> StageResult:
+    freeze = apply_freeze_plan(model, trainable)
+    module = StageModule(model, objective, optimizer, total_steps=steps)
+    trainer = L.Trainer(
+        max_steps=steps,
+        max_epochs=-1,
+        accelerator="cpu",
+        devices=1,
+        logger=logger if logger is not None else False,
+        enable_checkpointing=False,
+        enable_model_summary=False,
+        enable_progress_bar=progress_bar,
+        log_every_n_steps=log_every,
+        gradient_clip_val=optimizer.grad_clip,
+        num_sanity_val_steps=0,
+        default_root_dir=str(out_path.parent),
+    )
+    start = time.perf_counter()
+    trainer.fit(module, train_dataloaders=dataloader)
+    seconds = time.perf_counter() - start
+    model.eval()
+    loss = trainer.callback_metrics.get("train/loss")
+    save_weights(model, out_path, metadata={"objective": objective, "steps": str(trainer.global_step)})
+    return StageResult(out_path, freeze, float(loss) if loss is not None else float("nan"), seconds, trainer.global_step)

@@ -1,0 +1,39 @@
+"""What the tasks of one pipeline run share: settings, the recipe, the run's folder and MLflow run."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mmops.recipe import LoadedRecipe
+from mmops.settings import Settings
+from registry.model_versions import WEIGHTS_FILE
+
+
+@dataclass(frozen=True)
+class PipelineContext:
+    settings: Settings
+    loaded: LoadedRecipe
+    run_dir: Path
+    experiment_id: str
+    pipeline_run_id: str
+    code_rev: str
+
+    @property
+    def recipe(self):
+        return self.loaded.recipe
+
+    def stage_weights(self, stage: str) -> Path:
+        return self.run_dir / "stages" / stage / WEIGHTS_FILE
+
+
+@dataclass
+class StageOutcome:
+    name: str
+    run_id: str
+    weights: Path
+    seconds: float
+    final_loss: float
+    metrics: dict[str, float] = field(default_factory=dict)
+    parent_models: dict[str, str] = field(default_factory=dict)
+    """models:/ URI -> the resolved 'name/version' this stage started from."""

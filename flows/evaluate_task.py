@@ -1,0 +1,45 @@
+"""Evaluate the output stage's model on the test split and log the metrics to the pipeline run."""
+
+from __future__ import annotations
+
+import json
+
+import torch
+from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from components.data.build import load_dataset_tokenizer
+from components.evaluation.llava_eval import evaluate_llava
+from components.training.checkpoints import load_weights
+from components.training.stage_data import instruct_file
+from components.training.stage_models import build_stage_model
+from flows.context import PipelineContext
+from registry.data_repo import DatasetVersion
+from registry.tracking import client_for
+
+
+@task(name="evaluate", cache_policy=NO_CACHE)
+def evaluate(ctx: PipelineContext, dataset: DatasetVersion) -> dict[str, float]:
+    logger = get_run_logger()
+    recipe, stage = ctx.recipe, ctx.recipe.final_stage
+    tokenizer = load_dataset_tokenizer(dataset.path)
+    model = build_stage_model(stage.objective, recipe.model, tokenizer)
+    model.load_state_dict(load_weights(ctx.stage_weights(stage.name)))
+    cfg = recipe.evaluation
+
+    def progress(done: int, total: int) -> None:
+        logger.info("evaluate: %d/%d answers", done, total)
+
+    with torch.inference_mode():
+        metrics, predictions = evaluate_llava(
+            model, tokenizer, instruct_file(dataset.path, "test"), dataset.path, recipe.model.vision.image_size,
+            cfg.batch_size, cfg.max_new_tokens, cfg.limit, progress,
+        )
+    client = client_for(ctx.settings)
+    for key, value in metrics.items():
+        client.log_metric(ctx.pipeline_run_id, key, value)
+    path = ctx.run_dir / "predictions_test.json"
+    path.write_text(json.dumps(predictions, indent=1))
+    client.log_artifact(ctx.pipeline_run_id, str(path), artifact_path="evaluation")
+    logger.info("evaluation: %s", ", ".join(f"{k}={v:.4f}" for k, v in sorted(metrics.items())))
+    return metrics

@@ -1,0 +1,104 @@
+"""The pipeline of one recipe run: version data -> stages in order -> evaluate -> register -> gate and promote.
+
+Thin orchestration: every step is a task that calls components (model math)
+or registry (MLflow, DVC, audit log).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+
+from mlflow.utils.mlflow_tags import MLFLOW_RUN_NAME
+from prefect import flow, get_run_logger
+from prefect.runtime import flow_run
+
+from flows.context import PipelineContext, StageOutcome
+from flows.data_task import version_data
+from flows.evaluate_task import evaluate
+from flows.register_task import code_revision, gate_and_promote, register
+from flows.stage_task import run_stage
+from mmops.recipe import load_recipe
+from mmops.settings import Settings
+from registry.model_versions import PRODUCTION, version_by_alias
+from registry.tracking import client_for, experiment_id
+
+
+@dataclass(frozen=True)
+class PipelineSummary:
+    model: str
+    version: str
+    promoted: bool
+    production_version: str | None
+    gate_reasons: tuple[str, ...]
+    dataset: dict
+    pipeline_run_id: str
+    stage_runs: dict[str, str]
+    stage_seconds: dict[str, float]
+    metrics: dict[str, float]
+    seconds: float
+    workdir: str
+    tracking_uri: str
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@flow(name="mmops-pipeline", log_prints=True)
+def pipeline(recipe_path: str, workdir: str) -> dict:
+    """Run one recipe end to end in a workdir and return the summary."""
+    started = time.perf_counter()
+    logger = get_run_logger()
+    loaded = load_recipe(recipe_path)
+    recipe = loaded.recipe
+    settings = Settings.for_workdir(workdir)
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    run_dir = settings.runs_dir / f"{recipe.name}-{stamp}"
+    run_dir.mkdir(parents=True, exist_ok=False)
+
+    client = client_for(settings)
+    exp = experiment_id(client, recipe.name, settings)
+    run = client.create_run(
+        exp,
+        run_name=f"{recipe.name}-{stamp}",
+        tags={MLFLOW_RUN_NAME: f"{recipe.name}-{stamp}", "mmops.recipe.sha256": loaded.sha256,
+              "mmops.prefect_flow_run": str(flow_run.get_id() or "")},
+    )
+    ctx = PipelineContext(settings, loaded, run_dir, exp, run.info.run_id, code_revision())
+    try:
+        client.log_text(run.info.run_id, loaded.text, "recipe.yaml")
+        dataset = version_data(settings, recipe.data)
+        client.set_tag(run.info.run_id, "mmops.dataset.md5", dataset.md5)
+        outcomes: list[StageOutcome] = []
+        for stage in recipe.stages:
+            outcomes.append(run_stage(ctx, stage, dataset))
+        metrics = evaluate(ctx, dataset)
+        version = register(ctx, dataset, outcomes)
+        decision = gate_and_promote(ctx, version, metrics)
+        client.set_terminated(run.info.run_id, "FINISHED")
+    except BaseException:
+        client.set_terminated(run.info.run_id, "FAILED")
+        raise
+    production = version_by_alias(client, recipe.name, PRODUCTION)
+    summary = PipelineSummary(
+        model=recipe.name,
+        version=version,
+        promoted=decision.passed,
+        production_version=production.version if production else None,
+        gate_reasons=decision.reasons,
+        dataset={"name": dataset.name, "md5": dataset.md5, "git_rev": dataset.git_rev, "path": str(dataset.path)},
+        pipeline_run_id=run.info.run_id,
+        stage_runs={o.name: o.run_id for o in outcomes},
+        stage_seconds={o.name: round(o.seconds, 1) for o in outcomes},
+        metrics=metrics,
+        seconds=round(time.perf_counter() - started, 1),
+        workdir=str(settings.workdir),
+        tracking_uri=settings.tracking_uri,
+    )
+    (run_dir / "summary.json").write_text(json.dumps(summary.to_dict(), indent=2))
+    logger.info("pipeline finished in %.1fs: %s v%s (%s)", summary.seconds, recipe.name, version,
+                "production" if decision.passed else "candidate")
+    return summary.to_dict()
+

@@ -1,0 +1,95 @@
+"""Register the evaluated model in MLflow with its lineage, then let the recipe's gate decide on production."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import mlflow
+from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from components.data.build import TOKENIZER_FILE
+from flows.context import PipelineContext, StageOutcome
+from registry.data_repo import DatasetVersion
+from registry.model_versions import (
+    PRODUCTION,
+    GateDecision,
+    evaluate_gate,
+    promote,
+    register_candidate,
+    version_by_alias,
+    version_metrics,
+)
+from registry.tracking import tracking
+
+MODEL_CODE = Path(__file__).with_name("llava_pyfunc.py")
+REQUIREMENTS = ["torch", "safetensors", "tokenizers", "pillow", "numpy", "pandas", "pydantic", "mlflow"]
+
+
+def code_revision() -> str:
+    """The git revision of the mmops code that ran (or 'unknown' outside a checkout)."""
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True, text=True)
+    except OSError:
+        return "unknown"
+    return out.stdout.strip() if out.returncode == 0 else "unknown"
+
+
+def lineage_tags(ctx: PipelineContext, dataset: DatasetVersion, stages: list[StageOutcome]) -> dict[str, str]:
+    parents = sorted({resolved for s in stages for resolved in s.parent_models.values()})
+    return {
+        "mmops.dataset.name": dataset.name,
+        "mmops.dataset.md5": dataset.md5,
+        "mmops.dataset.git_rev": dataset.git_rev,
+        "mmops.code.git_rev": ctx.code_rev,
+        "mmops.recipe.sha256": ctx.loaded.sha256,
+        "mmops.recipe.path": str(ctx.loaded.path),
+        "mmops.parent_models": ",".join(parents),
+        "mmops.stage_runs": json.dumps({s.name: s.run_id for s in stages}, sort_keys=True),
+        "mmops.pipeline_run": ctx.pipeline_run_id,
+        "mmops.output_stage": ctx.recipe.final_stage.name,
+    }
+
+
+@task(name="register", retries=1, retry_delay_seconds=2, cache_policy=NO_CACHE)
+def register(ctx: PipelineContext, dataset: DatasetVersion, stages: list[StageOutcome]) -> str:
+    logger = get_run_logger()
+    recipe = ctx.recipe
+    spec = ctx.run_dir / "model_config.json"
+    spec.write_text(json.dumps({"model": recipe.model.model_dump(mode="json"), "max_new_tokens": recipe.evaluation.max_new_tokens}))
+    artifacts = {
+        "weights": str(ctx.stage_weights(recipe.final_stage.name)),
+        "tokenizer": str(dataset.path / TOKENIZER_FILE),
+        "model_config": str(spec),
+    }
+    with tracking(ctx.settings) as client:
+        with mlflow.start_run(run_id=ctx.pipeline_run_id):
+            info = mlflow.pyfunc.log_model(name="model", python_model=str(MODEL_CODE), artifacts=artifacts, pip_requirements=REQUIREMENTS)
+        version = register_candidate(client, recipe.name, info.model_uri, lineage_tags(ctx, dataset, stages))
+    logger.info("registered %s version %s (alias candidate)", recipe.name, version.version)
+    return version.version
+
+
+@task(name="gate-and-promote", retries=1, retry_delay_seconds=2, cache_policy=NO_CACHE)
+def gate_and_promote(ctx: PipelineContext, version: str, metrics: dict[str, float]) -> GateDecision:
+    logger = get_run_logger()
+    gate = ctx.recipe.promotion
+    with tracking(ctx.settings) as client:
+        current = version_by_alias(client, ctx.recipe.name, PRODUCTION)
+        production = version_metrics(client, current) if current else None
+        decision = evaluate_gate(
+            gate.thresholds, gate.not_worse_than_production, gate.tolerance, metrics, production,
+            current.version if current else None,
+        )
+        client.set_model_version_tag(ctx.recipe.name, version, "mmops.gate", "passed" if decision.passed else "failed")
+        client.set_model_version_tag(ctx.recipe.name, version, "mmops.gate.evidence", json.dumps(decision.evidence, sort_keys=True))
+        if decision.passed:
+            reason = "gate passed: " + ", ".join(f"{k}={v:.4f}" for k, v in decision.evidence["candidate"].items() if v is not None)
+            promote(client, ctx.settings.audit_log, ctx.recipe.name, version, reason, actor="mmops-gate", evidence=decision.evidence)
+            logger.info("promoted %s version %s to production", ctx.recipe.name, version)
+        else:
+            client.set_model_version_tag(ctx.recipe.name, version, "mmops.gate.reasons", "; ".join(decision.reasons))
+            logger.warning("%s version %s stays a candidate: %s", ctx.recipe.name, version, "; ".join(decision.reasons))
+    return decision

@@ -1,0 +1,105 @@
+"""One training stage as a Prefect task: a nested MLflow run around components' train_stage."""
+
+from __future__ import annotations
+
+import json
+
+import mlflow
+import torch
+from lightning.pytorch.loggers import MLFlowLogger
+from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
+from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from components.data.build import load_dataset_tokenizer
+from components.evaluation.zero_shot import zero_shot_accuracy
+from components.training.checkpoints import init_part, load_weights
+from components.training.stage_data import build_dataloader, build_stage_dataset, captions_file
+from components.training.stage_models import build_stage_model
+from components.training.train_stage import train_stage
+from flows.context import PipelineContext, StageOutcome
+from mmops.recipe import StageConfig
+from registry.data_repo import DatasetVersion
+from registry.model_versions import resolve_model_weights
+from registry.tracking import client_for, log_dataset_input
+
+
+def stage_params(stage: StageConfig) -> dict[str, str]:
+    opt = stage.optimizer
+    return {
+        "objective": stage.objective,
+        "steps": str(stage.steps),
+        "batch_size": str(stage.batch_size),
+        "max_len": str(stage.max_len),
+        "seed": str(stage.seed),
+        "trainable": ",".join(stage.trainable),
+        "init": json.dumps(stage.init, sort_keys=True),
+        "optimizer.lr": str(opt.lr),
+        "optimizer.weight_decay": str(opt.weight_decay),
+        "optimizer.warmup_steps": str(opt.warmup_steps),
+        "optimizer.min_lr_ratio": str(opt.min_lr_ratio),
+        "optimizer.grad_clip": str(opt.grad_clip),
+    }
+
+
+@task(name="train-stage", cache_policy=NO_CACHE)
+def run_stage(ctx: PipelineContext, stage: StageConfig, dataset: DatasetVersion) -> StageOutcome:
+    logger = get_run_logger()
+    recipe = ctx.recipe
+    client = client_for(ctx.settings)
+    run = client.create_run(
+        ctx.experiment_id,
+        run_name=stage.name,
+        tags={MLFLOW_PARENT_RUN_ID: ctx.pipeline_run_id, MLFLOW_RUN_NAME: stage.name, "mmops.stage": stage.name},
+    )
+    run_id = run.info.run_id
+    try:
+        client.log_batch(run_id, params=[mlflow.entities.Param(k, v) for k, v in stage_params(stage).items()])
+        log_dataset_input(client, run_id, dataset.name, dataset.md5, {"git_rev": dataset.git_rev, "path": f"data/{dataset.name}"}, "train")
+
+        torch.manual_seed(stage.seed)  # the model's initial weights are a function of the recipe
+        tokenizer = load_dataset_tokenizer(dataset.path)
+        model = build_stage_model(stage.objective, recipe.model, tokenizer)
+        parent_models: dict[str, str] = {}
+        for part, source in stage.init.items():
+            if source.startswith("models:/"):
+                weights_path, resolved = resolve_model_weights(client, source)
+                parent_models[source] = resolved
+            else:
+                weights_path = ctx.stage_weights(source)
+            copied = init_part(model, part, load_weights(weights_path), source)
+            logger.info("stage %s: %s <- %s (%d tensors)", stage.name, part, source, copied)
+        for source, resolved in parent_models.items():
+            client.set_tag(run_id, f"mmops.parent_model.{source.removeprefix('models:/')}", resolved)
+
+        image_size = recipe.model.vision.image_size
+        dataset_obj = build_stage_dataset(stage.objective, dataset.path, tokenizer, image_size, stage.max_len)
+        loader = build_dataloader(dataset_obj, stage.batch_size, tokenizer.pad_id, stage.seed)
+        logger.info("stage %s (%s): %d steps, batch %d, training %s", stage.name, stage.objective, stage.steps, stage.batch_size, stage.trainable)
+        result = train_stage(
+            model,
+            stage.objective,
+            stage.trainable,
+            stage.optimizer,
+            stage.steps,
+            loader,
+            ctx.stage_weights(stage.name),
+            logger=MLFlowLogger(tracking_uri=ctx.settings.tracking_uri, run_id=run_id),
+            log_every=stage.log_every,
+        )
+        metrics = {"final_loss": result.final_loss, "train_seconds": result.seconds,
+                   "trainable_params": float(result.freeze.trainable_count), "frozen_params": float(result.freeze.frozen_count)}
+        if stage.objective == "contrastive":
+            metrics |= zero_shot_accuracy(
+                model, tokenizer, captions_file(dataset.path, "test"), dataset.path, image_size, recipe.evaluation.zero_shot_templates
+            )
+        for key, value in metrics.items():
+            client.log_metric(run_id, key, value)
+        client.log_artifact(run_id, str(result.weights), artifact_path="weights")
+        client.set_terminated(run_id, "FINISHED")
+    except Exception:
+        client.set_terminated(run_id, "FAILED")
+        raise
+    logger.info("stage %s done in %.1fs, loss %.4f", stage.name, result.seconds, result.final_loss)
+    return StageOutcome(stage.name, run_id, result.weights, result.seconds, result.final_loss, metrics, parent_models)
+

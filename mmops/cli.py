@@ -1,0 +1,181 @@
+"""The `mmops` command: run, validate and demo recipes; promote and roll back models; build datasets.
+
+Errors meant for people (MmopsError, bad data) are printed without a
+traceback and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from mmops.errors import MmopsError
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+DEMO_RECIPE = PROJECT_ROOT / "recipes" / "llava.yaml"
+DEFAULT_WORKDIR = "mmops-work"
+
+
+def _workdir_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--workdir", default=DEFAULT_WORKDIR, help=f"where runs, registry and data live (default: ./{DEFAULT_WORKDIR})")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mmops", description="Train multimodal models end to end: data -> stages -> registry -> production.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    demo = sub.add_parser("demo", help="run recipes/llava.yaml on embedded defaults (no server, no credentials)")
+    _workdir_arg(demo)
+
+    run = sub.add_parser("run", help="run a recipe: version data, train its stages, evaluate, register, gate and promote")
+    run.add_argument("recipe", type=Path)
+    _workdir_arg(run)
+
+    validate = sub.add_parser("validate", help="check recipes without running anything")
+    validate.add_argument("recipes", type=Path, nargs="+")
+
+    promote = sub.add_parser("promote", help="point the production alias at a version, with a reason")
+    promote.add_argument("name")
+    promote.add_argument("version")
+    promote.add_argument("--reason", required=True)
+    _workdir_arg(promote)
+
+    rollback = sub.add_parser("rollback", help="return production to the version before the current one")
+    rollback.add_argument("name")
+    rollback.add_argument("--reason", required=True)
+    _workdir_arg(rollback)
+
+    models = sub.add_parser("models", help="list registered models, their versions and aliases")
+    _workdir_arg(models)
+
+    data = sub.add_parser("data", help="dataset commands (used by the DVC stage)")
+    data_sub = data.add_subparsers(dest="data_command", required=True)
+    generate = data_sub.add_parser("generate", help="build a dataset from its parameters in params.yaml")
+    generate.add_argument("--params", type=Path, required=True)
+    generate.add_argument("--name", required=True)
+    generate.add_argument("--out", type=Path, required=True)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except MmopsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except ValueError as exc:  # our components raise ValueError subclasses for bad data or config
+        if type(exc).__module__.startswith(("components", "mmops", "registry", "flows")):
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        raise
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from mmops.recipe import load_recipe
+
+    failed = 0
+    for path in args.recipes:
+        try:
+            loaded = load_recipe(path)
+        except MmopsError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            failed += 1
+            continue
+        stages = " -> ".join(s.name for s in loaded.recipe.stages)
+        print(f"ok: {path} ({loaded.recipe.name}, {loaded.recipe.family}; stages {stages}; sha256 {loaded.sha256[:12]})")
+    return 2 if failed else 0
+
+
+def cmd_run(args: argparse.Namespace, recipe: Path | None = None) -> int:
+    from mmops.recipe import load_recipe
+    from mmops.settings import Settings
+
+    recipe_path = recipe or args.recipe
+    loaded = load_recipe(recipe_path)  # validate before anything is written
+    settings = Settings.for_workdir(args.workdir)
+    settings.workdir.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("PREFECT_HOME", str(settings.prefect_home))
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    from flows.pipeline import pipeline
+    from mmops.summary import print_summary
+
+    summary = pipeline(str(loaded.path), str(settings.workdir))
+    print_summary(summary)
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    return cmd_run(args, recipe=DEMO_RECIPE)
+
+
+def cmd_promote(args: argparse.Namespace) -> int:
+    from mmops.settings import Settings
+    from registry.model_versions import promote
+    from registry.tracking import client_for
+
+    settings = Settings.for_workdir(args.workdir)
+    event = promote(client_for(settings), settings.audit_log, args.name, args.version, args.reason, settings.actor)
+    print(f"{args.name}: production -> version {event['version']} (was {event['previous']}); recorded in {settings.audit_log}")
+    return 0
+
+
+def cmd_rollback(args: argparse.Namespace) -> int:
+    from mmops.settings import Settings
+    from registry.model_versions import rollback
+    from registry.tracking import client_for
+
+    settings = Settings.for_workdir(args.workdir)
+    event = rollback(client_for(settings), settings.audit_log, args.name, args.reason, settings.actor)
+    print(f"{args.name}: production rolled back to version {event['version']} (from {event['previous']})")
+    return 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from mmops.settings import Settings
+    from registry.tracking import client_for
+
+    settings = Settings.for_workdir(args.workdir)
+    client = client_for(settings)
+    for model in client.search_registered_models():
+        print(model.name)
+        for version in sorted(client.search_model_versions(f"name='{model.name}'"), key=lambda v: int(v.version)):
+            aliases = ", ".join(a for a, v in model.aliases.items() if v == version.version) or "-"
+            em = client.get_run(version.run_id).data.metrics.get("vqa_exact_match") if version.run_id else None
+            shown = "n/a" if em is None else f"{em:.4f}"
+            print(f"  v{version.version:<4} {aliases:<22} {version.tags.get('mmops.status', ''):<12} vqa_exact_match={shown}")
+    return 0
+
+
+def cmd_data(args: argparse.Namespace) -> int:
+    import yaml
+
+    from components.data.build import build_shapes_dataset
+    from mmops.recipe import DataConfig
+
+    params = yaml.safe_load(args.params.read_text()) or {}
+    if args.name not in params:
+        raise MmopsError(f"{args.params}: no parameters for dataset {args.name!r} (datasets: {', '.join(params) or 'none'})")
+    data = DataConfig.model_validate({"name": args.name, **params[args.name]})
+
+    def progress(done: int, total: int) -> None:
+        print(f"\rgenerating {args.name}: {done}/{total} scenes", end="", file=sys.stderr, flush=True)
+
+    summary = build_shapes_dataset(data.shapes, data.tokenizer.vocab_size, args.out, progress)
+    print(file=sys.stderr)
+    print(json.dumps(summary, sort_keys=True))
+    return 0
+
+
+COMMANDS = {
+    "demo": cmd_demo,
+    "run": cmd_run,
+    "validate": cmd_validate,
+    "promote": cmd_promote,
+    "rollback": cmd_rollback,
+    "models": cmd_models,
+    "data": cmd_data,
+}

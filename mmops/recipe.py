@@ -1,0 +1,243 @@
+"""The recipe: one YAML file per model family, parsed once into typed objects.
+
+A recipe names the data, the architecture, the training stages (each with the
+parents its weights come from and the freeze plan saying what trains), the
+evaluation and the promotion gate. Everything is validated here, before any
+compute or write; unknown keys are errors.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import Path
+from typing import Annotated, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from components.data.shapes_world import ShapesConfig
+from components.models.family import ModelConfig
+from components.training.config import OptimizerConfig
+from mmops.errors import RecipeError
+
+Objective = Literal["contrastive", "language_modeling", "llava_pretrain", "llava_instruct"]
+
+# The parameter groups (top-level submodules) of the model each objective trains.
+MODEL_PARTS: dict[str, tuple[str, ...]] = {
+    "contrastive": ("vision", "text", "image_projection", "text_projection", "logit_scale"),
+    "language_modeling": ("language_model",),
+    "llava_pretrain": ("vision", "connector", "language_model"),
+    "llava_instruct": ("vision", "connector", "language_model"),
+}
+
+MODEL_URI = re.compile(r"^models:/(?P<name>[A-Za-z0-9][A-Za-z0-9_.-]*)(@(?P<alias>[A-Za-z0-9_-]+)|/(?P<version>\d+))$")
+NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TokenizerConfig(Strict):
+    vocab_size: Annotated[int, Field(ge=300, le=65536)] = 512
+
+
+class DataConfig(Strict):
+    name: str = "shapes"
+    generator: Literal["shapes"] = "shapes"
+    shapes: ShapesConfig = ShapesConfig()
+    tokenizer: TokenizerConfig = TokenizerConfig()
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not NAME.match(value):
+            raise ValueError(f"dataset name {value!r} must match {NAME.pattern} (lowercase letters, digits, '-', '_')")
+        return value
+
+
+class StageConfig(Strict):
+    name: str
+    objective: Objective
+    init: dict[str, str] = {}
+    """Where each part's starting weights come from: part -> stage name or models:/NAME@ALIAS|/VERSION.
+    The part '*' means every part the source has."""
+    trainable: list[str]
+    """The freeze plan: the parameter groups that train; everything else stays bit-identical."""
+    optimizer: OptimizerConfig = OptimizerConfig()
+    steps: Annotated[int, Field(ge=1)] = 100
+    batch_size: Annotated[int, Field(ge=1)] = 32
+    max_len: Annotated[int, Field(ge=8)] = 160
+    seed: int = 0
+    log_every: Annotated[int, Field(ge=1)] = 10
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not NAME.match(value):
+            raise ValueError(f"stage name {value!r} must match {NAME.pattern}")
+        return value
+
+    @model_validator(mode="after")
+    def _parts_exist(self) -> StageConfig:
+        parts = MODEL_PARTS[self.objective]
+        if not self.trainable:
+            raise ValueError("trainable is empty: a stage must train at least one parameter group")
+        for group in self.trainable:
+            if group.split(".")[0] not in parts:
+                raise ValueError(
+                    f"trainable group {group!r} is not a part of the {self.objective} model (allowed: {', '.join(parts)})"
+                )
+        for part, source in self.init.items():
+            if part != "*" and part not in parts:
+                raise ValueError(f"init part {part!r} is not a part of the {self.objective} model (allowed: *, {', '.join(parts)})")
+            if source.startswith("models:/") and not MODEL_URI.match(source):
+                raise ValueError(f"init source {source!r} is not a model URI (allowed: models:/NAME@ALIAS or models:/NAME/VERSION)")
+        return self
+
+    @property
+    def parent_stages(self) -> list[str]:
+        return sorted({s for s in self.init.values() if not s.startswith("models:/")})
+
+    @property
+    def parent_models(self) -> list[str]:
+        return sorted({s for s in self.init.values() if s.startswith("models:/")})
+
+
+class EvaluationConfig(Strict):
+    batch_size: Annotated[int, Field(ge=1)] = 64
+    max_new_tokens: Annotated[int, Field(ge=1, le=256)] = 24
+    limit: Annotated[int, Field(ge=1)] | None = None
+    """Evaluate on at most this many test conversations (all when unset)."""
+    zero_shot_templates: list[str] = ["a {}", "a photo of a {}", "an image with a {}"]
+
+    @field_validator("zero_shot_templates")
+    @classmethod
+    def _templates(cls, value: list[str]) -> list[str]:
+        for template in value:
+            if template.count("{}") != 1:
+                raise ValueError(f"zero-shot template {template!r} must contain exactly one '{{}}'")
+        return value
+
+
+class PromotionConfig(Strict):
+    thresholds: dict[str, float] = {}
+    """Metric -> minimum value the candidate must reach."""
+    not_worse_than_production: list[str] = []
+    """Metrics on which the candidate must be at least the production version's (minus tolerance)."""
+    tolerance: Annotated[float, Field(ge=0)] = 0.0
+
+
+class Recipe(Strict):
+    name: str
+    """The registered model name."""
+    family: Literal["llava", "llava-1.5"]
+    description: str = ""
+    data: DataConfig = DataConfig()
+    model: ModelConfig = ModelConfig()
+    stages: list[StageConfig]
+    output_stage: str | None = None
+    """The stage whose weights become the registered model (default: the last)."""
+    evaluation: EvaluationConfig = EvaluationConfig()
+    promotion: PromotionConfig = PromotionConfig()
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not NAME.match(value):
+            raise ValueError(f"model name {value!r} must match {NAME.pattern} (lowercase letters, digits, '-', '_')")
+        return value
+
+    @model_validator(mode="after")
+    def _stage_graph(self) -> Recipe:
+        if not self.stages:
+            raise ValueError("stages is empty: a recipe needs at least one stage")
+        seen: list[str] = []
+        for stage in self.stages:
+            if stage.name in seen:
+                raise ValueError(f"stage name {stage.name!r} is used twice")
+            for parent in stage.parent_stages:
+                if parent not in seen:
+                    earlier = ", ".join(seen) or "none"
+                    raise ValueError(
+                        f"stage {stage.name!r} takes weights from {parent!r}, which is not an earlier stage"
+                        f" (earlier stages: {earlier}; or use models:/NAME@ALIAS)"
+                    )
+            seen.append(stage.name)
+        if self.output_stage is not None and self.output_stage not in seen:
+            raise ValueError(f"output_stage {self.output_stage!r} is not a stage (stages: {', '.join(seen)})")
+        if self.final_stage.objective not in ("llava_pretrain", "llava_instruct"):
+            raise ValueError(f"the output stage {self.final_stage.name!r} must produce a LLaVA model, not {self.final_stage.objective}")
+        return self
+
+    @property
+    def final_stage(self) -> StageConfig:
+        name = self.output_stage or self.stages[-1].name
+        return next(s for s in self.stages if s.name == name)
+
+    def stage(self, name: str) -> StageConfig:
+        return next(s for s in self.stages if s.name == name)
+
+
+class LoadedRecipe(BaseModel):
+    """A validated recipe with where it came from and its content hash."""
+
+    model_config = ConfigDict(frozen=True)
+
+    recipe: Recipe
+    path: Path
+    text: str
+    sha256: str
+
+
+def load_recipe(path: str | Path) -> LoadedRecipe:
+    """Read and validate a recipe; raise RecipeError naming the file, the field and what is allowed."""
+    path = Path(path)
+    if not path.is_file():
+        raise RecipeError(f"{path}: recipe file not found")
+    text = path.read_text(encoding="utf-8")
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise RecipeError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(raw, dict):
+        raise RecipeError(f"{path}: a recipe must be a mapping of fields (name, family, stages, ...), got {type(raw).__name__}")
+    try:
+        recipe = Recipe.model_validate(raw)
+    except ValidationError as exc:
+        raise RecipeError(_describe(path, exc)) from None
+    return LoadedRecipe(recipe=recipe, path=path.resolve(), text=text, sha256=hashlib.sha256(text.encode()).hexdigest())
+
+
+def _describe(path: Path, exc: ValidationError) -> str:
+    lines = [f"{path}: invalid recipe ({exc.error_count()} error{'s' if exc.error_count() > 1 else ''})"]
+    for error in exc.errors():
+        field = ".".join(str(p) for p in error["loc"]) or "(top level)"
+        message = error["msg"].removeprefix("Value error, ")
+        if error["type"] == "extra_forbidden":
+            allowed = _allowed_keys(error["loc"][:-1])
+            message = f"unknown field (allowed: {', '.join(allowed)})" if allowed else "unknown field"
+        lines.append(f"  {field}: {message}")
+    return "\n".join(lines)
+
+
+def _allowed_keys(loc: tuple) -> list[str]:
+    """The field names of the model at a location in the recipe, for 'unknown field' errors."""
+    model: type[BaseModel] | None = Recipe
+    for part in loc:
+        if isinstance(part, int) or model is None:
+            continue
+        annotation = model.model_fields[part].annotation if part in model.model_fields else None
+        model = _model_in(annotation)
+    return sorted(model.model_fields) if model else []
+
+
+def _model_in(annotation) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()):
+        found = _model_in(arg)
+        if found:
+            return found
+    return None

@@ -1,0 +1,99 @@
+"""Dataset versions with DVC in a git repository of their own.
+
+The workdir's `datasets/` is a git + DVC repository. Each dataset is a DVC
+stage (`dvc.yaml`) whose parameters live in `params.yaml`; `dvc repro`
+(re)builds it only when its parameters or command changed, the lock file is
+committed to git, and the data is pushed to the DVC remote. A dataset
+version is the pair (git revision, DVC md5 of the output directory).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from mmops.errors import PipelineError
+
+GIT_IDENTITY = ["-c", "user.name=mmops", "-c", "user.email=mmops@localhost"]
+
+
+@dataclass(frozen=True)
+class DatasetVersion:
+    name: str
+    path: Path
+    md5: str
+    git_rev: str
+    remote: str
+
+
+def _run(args: list[str], cwd: Path, what: str) -> str:
+    env = dict(os.environ)
+    # the stage command is `mmops ...`: make this interpreter's scripts reachable without an activated venv
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    result = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True)
+    if result.returncode != 0:
+        tail = (result.stderr or result.stdout).strip().splitlines()[-15:]
+        raise PipelineError(f"{what} failed in {cwd} ({' '.join(args[:3])} ...):\n" + "\n".join(tail))
+    return result.stdout
+
+
+def _dvc(repo: Path, *args: str) -> str:
+    return _run([sys.executable, "-m", "dvc", *args], repo, f"dvc {args[0]}")
+
+
+def _git(repo: Path, *args: str) -> str:
+    return _run(["git", *GIT_IDENTITY, *args], repo, f"git {args[0]}")
+
+
+def stage_definition(name: str) -> dict[str, Any]:
+    """The DVC stage that builds a dataset; the same one the project's own dvc.yaml holds."""
+    return {
+        "cmd": f"mmops data generate --params params.yaml --name {name} --out data/{name}",
+        "params": [name],
+        "outs": [f"data/{name}"],
+    }
+
+
+def ensure_repo(repo: Path, remote: str) -> None:
+    """Create the git + DVC repository with its default remote, once."""
+    repo.mkdir(parents=True, exist_ok=True)
+    if not (repo / ".git").exists():
+        _git(repo, "init", "-q", "-b", "main")
+    if not (repo / ".dvc").exists():
+        _dvc(repo, "init", "-q")
+        _dvc(repo, "config", "core.analytics", "false")
+        _dvc(repo, "config", "core.autostage", "true")
+    if "://" not in remote:
+        Path(remote).mkdir(parents=True, exist_ok=True)
+    _dvc(repo, "remote", "add", "--force", "--default", "storage", remote)
+    _git(repo, "add", "-A")
+    if _git(repo, "status", "--porcelain").strip():
+        _git(repo, "commit", "-q", "-m", "mmops: initialise dataset repository")
+
+
+def version_dataset(repo: Path, remote: str, name: str, params: dict[str, Any]) -> DatasetVersion:
+    """Build (or reuse) the dataset for these parameters, commit its lock, push its data; return the version."""
+    ensure_repo(repo, remote)
+    params_path, dvc_path = repo / "params.yaml", repo / "dvc.yaml"
+    all_params = yaml.safe_load(params_path.read_text()) if params_path.exists() else {}
+    all_params[name] = params
+    params_path.write_text(yaml.safe_dump(all_params, sort_keys=True))
+    pipeline = yaml.safe_load(dvc_path.read_text()) if dvc_path.exists() else {"stages": {}}
+    pipeline["stages"][name] = stage_definition(name)
+    dvc_path.write_text(yaml.safe_dump(pipeline, sort_keys=True))
+
+    _dvc(repo, "repro", "-q", name)
+    _git(repo, "add", "-A")
+    if _git(repo, "status", "--porcelain").strip():
+        _git(repo, "commit", "-q", "-m", f"mmops: dataset {name}")
+    _dvc(repo, "push", "-q", name)
+    rev = _git(repo, "rev-parse", "HEAD").strip()
+    lock = yaml.safe_load((repo / "dvc.lock").read_text())
+    md5 = next(out["md5"] for out in lock["stages"][name]["outs"] if out["path"] == f"data/{name}")
+    return DatasetVersion(name=name, path=repo / "data" / name, md5=md5, git_rev=rev, remote=remote)

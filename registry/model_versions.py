@@ -1,0 +1,180 @@
+"""Registered model versions in MLflow: registration with lineage tags, aliases, promotion and rollback.
+
+A version is registered with all its lineage tags in one call, then given the
+alias `candidate`; if anything after the registration fails the version is
+deleted again, so a failed run never leaves a half-registered model.
+Promotions and rollbacks move the alias `production` and append to the audit
+log.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import mlflow
+from mlflow import MlflowClient
+from mlflow.entities.model_registry import ModelVersion
+from mlflow.exceptions import MlflowException
+
+from mmops.errors import RegistryError
+from registry.audit import append_event, read_events
+
+CANDIDATE, PRODUCTION = "candidate", "production"
+WEIGHTS_FILE = "model.safetensors"
+STATUS_TAG = "mmops.status"
+
+
+@dataclass(frozen=True)
+class GateDecision:
+    passed: bool
+    reasons: tuple[str, ...]
+    evidence: dict[str, Any]
+
+
+def evaluate_gate(
+    thresholds: dict[str, float],
+    not_worse_than_production: list[str],
+    tolerance: float,
+    candidate: dict[str, float],
+    production: dict[str, float] | None,
+    production_version: str | None = None,
+) -> GateDecision:
+    """Pass when every threshold is met and no compared metric is worse than production's (minus tolerance)."""
+    reasons: list[str] = []
+    for metric, minimum in sorted(thresholds.items()):
+        value = candidate.get(metric)
+        if value is None:
+            reasons.append(f"{metric}: not measured (threshold {minimum})")
+        elif value < minimum:
+            reasons.append(f"{metric}: {value:.4f} < threshold {minimum}")
+    if production is not None:
+        for metric in not_worse_than_production:
+            ours, theirs = candidate.get(metric), production.get(metric)
+            if theirs is None:
+                continue
+            if ours is None or ours < theirs - tolerance:
+                reasons.append(f"{metric}: {ours} is worse than production v{production_version}'s {theirs:.4f}")
+    evidence = {
+        "candidate": {k: candidate.get(k) for k in sorted({*thresholds, *not_worse_than_production})},
+        "thresholds": thresholds,
+        "production_version": production_version,
+        "production": {k: production.get(k) for k in not_worse_than_production} if production else None,
+        "tolerance": tolerance,
+    }
+    return GateDecision(not reasons, tuple(reasons), evidence)
+
+
+def version_by_alias(client: MlflowClient, name: str, alias: str) -> ModelVersion | None:
+    try:
+        return client.get_model_version_by_alias(name, alias)
+    except MlflowException:
+        return None
+
+
+def version_metrics(client: MlflowClient, version: ModelVersion) -> dict[str, float]:
+    """The evaluation metrics of the pipeline run that produced a version."""
+    return dict(client.get_run(version.run_id).data.metrics) if version.run_id else {}
+
+
+def register_candidate(client: MlflowClient, name: str, model_uri: str, tags: dict[str, str]) -> ModelVersion:
+    """Register a logged model with its lineage tags and the alias `candidate`, all or nothing.
+
+    Call inside registry.tracking.tracking(settings): registration of a logged
+    model goes through MLflow's fluent API.
+    """
+    version = mlflow.register_model(model_uri, name, tags={**tags, STATUS_TAG: CANDIDATE})
+    try:
+        client.set_registered_model_alias(name, CANDIDATE, version.version)
+    except Exception:
+        client.delete_model_version(name, version.version)
+        raise
+    return client.get_model_version(name, version.version)
+
+
+def resolve_model_weights(client: MlflowClient, uri: str) -> tuple[Path, str]:
+    """Download a registered version's safetensors weights; return (path, 'NAME/VERSION')."""
+    name, _, ref = uri.removeprefix("models:/").partition("@")
+    if ref:
+        version = version_by_alias(client, name, ref)
+        if version is None:
+            raise RegistryError(f"{uri}: model {name!r} has no version with alias {ref!r}")
+    else:
+        name, _, number = uri.removeprefix("models:/").partition("/")
+        version = get_version(client, name, number)
+    local = Path(
+        mlflow.artifacts.download_artifacts(
+            artifact_uri=f"models:/{name}/{version.version}", tracking_uri=client.tracking_uri, registry_uri=client.tracking_uri
+        )
+    )
+    found = sorted(local.rglob(WEIGHTS_FILE))
+    if not found:
+        raise RegistryError(f"{uri} (version {version.version}) holds no {WEIGHTS_FILE}")
+    return found[0], f"{name}/{version.version}"
+
+
+def get_version(client: MlflowClient, name: str, version: str) -> ModelVersion:
+    try:
+        return client.get_model_version(name, str(version))
+    except MlflowException:
+        known = ", ".join(sorted((v.version for v in client.search_model_versions(f"name='{name}'")), key=int)) or "none"
+        raise RegistryError(f"model {name!r} has no version {version!r} (versions: {known})") from None
+
+
+def promote(
+    client: MlflowClient, audit_log: Path, name: str, version: str, reason: str, actor: str, evidence: dict | None = None
+) -> dict[str, Any]:
+    """Point `production` at a version; the one it replaces is archived; the event goes to the audit log."""
+    if not reason.strip():
+        raise RegistryError("a promotion needs a reason (--reason '...')")
+    target = get_version(client, name, version)
+    previous = version_by_alias(client, name, PRODUCTION)
+    client.set_registered_model_alias(name, PRODUCTION, target.version)
+    client.set_model_version_tag(name, target.version, STATUS_TAG, PRODUCTION)
+    if previous is not None and previous.version != target.version:
+        client.set_model_version_tag(name, previous.version, STATUS_TAG, "archived")
+    return append_event(
+        audit_log,
+        {
+            "action": "promote",
+            "model": name,
+            "version": target.version,
+            "previous": previous.version if previous else None,
+            "actor": actor,
+            "reason": reason,
+            "evidence": evidence or {},
+        },
+    )
+
+
+def production_history(audit_log: Path, name: str) -> list[str]:
+    """The stack of production versions: promotions push, rollbacks pop."""
+    stack: list[str] = []
+    for event in read_events(audit_log, name):
+        if event["action"] == "promote" and (not stack or stack[-1] != event["version"]):
+            stack.append(event["version"])
+        elif event["action"] == "rollback" and stack:
+            stack.pop()
+    return stack
+
+
+def rollback(client: MlflowClient, audit_log: Path, name: str, reason: str, actor: str) -> dict[str, Any]:
+    """Return `production` to the version that held it before the current one."""
+    if not reason.strip():
+        raise RegistryError("a rollback needs a reason (--reason '...')")
+    current = version_by_alias(client, name, PRODUCTION)
+    if current is None:
+        raise RegistryError(f"model {name!r} has no production version to roll back")
+    history = production_history(audit_log, name)
+    if len(history) < 2 or history[-1] != current.version:
+        raise RegistryError(f"model {name!r}: no earlier production version to return to (history: {history or 'empty'})")
+    target = history[-2]
+    client.set_registered_model_alias(name, PRODUCTION, target)
+    client.set_model_version_tag(name, target, STATUS_TAG, PRODUCTION)
+    client.set_model_version_tag(name, current.version, STATUS_TAG, "rolled-back")
+    return append_event(
+        audit_log,
+        {"action": "rollback", "model": name, "version": target, "previous": current.version, "actor": actor, "reason": reason},
+    )
+

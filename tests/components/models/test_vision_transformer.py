@@ -1,0 +1,54 @@
+import pytest
+import torch
+
+from components.models.builders import build_vision
+from components.models.config import VisionConfig
+
+CFG = VisionConfig(image_size=16, patch_size=4, dim=32, depth=2, heads=2)
+
+
+@pytest.fixture
+def vit():
+    torch.manual_seed(0)
+    return build_vision(CFG).eval()
+
+
+def test_shapes(vit):
+    pixels = torch.randn(3, 3, 16, 16)
+    assert vit(pixels).shape == (3, 1 + CFG.num_patches, 32)
+    assert vit.hidden_states(pixels, -2).shape == (3, 17, 32)
+    assert vit.pooled(pixels).shape == (3, 32)
+
+
+def test_forward_is_final_norm_of_last_hidden_state(vit):
+    pixels = torch.randn(2, 3, 16, 16)
+    last = vit.hidden_states(pixels, -1)
+    torch.testing.assert_close(vit(pixels), vit.norm(last))
+    assert not torch.allclose(vit(pixels), last)
+    torch.testing.assert_close(vit.hidden_states(pixels, 1), last)
+    torch.testing.assert_close(vit.pooled(pixels), vit(pixels)[:, 0])
+
+
+def test_penultimate_layer_is_after_first_block(vit):
+    pixels = torch.randn(2, 3, 16, 16)
+    manual = vit._embed(pixels)
+    manual, _ = vit.blocks[0](manual)
+    torch.testing.assert_close(vit.hidden_states(pixels, -2), manual)
+    torch.testing.assert_close(vit.hidden_states(pixels, 0), manual)
+
+
+def test_patch_tokens_follow_their_patch(vit):
+    # The top-left patch token depends only on the top-left patch (before attention mixes).
+    pixels = torch.randn(1, 3, 16, 16)
+    changed = pixels.clone()
+    changed[..., 12:, 12:] += 1.0  # last patch only
+    a, b = vit._embed(pixels), vit._embed(changed)
+    torch.testing.assert_close(a[:, :-1], b[:, :-1])
+    assert not torch.allclose(a[:, -1], b[:, -1])
+
+
+def test_bad_layer_and_image_size(vit):
+    with pytest.raises(ValueError, match="layer=2 is out of range"):
+        vit.hidden_states(torch.randn(1, 3, 16, 16), 2)
+    with pytest.raises(ValueError, match="expects pixel_values"):
+        vit(torch.randn(1, 3, 32, 32))
