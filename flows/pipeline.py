@@ -86,7 +86,7 @@ def pipeline(recipe_path: str, workdir: str) -> dict:
         model=recipe.name,
         version=version,
         promoted=decision.passed,
-        production_version=production.version if production else None,
+        production_version=str(production.version) if production else None,
         gate_reasons=decision.reasons,
         dataset={"name": dataset.name, "md5": dataset.md5, "git_rev": dataset.git_rev, "path": str(dataset.path)},
         pipeline_run_id=run.info.run_id,

@@ -47,7 +47,7 @@ def lineage_tags(ctx: PipelineContext, dataset: DatasetVersion, stages: list[Sta
         "mmops.recipe.sha256": ctx.loaded.sha256,
         "mmops.recipe.path": str(ctx.loaded.path),
         "mmops.parent_models": ",".join(parents),
-        "mmops.stage_runs": json.dumps({s.name: s.run_id for s in stages}, sort_keys=True),
+        "mmops.stage_runs": json.dumps({s.name: s.run_id for s in stages}),  # in stage order
         "mmops.pipeline_run": ctx.pipeline_run_id,
         "mmops.output_stage": ctx.recipe.final_stage.name,
     }
@@ -69,7 +69,7 @@ def register(ctx: PipelineContext, dataset: DatasetVersion, stages: list[StageOu
             info = mlflow.pyfunc.log_model(name="model", python_model=str(MODEL_CODE), artifacts=artifacts, pip_requirements=REQUIREMENTS)
         version = register_candidate(client, recipe.name, info.model_uri, lineage_tags(ctx, dataset, stages))
     logger.info("registered %s version %s (alias candidate)", recipe.name, version.version)
-    return version.version
+    return str(version.version)
 
 
 @task(name="gate-and-promote", retries=1, retry_delay_seconds=2, cache_policy=NO_CACHE)
@@ -81,7 +81,7 @@ def gate_and_promote(ctx: PipelineContext, version: str, metrics: dict[str, floa
         production = version_metrics(client, current) if current else None
         decision = evaluate_gate(
             gate.thresholds, gate.not_worse_than_production, gate.tolerance, metrics, production,
-            current.version if current else None,
+            str(current.version) if current else None,
         )
         client.set_model_version_tag(ctx.recipe.name, version, "mmops.gate", "passed" if decision.passed else "failed")
         client.set_model_version_tag(ctx.recipe.name, version, "mmops.gate.evidence", json.dumps(decision.evidence, sort_keys=True))

@@ -63,7 +63,7 @@ def run_stage(ctx: PipelineContext, stage: StageConfig, dataset: DatasetVersion)
         parent_models: dict[str, str] = {}
         for part, source in stage.init.items():
             if source.startswith("models:/"):
-                weights_path, resolved = resolve_model_weights(client, source)
+                weights_path, resolved = resolve_model_weights(ctx.settings, source)
                 parent_models[source] = resolved
             else:
                 weights_path = ctx.stage_weights(source)

@@ -143,7 +143,7 @@ def cmd_models(args: argparse.Namespace) -> int:
     for model in client.search_registered_models():
         print(model.name)
         for version in sorted(client.search_model_versions(f"name='{model.name}'"), key=lambda v: int(v.version)):
-            aliases = ", ".join(a for a, v in model.aliases.items() if v == version.version) or "-"
+            aliases = ", ".join(a for a, v in model.aliases.items() if str(v) == str(version.version)) or "-"
             em = client.get_run(version.run_id).data.metrics.get("vqa_exact_match") if version.run_id else None
             shown = "n/a" if em is None else f"{em:.4f}"
             print(f"  v{version.version:<4} {aliases:<22} {version.tags.get('mmops.status', ''):<12} vqa_exact_match={shown}")

@@ -19,7 +19,7 @@ def print_summary(summary: dict, console: Console | None = None) -> None:
     console.print(stages)
     metrics = Table("metric", "value", box=None)
     for name, value in sorted(summary["metrics"].items()):
-        metrics.add_row(name, f"{value:.4f}" if not name.endswith("_count") else f"{value:.0f}")
+        metrics.add_row(name, f"{value:.4f}" if not name.endswith(("_items", "_classes")) else f"{value:.0f}")
     console.print(metrics)
     console.print(f"production version: {summary['production_version'] or 'none'}")
     for reason in summary["gate_reasons"]:

@@ -19,7 +19,9 @@ from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 
 from mmops.errors import RegistryError
+from mmops.settings import Settings
 from registry.audit import append_event, read_events
+from registry.tracking import tracking
 
 CANDIDATE, PRODUCTION = "candidate", "production"
 WEIGHTS_FILE = "model.safetensors"
@@ -67,6 +69,7 @@ def evaluate_gate(
 
 
 def version_by_alias(client: MlflowClient, name: str, alias: str) -> ModelVersion | None:
+    """The version an alias points at (note: MLflow's ModelVersion.version may be an int; compare with str())."""
     try:
         return client.get_model_version_by_alias(name, alias)
     except MlflowException:
@@ -93,8 +96,13 @@ def register_candidate(client: MlflowClient, name: str, model_uri: str, tags: di
     return client.get_model_version(name, version.version)
 
 
-def resolve_model_weights(client: MlflowClient, uri: str) -> tuple[Path, str]:
+def resolve_model_weights(settings: Settings, uri: str) -> tuple[Path, str]:
     """Download a registered version's safetensors weights; return (path, 'NAME/VERSION')."""
+    with tracking(settings) as client:
+        return _resolve_model_weights(client, uri)
+
+
+def _resolve_model_weights(client: MlflowClient, uri: str) -> tuple[Path, str]:
     name, _, ref = uri.removeprefix("models:/").partition("@")
     if ref:
         version = version_by_alias(client, name, ref)
@@ -103,11 +111,7 @@ def resolve_model_weights(client: MlflowClient, uri: str) -> tuple[Path, str]:
     else:
         name, _, number = uri.removeprefix("models:/").partition("/")
         version = get_version(client, name, number)
-    local = Path(
-        mlflow.artifacts.download_artifacts(
-            artifact_uri=f"models:/{name}/{version.version}", tracking_uri=client.tracking_uri, registry_uri=client.tracking_uri
-        )
-    )
+    local = Path(mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{name}/{version.version}"))
     found = sorted(local.rglob(WEIGHTS_FILE))
     if not found:
         raise RegistryError(f"{uri} (version {version.version}) holds no {WEIGHTS_FILE}")
@@ -118,7 +122,7 @@ def get_version(client: MlflowClient, name: str, version: str) -> ModelVersion:
     try:
         return client.get_model_version(name, str(version))
     except MlflowException:
-        known = ", ".join(sorted((v.version for v in client.search_model_versions(f"name='{name}'")), key=int)) or "none"
+        known = ", ".join(sorted((str(v.version) for v in client.search_model_versions(f"name='{name}'")), key=int)) or "none"
         raise RegistryError(f"model {name!r} has no version {version!r} (versions: {known})") from None
 
 
@@ -128,19 +132,20 @@ def promote(
     """Point `production` at a version; the one it replaces is archived; the event goes to the audit log."""
     if not reason.strip():
         raise RegistryError("a promotion needs a reason (--reason '...')")
-    target = get_version(client, name, version)
-    previous = version_by_alias(client, name, PRODUCTION)
-    client.set_registered_model_alias(name, PRODUCTION, target.version)
-    client.set_model_version_tag(name, target.version, STATUS_TAG, PRODUCTION)
-    if previous is not None and previous.version != target.version:
-        client.set_model_version_tag(name, previous.version, STATUS_TAG, "archived")
+    target = str(get_version(client, name, version).version)
+    current = version_by_alias(client, name, PRODUCTION)
+    previous = str(current.version) if current is not None else None
+    client.set_registered_model_alias(name, PRODUCTION, target)
+    client.set_model_version_tag(name, target, STATUS_TAG, PRODUCTION)
+    if previous is not None and previous != target:
+        client.set_model_version_tag(name, previous, STATUS_TAG, "archived")
     return append_event(
         audit_log,
         {
             "action": "promote",
             "model": name,
-            "version": target.version,
-            "previous": previous.version if previous else None,
+            "version": target,
+            "previous": previous,
             "actor": actor,
             "reason": reason,
             "evidence": evidence or {},
@@ -167,14 +172,14 @@ def rollback(client: MlflowClient, audit_log: Path, name: str, reason: str, acto
     if current is None:
         raise RegistryError(f"model {name!r} has no production version to roll back")
     history = production_history(audit_log, name)
-    if len(history) < 2 or history[-1] != current.version:
+    if len(history) < 2 or history[-1] != str(current.version):
         raise RegistryError(f"model {name!r}: no earlier production version to return to (history: {history or 'empty'})")
     target = history[-2]
     client.set_registered_model_alias(name, PRODUCTION, target)
     client.set_model_version_tag(name, target, STATUS_TAG, PRODUCTION)
-    client.set_model_version_tag(name, current.version, STATUS_TAG, "rolled-back")
+    client.set_model_version_tag(name, str(current.version), STATUS_TAG, "rolled-back")
     return append_event(
         audit_log,
-        {"action": "rollback", "model": name, "version": target, "previous": current.version, "actor": actor, "reason": reason},
+        {"action": "rollback", "model": name, "version": target, "previous": str(current.version), "actor": actor, "reason": reason},
     )
 

@@ -68,13 +68,13 @@ def score(items: list[EvalItem], answers: list[str]) -> dict[str, float]:
     every = [h for values in hits.values() for h in values]
     if every:
         metrics["vqa_exact_match"] = sum(every) / len(every)
-        metrics["vqa_count"] = float(len(every))
+        metrics["vqa_items"] = float(len(every))
     for kind, values in sorted(hits.items()):
         metrics[f"vqa_em_{kind}"] = sum(values) / len(values)
     if ious:
         metrics["grounding_iou50"] = sum(iou >= 0.5 for iou in ious) / len(ious)
         metrics["grounding_mean_iou"] = sum(ious) / len(ious)
-        metrics["grounding_count"] = float(len(ious))
+        metrics["grounding_items"] = float(len(ious))
     return metrics
 
 

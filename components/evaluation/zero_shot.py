@@ -48,4 +48,4 @@ def zero_shot_accuracy(
         pixels = torch.stack([load_image(resolve_image(image_root, s["image"]), image_size) for s in chunk])
         predicted = (model.encode_image(pixels) @ text.t()).argmax(dim=1)
         correct += sum(classes[p] == labels[start + i] for i, p in enumerate(predicted.tolist()))
-    return {"zero_shot_accuracy": correct / len(samples), "zero_shot_classes": float(len(classes)), "zero_shot_count": float(len(samples))}
+    return {"zero_shot_accuracy": correct / len(samples), "zero_shot_classes": float(len(classes)), "zero_shot_items": float(len(samples))}

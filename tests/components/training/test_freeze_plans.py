@@ -1,0 +1,61 @@
+"""After a stage, exactly the parameters of its freeze plan changed; all others are bit-identical."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from components.training.checkpoints import load_weights
+from components.training.config import OptimizerConfig
+from components.training.freeze import FreezePlanError, apply_freeze_plan, in_group
+from components.training.stage_data import build_dataloader, build_stage_dataset
+from components.training.stage_models import build_stage_model
+from components.training.train_stage import train_stage
+
+PLANS = [
+    ("contrastive", ["vision", "text", "image_projection", "text_projection", "logit_scale"]),
+    ("contrastive", ["text", "text_projection"]),
+    ("language_modeling", ["language_model"]),
+    ("llava_pretrain", ["connector"]),
+    ("llava_instruct", ["connector", "language_model"]),
+    ("llava_instruct", ["language_model.blocks.1"]),
+]
+
+
+@pytest.mark.parametrize(("objective", "trainable"), PLANS)
+def test_stage_changes_exactly_its_trainable_parameters(objective, trainable, built_dataset, built_tokenizer, tiny_model_config, tmp_path: Path):
+    torch.manual_seed(0)
+    model = build_stage_model(objective, tiny_model_config, built_tokenizer)
+    before = {name: tensor.clone() for name, tensor in model.state_dict().items()}
+    data = build_stage_dataset(objective, built_dataset, built_tokenizer, 32, 64)
+    loader = build_dataloader(data, 8, built_tokenizer.pad_id, seed=0)
+    result = train_stage(
+        model, objective, trainable, OptimizerConfig(lr=1e-2, weight_decay=0.1), 3, loader, tmp_path / "w.safetensors",
+        progress_bar=False,
+    )
+    saved = load_weights(result.weights)
+    assert saved.keys() == before.keys()
+    for name, old in before.items():
+        trains = any(in_group(name, group) for group in trainable)
+        if trains:
+            assert not torch.equal(saved[name], old), f"{name} is in the freeze plan {trainable} but did not change"
+        else:
+            assert torch.equal(saved[name], old), f"{name} is frozen by {trainable} but changed"
+    assert result.steps == 3
+    assert result.freeze.trainable_count > 0 and result.freeze.frozen_count >= 0
+
+
+def test_unknown_group_is_refused_with_the_parts_listed(built_tokenizer, tiny_model_config):
+    model = build_stage_model("llava_instruct", tiny_model_config, built_tokenizer)
+    with pytest.raises(FreezePlanError, match=r"'projector'.*connector, language_model, vision"):
+        apply_freeze_plan(model, ["projector"])
+
+
+def test_group_prefix_stops_at_module_boundaries(built_tokenizer, tiny_model_config):
+    model = build_stage_model("llava_instruct", tiny_model_config, built_tokenizer)
+    report = apply_freeze_plan(model, ["language_model.blocks.1"])
+    assert all(name.startswith("language_model.blocks.1.") for name in report.trainable)
+    assert not any(name.startswith("language_model.blocks.10") for name in report.trainable)
+    assert {p.requires_grad for n, p in model.named_parameters() if n.startswith("vision.")} == {False}

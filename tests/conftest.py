@@ -1,0 +1,38 @@
+"""Fixtures shared across the test tree: a tiny built dataset (Shapes world + tokenizer) and its model config."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from components.data.build import build_shapes_dataset, load_dataset_tokenizer
+from components.data.shapes_world import ShapesConfig
+from components.data.tokenizer import TextTokenizer
+from components.models.config import LanguageModelConfig, TextEncoderConfig, VisionConfig
+from components.models.family import ModelConfig
+
+TESTS = Path(__file__).parent
+TINY_RECIPE = TESTS / "e2e" / "tiny_llava.yaml"
+
+
+@pytest.fixture(scope="session")
+def built_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("built") / "shapes"
+    build_shapes_dataset(ShapesConfig(seed=3, image_size=32, train=40, val=4, test=8, max_shapes=2), 320, out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def built_tokenizer(built_dataset: Path) -> TextTokenizer:
+    return load_dataset_tokenizer(built_dataset)
+
+
+@pytest.fixture(scope="session")
+def tiny_model_config() -> ModelConfig:
+    return ModelConfig(
+        vision=VisionConfig(image_size=32, patch_size=8, dim=32, depth=2, heads=2),
+        text_encoder=TextEncoderConfig(dim=32, depth=1, heads=2),
+        clip_embed_dim=16,
+        language_model=LanguageModelConfig(dim=32, depth=2, heads=2, mlp_hidden=64),
+    )

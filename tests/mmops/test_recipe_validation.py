@@ -1,0 +1,94 @@
+"""Recipes are validated before any compute or write; errors name the file, the field and what is allowed."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from mmops.cli import main
+from mmops.errors import RecipeError
+from mmops.recipe import load_recipe
+
+ROOT = Path(__file__).resolve().parents[2]
+SHIPPED = sorted((ROOT / "recipes").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.name)
+def test_shipped_recipes_are_valid(path: Path):
+    loaded = load_recipe(path)
+    assert loaded.recipe.final_stage.objective == "llava_instruct"
+    assert len(loaded.sha256) == 64
+
+
+def test_llava_and_llava15_differ_only_in_name_family_and_connector():
+    a = yaml.safe_load((ROOT / "recipes/llava.yaml").read_text())
+    b = yaml.safe_load((ROOT / "recipes/llava15.yaml").read_text())
+    assert a["model"]["connector"] == "linear" and b["model"]["connector"] == "mlp2x_gelu"
+    for key in ("name", "family", "description"):
+        a.pop(key), b.pop(key)
+    a["model"].pop("connector"), b["model"].pop("connector")
+    assert a == b
+
+
+def broken(tmp_path: Path, mutate) -> Path:
+    raw = yaml.safe_load((ROOT / "recipes/llava.yaml").read_text())
+    mutate(raw)
+    path = tmp_path / "broken.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+CASES = {
+    "unknown key": (lambda r: r["model"].update(conector="linear"), r"model\.conector: unknown field \(allowed: .*connector"),
+    "wrong type": (lambda r: r["stages"][0].update(steps="many"), r"stages\.0\.steps: .*integer"),
+    "missing parent": (lambda r: r["stages"][2]["init"].update(vision="clipp"), r"takes weights from 'clipp'.*earlier stages: clip, lm"),
+    "unknown connector": (lambda r: r["model"].update(connector="qformer"), r"model\.connector: .*'linear' or 'mlp2x_gelu'"),
+    "unknown trainable group": (lambda r: r["stages"][3].update(trainable=["projector"]), r"'projector' is not a part.*allowed: vision, connector, language_model"),
+    "bad model uri": (lambda r: r["stages"][2]["init"].update(vision="models:/clip"), r"not a model URI"),
+    "unknown colour": (lambda r: r["data"]["shapes"].update(colours=["red", "mauve"]), r"mauve"),
+}
+
+
+@pytest.mark.parametrize("case", CASES, ids=list(CASES))
+def test_broken_recipe_error_names_file_field_and_allowed(case, tmp_path: Path):
+    mutate, pattern = CASES[case]
+    path = broken(tmp_path, mutate)
+    with pytest.raises(RecipeError, match=pattern) as info:
+        load_recipe(path)
+    assert str(path) in str(info.value)
+
+
+def test_not_a_mapping_and_bad_yaml(tmp_path: Path):
+    (tmp_path / "list.yaml").write_text("- a\n- b\n")
+    (tmp_path / "bad.yaml").write_text("name: [unclosed\n")
+    with pytest.raises(RecipeError, match="must be a mapping"):
+        load_recipe(tmp_path / "list.yaml")
+    with pytest.raises(RecipeError, match="not valid YAML"):
+        load_recipe(tmp_path / "bad.yaml")
+    with pytest.raises(RecipeError, match="not found"):
+        load_recipe(tmp_path / "missing.yaml")
+
+
+def test_cli_run_of_broken_recipe_exits_2_and_writes_nothing(tmp_path: Path, capsys):
+    path = broken(tmp_path, lambda r: r["model"].update(connector="qformer"))
+    workdir = tmp_path / "work"
+    assert main(["run", str(path), "--workdir", str(workdir)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "model.connector" in err and "Traceback" not in err
+    assert not workdir.exists()
+
+
+def test_cli_validate_reports_each_recipe(tmp_path: Path):
+    path = broken(tmp_path, lambda r: r.pop("stages"))
+    result = subprocess.run(
+        [sys.executable, "-m", "mmops", "validate", str(ROOT / "recipes/llava.yaml"), str(path)],
+        capture_output=True, text=True,
+    )
+    assert result.returncode == 2
+    assert "ok: " in result.stdout and "llava.yaml" in result.stdout
+    assert f"{path}: invalid recipe" in result.stderr and "stages: Field required" in result.stderr
+    assert "Traceback" not in result.stderr
