@@ -152,6 +152,7 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 def cmd_data(args: argparse.Namespace) -> int:
     import yaml
+    from pydantic import ValidationError
 
     from components.data.build import build_shapes_dataset
     from mmops.recipe import DataConfig
@@ -159,7 +160,11 @@ def cmd_data(args: argparse.Namespace) -> int:
     params = yaml.safe_load(args.params.read_text()) or {}
     if args.name not in params:
         raise MmopsError(f"{args.params}: no parameters for dataset {args.name!r} (datasets: {', '.join(params) or 'none'})")
-    data = DataConfig.model_validate({"name": args.name, **params[args.name]})
+    try:
+        data = DataConfig.model_validate({"name": args.name, **params[args.name]})
+    except ValidationError as exc:
+        fields = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise MmopsError(f"{args.params}: invalid parameters for dataset {args.name!r}: {fields}") from None
 
     def progress(done: int, total: int) -> None:
         print(f"\rgenerating {args.name}: {done}/{total} scenes", end="", file=sys.stderr, flush=True)
