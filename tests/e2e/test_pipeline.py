@@ -127,7 +127,9 @@ def test_mlflow_models_serve_answers(workdir: Path):
     port = free_port()
     image = next((workdir / "datasets" / "data" / "tiny-shapes" / "images" / "test").glob("*.png"))
     uri = Settings.for_workdir(workdir, env={}).tracking_uri
-    env = {**os.environ, "MLFLOW_TRACKING_URI": uri, "MLFLOW_REGISTRY_URI": uri}
+    # mlflow serve starts `uvicorn` by name: the venv's scripts must be on PATH, as in an activated venv
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    env = {**os.environ, "MLFLOW_TRACKING_URI": uri, "MLFLOW_REGISTRY_URI": uri, "PATH": path}
     server = subprocess.Popen(
         [sys.executable, "-m", "mlflow", "models", "serve", "-m", f"models:/{NAME}@production", "--env-manager", "local",
          "--host", "127.0.0.1", "--port", str(port)],

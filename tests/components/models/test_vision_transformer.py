@@ -52,3 +52,17 @@ def test_bad_layer_and_image_size(vit):
         vit.hidden_states(torch.randn(1, 3, 16, 16), 2)
     with pytest.raises(ValueError, match="expects pixel_values"):
         vit(torch.randn(1, 3, 32, 32))
+
+
+def test_conv_stem_tiles_like_the_patch_stem_and_is_refused_for_odd_patches():
+    import pytest
+    import torch
+
+    from components.models.config import VisionConfig
+    from components.models.vision import VisionTransformer
+
+    cfg = VisionConfig(image_size=32, patch_size=8, dim=16, depth=1, heads=2, stem="conv")
+    out = VisionTransformer(cfg)(torch.randn(2, 3, 32, 32))
+    assert out.shape == (2, 1 + cfg.num_patches, 16) and cfg.num_patches == 16
+    with pytest.raises(ValueError, match="multiple of 4"):
+        VisionConfig(image_size=30, patch_size=6, stem="conv")
