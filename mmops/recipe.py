@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from components.data.shapes_world import ShapesConfig
 from components.models.family import ModelConfig
@@ -43,22 +43,24 @@ class TokenizerConfig(Strict):
     vocab_size: Annotated[int, Field(ge=300, le=65536)] = 512
 
 
+def _check_name(value: str) -> str:
+    if not NAME.match(value):
+        raise ValueError(f"name {value!r} must match {NAME.pattern} (lowercase letters, digits, '-', '_'; at most 63)")
+    return value
+
+
+Name = Annotated[str, AfterValidator(_check_name)]
+
+
 class DataConfig(Strict):
-    name: str = "shapes"
+    name: Name = "shapes"
     generator: Literal["shapes"] = "shapes"
     shapes: ShapesConfig = ShapesConfig()
     tokenizer: TokenizerConfig = TokenizerConfig()
 
-    @field_validator("name")
-    @classmethod
-    def _name(cls, value: str) -> str:
-        if not NAME.match(value):
-            raise ValueError(f"dataset name {value!r} must match {NAME.pattern} (lowercase letters, digits, '-', '_')")
-        return value
-
 
 class StageConfig(Strict):
-    name: str
+    name: Name
     objective: Objective
     init: dict[str, str] = {}
     """Where each part's starting weights come from: part -> stage name or models:/NAME@ALIAS|/VERSION.
@@ -71,13 +73,6 @@ class StageConfig(Strict):
     max_len: Annotated[int, Field(ge=8)] = 160
     seed: int = 0
     log_every: Annotated[int, Field(ge=1)] = 10
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, value: str) -> str:
-        if not NAME.match(value):
-            raise ValueError(f"stage name {value!r} must match {NAME.pattern}")
-        return value
 
     @model_validator(mode="after")
     def _parts_exist(self) -> StageConfig:
@@ -130,7 +125,7 @@ class PromotionConfig(Strict):
 
 
 class Recipe(Strict):
-    name: str
+    name: Name
     """The registered model name."""
     family: Literal["llava", "llava-1.5"]
     description: str = ""
@@ -141,13 +136,6 @@ class Recipe(Strict):
     """The stage whose weights become the registered model (default: the last)."""
     evaluation: EvaluationConfig = EvaluationConfig()
     promotion: PromotionConfig = PromotionConfig()
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, value: str) -> str:
-        if not NAME.match(value):
-            raise ValueError(f"model name {value!r} must match {NAME.pattern} (lowercase letters, digits, '-', '_')")
-        return value
 
     @model_validator(mode="after")
     def _stage_graph(self) -> Recipe:

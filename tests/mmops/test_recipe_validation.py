@@ -92,3 +92,13 @@ def test_cli_validate_reports_each_recipe(tmp_path: Path):
     assert "ok: " in result.stdout and "llava.yaml" in result.stdout
     assert f"{path}: invalid recipe" in result.stderr and "stages: Field required" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_names_are_checked_everywhere(tmp_path: Path):
+    for mutate, field in [
+        (lambda r: r.update(name="Shapes LLaVA"), "name"),
+        (lambda r: r["data"].update(name="../escape"), "data.name"),
+        (lambda r: r["stages"][0].update(name="CLIP!"), "stages.0.name"),
+    ]:
+        with pytest.raises(RecipeError, match=rf"{field}: name .* must match"):
+            load_recipe(broken(tmp_path, mutate))
