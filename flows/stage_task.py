@@ -12,6 +12,7 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from components.data.build import load_dataset_tokenizer
+from components.evaluation.linear_probe import attribute_probes
 from components.evaluation.zero_shot import zero_shot_accuracy
 from components.training.checkpoints import init_part, load_weights
 from components.training.stage_data import build_dataloader, build_stage_dataset, captions_file
@@ -93,6 +94,8 @@ def run_stage(ctx: PipelineContext, stage: StageConfig, dataset: DatasetVersion)
             metrics |= zero_shot_accuracy(
                 model, tokenizer, captions_file(dataset.path, "test"), dataset.path, image_size, recipe.evaluation.zero_shot_templates
             )
+            # what a LLaVA stage will be able to read from the frozen tower's patch tokens
+            metrics |= attribute_probes(model.vision, captions_file(dataset.path, "train"), dataset.path, recipe.model.vision_feature_layer)
         for key, value in metrics.items():
             client.log_metric(run_id, key, value)
         client.log_artifact(run_id, str(result.weights), artifact_path="weights")
