@@ -22,7 +22,7 @@ from flows.register_task import code_revision, gate_and_promote, register
 from flows.stage_task import run_stage
 from mmops.recipe import load_recipe
 from mmops.settings import Settings
-from registry.model_versions import PRODUCTION, version_by_alias
+from registry.model_versions import PRODUCTION, alias_version
 from registry.tracking import client_for, experiment_id
 
 
@@ -81,12 +81,11 @@ def pipeline(recipe_path: str, workdir: str) -> dict:
     except BaseException:
         client.set_terminated(run.info.run_id, "FAILED")
         raise
-    production = version_by_alias(client, recipe.name, PRODUCTION)
     summary = PipelineSummary(
         model=recipe.name,
         version=version,
         promoted=decision.passed,
-        production_version=str(production.version) if production else None,
+        production_version=alias_version(client, recipe.name, PRODUCTION),
         gate_reasons=decision.reasons,
         dataset={"name": dataset.name, "md5": dataset.md5, "git_rev": dataset.git_rev, "path": str(dataset.path)},
         pipeline_run_id=run.info.run_id,

@@ -68,8 +68,9 @@ def register(ctx: PipelineContext, dataset: DatasetVersion, stages: list[StageOu
         with mlflow.start_run(run_id=ctx.pipeline_run_id):
             info = mlflow.pyfunc.log_model(name="model", python_model=str(MODEL_CODE), artifacts=artifacts, pip_requirements=REQUIREMENTS)
         version = register_candidate(client, recipe.name, info.model_uri, lineage_tags(ctx, dataset, stages))
-    logger.info("registered %s version %s (alias candidate)", recipe.name, version.version)
-    return str(version.version)
+    number = str(version.version)
+    logger.info("registered %s version %s (alias candidate)", recipe.name, number)
+    return number
 
 
 @task(name="gate-and-promote", retries=1, retry_delay_seconds=2, cache_policy=NO_CACHE)

@@ -69,11 +69,17 @@ def evaluate_gate(
 
 
 def version_by_alias(client: MlflowClient, name: str, alias: str) -> ModelVersion | None:
-    """The version an alias points at (note: MLflow's ModelVersion.version may be an int; compare with str())."""
+    """The version an alias points at (MLflow's ModelVersion.version may be an int: use alias_version for the number)."""
     try:
         return client.get_model_version_by_alias(name, alias)
     except MlflowException:
         return None
+
+
+def alias_version(client: MlflowClient, name: str, alias: str) -> str | None:
+    """The version number an alias points at, as the string mmops uses everywhere."""
+    version = version_by_alias(client, name, alias)
+    return None if version is None else str(version.version)
 
 
 def version_metrics(client: MlflowClient, version: ModelVersion) -> dict[str, float]:
@@ -105,17 +111,17 @@ def resolve_model_weights(settings: Settings, uri: str) -> tuple[Path, str]:
 def _resolve_model_weights(client: MlflowClient, uri: str) -> tuple[Path, str]:
     name, _, ref = uri.removeprefix("models:/").partition("@")
     if ref:
-        version = version_by_alias(client, name, ref)
-        if version is None:
+        number = alias_version(client, name, ref)
+        if number is None:
             raise RegistryError(f"{uri}: model {name!r} has no version with alias {ref!r}")
     else:
         name, _, number = uri.removeprefix("models:/").partition("/")
-        version = get_version(client, name, number)
-    local = Path(mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{name}/{version.version}"))
+        number = str(get_version(client, name, number).version)
+    local = Path(mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{name}/{number}"))
     found = sorted(local.rglob(WEIGHTS_FILE))
     if not found:
-        raise RegistryError(f"{uri} (version {version.version}) holds no {WEIGHTS_FILE}")
-    return found[0], f"{name}/{version.version}"
+        raise RegistryError(f"{uri} (version {number}) holds no {WEIGHTS_FILE}")
+    return found[0], f"{name}/{number}"
 
 
 def get_version(client: MlflowClient, name: str, version: str) -> ModelVersion:
@@ -133,8 +139,7 @@ def promote(
     if not reason.strip():
         raise RegistryError("a promotion needs a reason (--reason '...')")
     target = str(get_version(client, name, version).version)
-    current = version_by_alias(client, name, PRODUCTION)
-    previous = str(current.version) if current is not None else None
+    previous = alias_version(client, name, PRODUCTION)
     client.set_registered_model_alias(name, PRODUCTION, target)
     client.set_model_version_tag(name, target, STATUS_TAG, PRODUCTION)
     if previous is not None and previous != target:
@@ -168,18 +173,18 @@ def rollback(client: MlflowClient, audit_log: Path, name: str, reason: str, acto
     """Return `production` to the version that held it before the current one."""
     if not reason.strip():
         raise RegistryError("a rollback needs a reason (--reason '...')")
-    current = version_by_alias(client, name, PRODUCTION)
+    current = alias_version(client, name, PRODUCTION)
     if current is None:
         raise RegistryError(f"model {name!r} has no production version to roll back")
     history = production_history(audit_log, name)
-    if len(history) < 2 or history[-1] != str(current.version):
+    if len(history) < 2 or history[-1] != current:
         raise RegistryError(f"model {name!r}: no earlier production version to return to (history: {history or 'empty'})")
     target = history[-2]
     client.set_registered_model_alias(name, PRODUCTION, target)
     client.set_model_version_tag(name, target, STATUS_TAG, PRODUCTION)
-    client.set_model_version_tag(name, str(current.version), STATUS_TAG, "rolled-back")
+    client.set_model_version_tag(name, current, STATUS_TAG, "rolled-back")
     return append_event(
         audit_log,
-        {"action": "rollback", "model": name, "version": target, "previous": str(current.version), "actor": actor, "reason": reason},
+        {"action": "rollback", "model": name, "version": target, "previous": current, "actor": actor, "reason": reason},
     )
 

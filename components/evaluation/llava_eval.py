@@ -12,7 +12,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-
 from components.data.conversation import encode_prompt
 from components.data.llava_json import load_image, load_llava_json, resolve_image
 from components.data.shapes_annotations import box_iou, parse_box
