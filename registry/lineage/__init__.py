@@ -1,0 +1,115 @@
+"""The lineage store: which data, recipe, code and parent models every checkpoint and model version came from.
+
+A SQLAlchemy model of the lineage graph (schema.py) migrated by Alembic
+(migrations/), on a SQLite file or PostgreSQL (store.py). Pipelines record
+nodes and edges as they run (recording.py); the CLI and dashboards ask
+questions of it (queries.py), the deepest of which, a version's full
+ancestry, is a single recursive query (graph.py).
+"""
+
+from registry.lineage.errors import LineageError
+from registry.lineage.nodes import (
+    AliasChange,
+    AncestryNode,
+    CheckpointNode,
+    CheckpointRef,
+    DataDiff,
+    DatasetChange,
+    DatasetNode,
+    Descendants,
+    EvaluationNode,
+    MetricDelta,
+    ModelVersionRef,
+    PipelineNode,
+    RecipeNode,
+    StageNode,
+    StageRef,
+    VersionDiff,
+)
+from registry.lineage.queries import (
+    alias_timeline,
+    ancestry,
+    ancestry_dict,
+    dataset_descendants,
+    diff_versions,
+    production_version,
+)
+from registry.lineage.recording import (
+    code_version,
+    dataset_version,
+    find_model_version,
+    finish_pipeline_run,
+    recipe,
+    record_alias_event,
+    record_checkpoint,
+    record_evaluation,
+    record_model_version,
+    record_stage_run,
+    start_pipeline_run,
+)
+from registry.lineage.schema import (
+    AliasAction,
+    AliasEvent,
+    Checkpoint,
+    CodeVersion,
+    DatasetVersion,
+    Evaluation,
+    ModelStatus,
+    ModelVersion,
+    PipelineRun,
+    Recipe,
+    RunStatus,
+    StageRun,
+)
+from registry.lineage.store import LineageStore, sqlite_url
+
+__all__ = [
+    "AliasAction",
+    "AliasChange",
+    "AliasEvent",
+    "AncestryNode",
+    "Checkpoint",
+    "CheckpointNode",
+    "CheckpointRef",
+    "CodeVersion",
+    "DataDiff",
+    "DatasetChange",
+    "DatasetNode",
+    "DatasetVersion",
+    "Descendants",
+    "Evaluation",
+    "EvaluationNode",
+    "LineageError",
+    "LineageStore",
+    "MetricDelta",
+    "ModelStatus",
+    "ModelVersion",
+    "ModelVersionRef",
+    "PipelineNode",
+    "PipelineRun",
+    "Recipe",
+    "RecipeNode",
+    "RunStatus",
+    "StageNode",
+    "StageRef",
+    "StageRun",
+    "VersionDiff",
+    "alias_timeline",
+    "ancestry",
+    "ancestry_dict",
+    "code_version",
+    "dataset_descendants",
+    "dataset_version",
+    "diff_versions",
+    "find_model_version",
+    "finish_pipeline_run",
+    "production_version",
+    "recipe",
+    "record_alias_event",
+    "record_checkpoint",
+    "record_evaluation",
+    "record_model_version",
+    "record_stage_run",
+    "sqlite_url",
+    "start_pipeline_run",
+]

@@ -1,0 +1,255 @@
+"""Walking the lineage graph in the database, and loading the nodes around the stage runs it finds.
+
+Every path between two stage runs goes through a checkpoint: a child stage
+started from a checkpoint its parent produced, either directly
+(stage_parent_checkpoints) or through a registered model version made from it
+(stage_parent_models). So the graph's recursion is over stage runs alone: one
+recursive CTE over those (child, parent) edges finds every stage involved, and
+a fixed handful of queries then loads the checkpoints, datasets, runs and
+evaluations around them. The number of statements does not grow with depth.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import CTE, Select, Subquery, select, union_all
+from sqlalchemy.orm import Session
+
+from registry.lineage.nodes import (
+    AncestryNode,
+    CheckpointNode,
+    DatasetNode,
+    EvaluationNode,
+    PipelineNode,
+    RecipeNode,
+    StageNode,
+)
+from registry.lineage.schema import (
+    Checkpoint,
+    CodeVersion,
+    DatasetVersion,
+    Evaluation,
+    ModelVersion,
+    PipelineRun,
+    Recipe,
+    StageDataset,
+    StageParentCheckpoint,
+    StageParentModel,
+    StageRun,
+)
+
+
+def walk_stages(anchor: Select[Any], upward: bool) -> CTE:
+    """The ids of the stage runs reachable from `anchor`'s, towards parents (upward) or towards children.
+
+    UNION rather than UNION ALL: a stage reached along two paths (two children
+    of one parent) is kept, and walked on from, once.
+    """
+    edges = _stage_edges()
+    source, target = (
+        (edges.c.child, edges.c.parent) if upward else (edges.c.parent, edges.c.child)
+    )
+    stages = anchor.cte("lineage_stages", recursive=True)
+    return stages.union(select(target).join(stages, source == stages.c.id))
+
+
+def _stage_edges() -> Subquery:
+    """(child, parent) pairs of stage run ids."""
+    via_checkpoint = select(
+        StageParentCheckpoint.stage_run_id.label("child"),
+        Checkpoint.stage_run_id.label("parent"),
+    ).join(Checkpoint, Checkpoint.id == StageParentCheckpoint.checkpoint_id)
+    via_model = (
+        select(
+            StageParentModel.stage_run_id.label("child"),
+            Checkpoint.stage_run_id.label("parent"),
+        )
+        .join(ModelVersion, ModelVersion.id == StageParentModel.model_version_id)
+        .join(Checkpoint, Checkpoint.id == ModelVersion.checkpoint_id)
+    )
+    return union_all(via_checkpoint, via_model).subquery("stage_edges")
+
+
+def dataset_node(row: DatasetVersion) -> DatasetNode:
+    return DatasetNode(row.name, row.md5, row.git_rev, row.path)
+
+
+def load_ancestry(session: Session, root: ModelVersion) -> AncestryNode:
+    """The ancestry tree of a model version row: one recursive query, then six loads whatever the depth."""
+    anchor = select(Checkpoint.stage_run_id.label("id")).where(
+        Checkpoint.id == root.checkpoint_id
+    )
+    found = select(walk_stages(anchor, upward=True).c.id)
+    rows = _Rows(
+        stages={
+            s.id: s
+            for s in session.scalars(select(StageRun).where(StageRun.id.in_(found)))
+        }
+    )
+    ids = list(rows.stages)
+
+    for checkpoint_edge in session.scalars(
+        select(StageParentCheckpoint).where(StageParentCheckpoint.stage_run_id.in_(ids))
+    ):
+        parents = rows.parent_checkpoints[checkpoint_edge.stage_run_id]
+        parents[checkpoint_edge.part] = checkpoint_edge.checkpoint_id
+    models = [root]
+    for model_edge, model in session.execute(
+        select(StageParentModel, ModelVersion)
+        .join(ModelVersion, ModelVersion.id == StageParentModel.model_version_id)
+        .where(StageParentModel.stage_run_id.in_(ids))
+    ).tuples():
+        rows.parent_models[model_edge.stage_run_id][model_edge.part] = model
+        models.append(model)
+
+    checkpoint_ids = {m.checkpoint_id for m in models}
+    checkpoint_ids.update(
+        c for parts in rows.parent_checkpoints.values() for c in parts.values()
+    )
+    rows.checkpoints = {
+        c.id: c
+        for c in session.scalars(
+            select(Checkpoint).where(Checkpoint.id.in_(checkpoint_ids))
+        )
+    }
+
+    for stage_id, dataset in session.execute(
+        select(StageDataset.stage_run_id, DatasetVersion)
+        .join(DatasetVersion, DatasetVersion.id == StageDataset.dataset_version_id)
+        .where(StageDataset.stage_run_id.in_(ids))
+        .order_by(DatasetVersion.name, DatasetVersion.id)
+    ).tuples():
+        rows.datasets[stage_id].append(dataset_node(dataset))
+
+    rows.pipelines = _pipelines(
+        session,
+        {s.pipeline_run_id for s in rows.stages.values()}
+        | {m.pipeline_run_id for m in models},
+    )
+    evaluation_ids = {m.evaluation_id for m in models if m.evaluation_id is not None}
+    for evaluation, dataset in session.execute(
+        select(Evaluation, DatasetVersion)
+        .join(DatasetVersion, DatasetVersion.id == Evaluation.dataset_version_id)
+        .where(
+            Evaluation.checkpoint_id.in_(checkpoint_ids)
+            | Evaluation.id.in_(evaluation_ids)
+        )
+        .order_by(Evaluation.id)
+    ).tuples():
+        node = EvaluationNode(
+            evaluation.split,
+            dataset_node(dataset),
+            evaluation.metrics,
+            evaluation.created_at,
+        )
+        rows.evaluations[evaluation.id] = node
+        rows.checkpoint_evaluations[evaluation.checkpoint_id].append(node)
+    return rows.model(root)
+
+
+def _pipelines(session: Session, run_ids: Iterable[int]) -> dict[int, PipelineNode]:
+    query = (
+        select(PipelineRun, Recipe, CodeVersion)
+        .join(Recipe, Recipe.id == PipelineRun.recipe_id)
+        .join(CodeVersion, CodeVersion.id == PipelineRun.code_version_id)
+        .where(PipelineRun.id.in_(list(run_ids)))
+    )
+    return {
+        run.id: PipelineNode(
+            mlflow_run_id=run.mlflow_run_id,
+            prefect_flow_run_id=run.prefect_flow_run_id,
+            status=run.status,
+            workdir=run.workdir,
+            started_at=run.started_at,
+            finished_at=run.finished_at,
+            recipe=RecipeNode(recipe.sha256, recipe.name, recipe.family),
+            code_version=code.git_rev,
+        )
+        for run, recipe, code in session.execute(query).tuples()
+    }
+
+
+@dataclass
+class _Rows:
+    """The loaded rows, by id, and the nodes assembled from them.
+
+    Each node is built once and shared: a stage reached along two paths is one
+    object in the tree. Building reads only these dicts, never the session.
+    """
+
+    stages: dict[int, StageRun]
+    parent_checkpoints: defaultdict[int, dict[str, int]] = field(
+        default_factory=lambda: defaultdict(dict)
+    )
+    parent_models: defaultdict[int, dict[str, ModelVersion]] = field(
+        default_factory=lambda: defaultdict(dict)
+    )
+    checkpoints: dict[int, Checkpoint] = field(default_factory=dict)
+    datasets: defaultdict[int, list[DatasetNode]] = field(
+        default_factory=lambda: defaultdict(list)
+    )
+    pipelines: dict[int, PipelineNode] = field(default_factory=dict)
+    evaluations: dict[int, EvaluationNode] = field(default_factory=dict)
+    checkpoint_evaluations: defaultdict[int, list[EvaluationNode]] = field(
+        default_factory=lambda: defaultdict(list)
+    )
+    model_nodes: dict[int, AncestryNode] = field(default_factory=dict)
+    checkpoint_nodes: dict[int, CheckpointNode] = field(default_factory=dict)
+    stage_nodes: dict[int, StageNode] = field(default_factory=dict)
+
+    def model(self, row: ModelVersion) -> AncestryNode:
+        if row.id not in self.model_nodes:
+            self.model_nodes[row.id] = AncestryNode(
+                name=row.name,
+                version=row.version,
+                status=row.status,
+                created_at=row.created_at,
+                mlflow_run_id=row.mlflow_run_id,
+                pipeline=self.pipelines[row.pipeline_run_id],
+                checkpoint=self.checkpoint(row.checkpoint_id),
+                evaluation=None
+                if row.evaluation_id is None
+                else self.evaluations[row.evaluation_id],
+            )
+        return self.model_nodes[row.id]
+
+    def checkpoint(self, checkpoint_id: int) -> CheckpointNode:
+        if checkpoint_id not in self.checkpoint_nodes:
+            row = self.checkpoints[checkpoint_id]
+            self.checkpoint_nodes[checkpoint_id] = CheckpointNode(
+                path=row.path,
+                sha256=row.sha256,
+                created_at=row.created_at,
+                stage=self.stage(row.stage_run_id),
+                evaluations=tuple(self.checkpoint_evaluations[checkpoint_id]),
+            )
+        return self.checkpoint_nodes[checkpoint_id]
+
+    def stage(self, stage_id: int) -> StageNode:
+        if stage_id not in self.stage_nodes:
+            row = self.stages[stage_id]
+            self.stage_nodes[stage_id] = StageNode(
+                name=row.name,
+                objective=row.objective,
+                position=row.position,
+                status=row.status,
+                mlflow_run_id=row.mlflow_run_id,
+                seconds=row.seconds,
+                final_loss=row.final_loss,
+                metrics=row.metrics,
+                pipeline=self.pipelines[row.pipeline_run_id],
+                datasets=tuple(self.datasets[stage_id]),
+                parent_checkpoints={
+                    p: self.checkpoint(c)
+                    for p, c in sorted(self.parent_checkpoints[stage_id].items())
+                },
+                parent_models={
+                    p: self.model(m)
+                    for p, m in sorted(self.parent_models[stage_id].items())
+                },
+            )
+        return self.stage_nodes[stage_id]
