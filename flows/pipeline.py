@@ -18,6 +18,7 @@ from prefect.runtime import flow_run
 from flows.context import PipelineContext, StageOutcome
 from flows.data_task import version_data
 from flows.evaluate_task import evaluate
+from flows.lineage_recorder import PipelineLineage, open_store
 from flows.register_task import code_revision, gate_and_promote, register
 from flows.stage_task import run_stage
 from mmops.recipe import load_recipe
@@ -67,20 +68,32 @@ def pipeline(recipe_path: str, workdir: str) -> dict:
               "mmops.prefect_flow_run": str(flow_run.get_id() or "")},
     )
     ctx = PipelineContext(settings, loaded, run_dir, exp, run.info.run_id, code_revision())
+    store = open_store(settings.lineage_url)
+    lineage: PipelineLineage | None = None
     try:
         client.log_text(run.info.run_id, loaded.text, "recipe.yaml")
         dataset = version_data(settings, recipe.data)
         client.set_tag(run.info.run_id, "mmops.dataset.md5", dataset.md5)
+        lineage = PipelineLineage.start(
+            store, loaded, dataset, ctx.code_rev, run.info.run_id, str(flow_run.get_id() or "") or None, settings.workdir
+        )
         outcomes: list[StageOutcome] = []
-        for stage in recipe.stages:
+        for position, stage in enumerate(recipe.stages):
             outcomes.append(run_stage(ctx, stage, dataset))
+            lineage.stage(stage, position, outcomes[-1])
         metrics = evaluate(ctx, dataset)
-        version = register(ctx, dataset, outcomes)
-        decision = gate_and_promote(ctx, version, metrics)
+        lineage.evaluation(recipe.final_stage.name, metrics)
+        version = register(ctx, dataset, outcomes, lineage)
+        decision = gate_and_promote(ctx, version, metrics, store)
         client.set_terminated(run.info.run_id, "FINISHED")
-    except BaseException:
+        lineage.finish(None)
+    except BaseException as error:
         client.set_terminated(run.info.run_id, "FAILED")
+        if lineage is not None:
+            lineage.finish(error)
         raise
+    finally:
+        store.dispose()
     summary = PipelineSummary(
         model=recipe.name,
         version=version,

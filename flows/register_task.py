@@ -12,7 +12,9 @@ from prefect.cache_policies import NO_CACHE
 
 from components.data.build import TOKENIZER_FILE
 from flows.context import PipelineContext, StageOutcome
+from flows.lineage_recorder import PipelineLineage, record_alias_change
 from registry.data_repo import DatasetVersion
+from registry.lineage import LineageStore
 from registry.model_versions import (
     PRODUCTION,
     GateDecision,
@@ -54,7 +56,9 @@ def lineage_tags(ctx: PipelineContext, dataset: DatasetVersion, stages: list[Sta
 
 
 @task(name="register", retries=1, retry_delay_seconds=2, cache_policy=NO_CACHE)
-def register(ctx: PipelineContext, dataset: DatasetVersion, stages: list[StageOutcome]) -> str:
+def register(ctx: PipelineContext, dataset: DatasetVersion, stages: list[StageOutcome], lineage: PipelineLineage) -> str:
+    """Register in MLflow, then record in the lineage store; if the record fails, the MLflow
+    version is deleted again, so no version exists in one and not the other."""
     logger = get_run_logger()
     recipe = ctx.recipe
     spec = ctx.run_dir / "model_config.json"
@@ -68,13 +72,18 @@ def register(ctx: PipelineContext, dataset: DatasetVersion, stages: list[StageOu
         with mlflow.start_run(run_id=ctx.pipeline_run_id):
             info = mlflow.pyfunc.log_model(name="model", python_model=str(MODEL_CODE), artifacts=artifacts, pip_requirements=REQUIREMENTS)
         version = register_candidate(client, recipe.name, info.model_uri, lineage_tags(ctx, dataset, stages))
-    number = str(version.version)
+        number = str(version.version)
+        try:
+            lineage.model_version(recipe.name, number, recipe.final_stage.name, ctx.pipeline_run_id)
+        except BaseException:
+            client.delete_model_version(recipe.name, number)
+            raise
     logger.info("registered %s version %s (alias candidate)", recipe.name, number)
     return number
 
 
 @task(name="gate-and-promote", retries=1, retry_delay_seconds=2, cache_policy=NO_CACHE)
-def gate_and_promote(ctx: PipelineContext, version: str, metrics: dict[str, float]) -> GateDecision:
+def gate_and_promote(ctx: PipelineContext, version: str, metrics: dict[str, float], store: LineageStore) -> GateDecision:
     logger = get_run_logger()
     gate = ctx.recipe.promotion
     with tracking(ctx.settings) as client:
@@ -88,7 +97,11 @@ def gate_and_promote(ctx: PipelineContext, version: str, metrics: dict[str, floa
         client.set_model_version_tag(ctx.recipe.name, version, "mmops.gate.evidence", json.dumps(decision.evidence, sort_keys=True))
         if decision.passed:
             reason = "gate passed: " + ", ".join(f"{k}={v:.4f}" for k, v in decision.evidence["candidate"].items() if v is not None)
-            promote(client, ctx.settings.audit_log, ctx.recipe.name, version, reason, actor="mmops-gate", evidence=decision.evidence)
+            record_alias_change(
+                store, ctx.recipe.name, PRODUCTION, "promote", version, str(current.version) if current else None,
+                "mmops-gate", reason, decision.evidence,
+                apply=lambda: promote(client, ctx.settings.audit_log, ctx.recipe.name, version, reason, actor="mmops-gate", evidence=decision.evidence),
+            )
             logger.info("promoted %s version %s to production", ctx.recipe.name, version)
         else:
             client.set_model_version_tag(ctx.recipe.name, version, "mmops.gate.reasons", "; ".join(decision.reasons))

@@ -1,7 +1,7 @@
 """Where mmops keeps its state: one typed object, built from the workdir and the environment.
 
-Embedded defaults need no set-up: MLflow on SQLite, artifacts, the DVC
-remote and the audit log all live in the workdir. Environment variables
+Embedded defaults need no set-up: MLflow on SQLite, the lineage store on
+SQLite, artifacts, the DVC remote and the audit log all live in the workdir. Environment variables
 prefixed MMOPS_ point the same code at shared services.
 """
 
@@ -19,6 +19,7 @@ class Settings(BaseModel):
 
     workdir: Path
     tracking_uri: str
+    lineage_url: str
     artifact_location: str
     dvc_remote: str
     actor: str
@@ -47,6 +48,7 @@ class Settings(BaseModel):
         return cls(
             workdir=workdir,
             tracking_uri=env.get("MMOPS_TRACKING_URI") or f"sqlite:///{workdir / 'mlflow.db'}",
+            lineage_url=env.get("MMOPS_LINEAGE_URL") or f"sqlite:///{workdir / 'lineage.db'}",
             artifact_location=env.get("MMOPS_ARTIFACT_LOCATION") or (workdir / "mlartifacts").as_uri(),
             dvc_remote=env.get("MMOPS_DVC_REMOTE") or str(workdir / "dvc-remote"),
             actor=env.get("MMOPS_ACTOR") or env.get("USER") or "mmops",

@@ -169,17 +169,22 @@ def production_history(audit_log: Path, name: str) -> list[str]:
     return stack
 
 
-def rollback(client: MlflowClient, audit_log: Path, name: str, reason: str, actor: str) -> dict[str, Any]:
-    """Return `production` to the version that held it before the current one."""
-    if not reason.strip():
-        raise RegistryError("a rollback needs a reason (--reason '...')")
+def rollback_target(client: MlflowClient, audit_log: Path, name: str) -> tuple[str, str]:
+    """(current production version, the version a rollback returns to), or a RegistryError saying why there is none."""
     current = alias_version(client, name, PRODUCTION)
     if current is None:
         raise RegistryError(f"model {name!r} has no production version to roll back")
     history = production_history(audit_log, name)
     if len(history) < 2 or history[-1] != current:
         raise RegistryError(f"model {name!r}: no earlier production version to return to (history: {history or 'empty'})")
-    target = history[-2]
+    return current, history[-2]
+
+
+def rollback(client: MlflowClient, audit_log: Path, name: str, reason: str, actor: str) -> dict[str, Any]:
+    """Return `production` to the version that held it before the current one."""
+    if not reason.strip():
+        raise RegistryError("a rollback needs a reason (--reason '...')")
+    current, target = rollback_target(client, audit_log, name)
     client.set_registered_model_alias(name, PRODUCTION, target)
     client.set_model_version_tag(name, target, STATUS_TAG, PRODUCTION)
     client.set_model_version_tag(name, current, STATUS_TAG, "rolled-back")

@@ -1,0 +1,134 @@
+"""What one pipeline run writes to the lineage store, one short transaction per step.
+
+The recorder keeps only row ids between steps, so no session stays open while a
+stage trains (an open SQLite transaction would block every other writer).
+A model version is recorded in the same step that registers it in MLflow, and
+the registration is undone if the record fails: the store and MLflow agree.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TypeVar
+
+from flows.context import StageOutcome
+from mmops.recipe import LoadedRecipe, StageConfig
+from registry import lineage
+from registry.data_repo import DatasetVersion
+from registry.lineage import LineageError, LineageStore
+from registry.lineage.schema import Checkpoint, ModelVersion, PipelineRun
+
+EVALUATION_SPLIT = "test"
+T = TypeVar("T")
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def open_store(url: str) -> LineageStore:
+    """The store behind `url`, migrated to the newest schema."""
+    store = LineageStore(url)
+    store.upgrade()
+    return store
+
+
+@dataclass
+class PipelineLineage:
+    store: LineageStore
+    pipeline_run_id: int
+    dataset_id: int
+    checkpoints: dict[str, int] = field(default_factory=dict)
+    """stage name -> id of the checkpoint it produced"""
+    evaluation_id: int | None = None
+
+    @classmethod
+    def start(
+        cls,
+        store: LineageStore,
+        loaded: LoadedRecipe,
+        dataset: DatasetVersion,
+        code_rev: str,
+        mlflow_run_id: str,
+        prefect_flow_run_id: str | None,
+        workdir: Path,
+    ) -> PipelineLineage:
+        with store.session() as session:
+            data = lineage.dataset_version(session, dataset.name, dataset.md5, dataset.git_rev, str(dataset.path))
+            recipe = lineage.recipe(session, loaded.sha256, loaded.recipe.name, loaded.recipe.family, loaded.text)
+            code = lineage.code_version(session, code_rev)
+            run = lineage.start_pipeline_run(session, mlflow_run_id, recipe, code, str(workdir), prefect_flow_run_id)
+            return cls(store, run.id, data.id)
+
+    def stage(self, stage: StageConfig, position: int, outcome: StageOutcome) -> None:
+        """The stage, the dataset it read, where each model part started from, and its checkpoint."""
+        with self.store.session() as session:
+            run = session.get_one(PipelineRun, self.pipeline_run_id)
+            data = session.get_one(lineage.DatasetVersion, self.dataset_id)
+            parent_checkpoints, parent_models = {}, {}
+            for part, source in stage.init.items():
+                if source.startswith("models:/"):
+                    name, _, version = outcome.parent_models[source].partition("/")
+                    parent_models[part] = lineage.find_model_version(session, name, version)
+                else:
+                    parent_checkpoints[part] = session.get_one(Checkpoint, self.checkpoints[source])
+            recorded = lineage.record_stage_run(
+                session, run, stage.name, stage.objective, position, outcome.run_id, [data],
+                parent_checkpoints, parent_models, outcome.seconds, outcome.final_loss, outcome.metrics,
+            )
+            checkpoint = lineage.record_checkpoint(session, recorded, str(outcome.weights), file_sha256(outcome.weights))
+            self.checkpoints[stage.name] = checkpoint.id
+
+    def evaluation(self, final_stage: str, metrics: dict[str, float]) -> None:
+        with self.store.session() as session:
+            evaluation = lineage.record_evaluation(
+                session,
+                session.get_one(PipelineRun, self.pipeline_run_id),
+                session.get_one(Checkpoint, self.checkpoints[final_stage]),
+                session.get_one(lineage.DatasetVersion, self.dataset_id),
+                EVALUATION_SPLIT,
+                metrics,
+            )
+            self.evaluation_id = evaluation.id
+
+    def model_version(self, name: str, version: str, final_stage: str, mlflow_run_id: str) -> None:
+        with self.store.session() as session:
+            evaluation = None if self.evaluation_id is None else session.get_one(lineage.Evaluation, self.evaluation_id)
+            lineage.record_model_version(
+                session, name, version,
+                session.get_one(Checkpoint, self.checkpoints[final_stage]),
+                session.get_one(PipelineRun, self.pipeline_run_id),
+                evaluation, mlflow_run_id,
+            )
+
+    def finish(self, error: BaseException | None) -> None:
+        with self.store.session() as session:
+            run = session.get_one(PipelineRun, self.pipeline_run_id)
+            status = "failed" if error else "finished"
+            lineage.finish_pipeline_run(session, run, status, None if error is None else f"{type(error).__name__}: {error}")
+
+
+def record_alias_change(
+    store: LineageStore, name: str, alias: str, action: str, version: str, previous: str | None,
+    actor: str, reason: str, evidence: dict | None, apply: Callable[[], T],
+) -> T:
+    """Record one promotion or rollback and `apply` it (move the MLflow alias) in the same transaction:
+    if `apply` fails, the event is rolled back. A target version the store never saw is refused."""
+    with store.session() as session:
+        target: ModelVersion = lineage.find_model_version(session, name, version)
+        before = None
+        if previous is not None:
+            try:
+                before = lineage.find_model_version(session, name, previous)
+            except LineageError:
+                before = None  # registered before this workdir had a lineage store
+        lineage.record_alias_event(session, name, alias, action, target, before, actor, reason, evidence)
+        session.flush()
+        return apply()
