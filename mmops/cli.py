@@ -51,6 +51,11 @@ def build_parser() -> argparse.ArgumentParser:
     models = sub.add_parser("models", help="list registered models, their versions and aliases")
     _workdir_arg(models)
 
+    lineage = sub.add_parser("lineage", help="the full ancestry of a model version: data, recipe, code, stages, parent models")
+    lineage.add_argument("model", help="NAME@ALIAS or NAME/VERSION")
+    lineage.add_argument("--json", action="store_true", help="print JSON for machines")
+    _workdir_arg(lineage)
+
     data = sub.add_parser("data", help="dataset commands (used by the DVC stage)")
     data_sub = data.add_subparsers(dest="data_command", required=True)
     generate = data_sub.add_parser("generate", help="build a dataset from its parameters in params.yaml")
@@ -113,23 +118,43 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_promote(args: argparse.Namespace) -> int:
+    from flows.lineage_recorder import open_store, record_alias_change
     from mmops.settings import Settings
-    from registry.model_versions import promote
+    from registry.model_versions import PRODUCTION, alias_version, promote
     from registry.tracking import client_for
 
     settings = Settings.for_workdir(args.workdir)
-    event = promote(client_for(settings), settings.audit_log, args.name, args.version, args.reason, settings.actor)
+    client = client_for(settings)
+    store = open_store(settings.lineage_url)
+    try:
+        event = record_alias_change(
+            store, args.name, PRODUCTION, "promote", args.version, alias_version(client, args.name, PRODUCTION),
+            settings.actor, args.reason, None,
+            apply=lambda: promote(client, settings.audit_log, args.name, args.version, args.reason, settings.actor),
+        )
+    finally:
+        store.dispose()
     print(f"{args.name}: production -> version {event['version']} (was {event['previous']}); recorded in {settings.audit_log}")
     return 0
 
 
 def cmd_rollback(args: argparse.Namespace) -> int:
+    from flows.lineage_recorder import open_store, record_alias_change
     from mmops.settings import Settings
-    from registry.model_versions import rollback
+    from registry.model_versions import PRODUCTION, rollback, rollback_target
     from registry.tracking import client_for
 
     settings = Settings.for_workdir(args.workdir)
-    event = rollback(client_for(settings), settings.audit_log, args.name, args.reason, settings.actor)
+    client = client_for(settings)
+    current, target = rollback_target(client, settings.audit_log, args.name)
+    store = open_store(settings.lineage_url)
+    try:
+        event = record_alias_change(
+            store, args.name, PRODUCTION, "rollback", target, current, settings.actor, args.reason, None,
+            apply=lambda: rollback(client, settings.audit_log, args.name, args.reason, settings.actor),
+        )
+    finally:
+        store.dispose()
     print(f"{args.name}: production rolled back to version {event['version']} (from {event['previous']})")
     return 0
 
@@ -147,6 +172,34 @@ def cmd_models(args: argparse.Namespace) -> int:
             em = client.get_run(version.run_id).data.metrics.get("vqa_exact_match") if version.run_id else None
             shown = "n/a" if em is None else f"{em:.4f}"
             print(f"  v{version.version:<4} {aliases:<22} {version.tags.get('mmops.status', ''):<12} vqa_exact_match={shown}")
+    return 0
+
+
+def cmd_lineage(args: argparse.Namespace) -> int:
+    import json
+
+    from flows.lineage_recorder import open_store
+    from mmops.lineage_view import parse_reference, render_ancestry
+    from mmops.settings import Settings
+    from registry.lineage import ancestry, ancestry_dict
+    from registry.model_versions import alias_version
+    from registry.tracking import client_for
+
+    name, alias, version = parse_reference(args.model)
+    settings = Settings.for_workdir(args.workdir)
+    if alias is not None:
+        version = alias_version(client_for(settings), name, alias)
+        if version is None:
+            raise MmopsError(f"model {name!r} has no version with the alias {alias!r}")
+    store = open_store(settings.lineage_url)
+    try:
+        with store.session() as session:
+            if args.json:
+                print(json.dumps(ancestry_dict(session, name, version), indent=2, default=str))
+            else:
+                print("\n".join(render_ancestry(ancestry(session, name, version))))
+    finally:
+        store.dispose()
     return 0
 
 
@@ -182,5 +235,6 @@ COMMANDS = {
     "promote": cmd_promote,
     "rollback": cmd_rollback,
     "models": cmd_models,
+    "lineage": cmd_lineage,
     "data": cmd_data,
 }

@@ -21,6 +21,7 @@ from PIL import Image
 
 from mmops.settings import Settings
 from registry.audit import read_events
+from registry.lineage import LineageStore, alias_timeline, ancestry
 from registry.tracking import client_for, tracking
 
 pytestmark = pytest.mark.slow
@@ -86,6 +87,34 @@ def test_first_run_registers_and_promotes_with_lineage(workdir: Path, client):
     assert len(weights) == 4 and not list((workdir / "runs").rglob("*.ckpt"))
 
 
+def test_lineage_store_holds_the_full_ancestry_and_the_cli_prints_it(workdir: Path, client):
+    settings = Settings.for_workdir(workdir, env={})
+    store = LineageStore(settings.lineage_url)
+    try:
+        with store.session() as session:
+            root = ancestry(session, NAME, "1")
+            events = alias_timeline(session, NAME)
+    finally:
+        store.dispose()
+    version = client.get_model_version(NAME, "1")
+    assert (root.status, root.pipeline.mlflow_run_id, root.pipeline.status) == ("production", version.run_id, "finished")
+    assert root.pipeline.recipe.sha256 == hashlib.sha256(TINY.read_bytes()).hexdigest()
+    instruct = root.checkpoint.stage
+    assert instruct.name == "instruct" and list(instruct.parent_checkpoints) == ["*"]
+    align = instruct.parent_checkpoints["*"].stage
+    assert align.name == "align"
+    assert {part: c.stage.name for part, c in align.parent_checkpoints.items()} == {"vision": "clip", "language_model": "lm"}
+    assert {d.md5 for d in root.training_datasets()} == {version.tags["mmops.dataset.md5"]}
+    assert root.evaluation is not None and root.evaluation.metrics["vqa_exact_match"] == client.get_run(version.run_id).data.metrics["vqa_exact_match"]
+    assert [(e.action, e.version) for e in events][:1] == [("promote", "1")]
+
+    printed = mmops("lineage", f"{NAME}@production", "--workdir", str(workdir)).stdout
+    for stage in ("instruct", "align", "clip", "lm"):
+        assert f"stage {stage} (" in printed
+    as_json = json.loads(mmops("lineage", f"{NAME}/1", "--json", "--workdir", str(workdir)).stdout)
+    assert as_json["version"] == "1" and as_json["name"] == NAME
+
+
 def test_production_model_answers_through_pyfunc(workdir: Path, client):
     image = next((workdir / "datasets" / "data" / "tiny-shapes" / "images" / "test").glob("*.png"))
     buffer = io.BytesIO()
@@ -115,6 +144,16 @@ def test_second_run_makes_a_new_version_promoted_when_not_worse_then_rollback(wo
         assert str(client.get_registered_model(NAME).aliases["production"]) == "1"
         last = read_events(workdir / "audit.jsonl", NAME)[-1]
         assert (last["action"], last["actor"], last["reason"]) == ("rollback", "e2e-tester", "e2e: back to the first")
+    store = LineageStore(Settings.for_workdir(workdir, env={}).lineage_url)
+    try:
+        with store.session() as session:
+            timeline = [(e.action, e.version, e.actor) for e in alias_timeline(session, NAME)]
+    finally:
+        store.dispose()
+    expected = [("promote", "1", "mmops-gate")]
+    if production == "2":
+        expected += [("promote", "2", "mmops-gate"), ("rollback", "1", "e2e-tester")]
+    assert timeline == expected, "the lineage store's alias events must match the registry's, in order"
 
 
 def free_port() -> int:
