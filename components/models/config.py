@@ -36,6 +36,11 @@ class VisionConfig(BaseModel):
     stem: Literal["patch", "conv"] = "patch"
     """`patch`: one strided convolution per patch (ViT); `conv`: two stride-2 3x3 convolutions
     before the patch projection (early convolutions see small shapes better)."""
+    pixel_mean: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    pixel_std: tuple[PositiveFloat, PositiveFloat, PositiveFloat] = (1.0, 1.0, 1.0)
+    """Per-channel statistics of the training images (pixels in [-1, 1]), subtracted and divided
+    inside the tower as CLIP's preprocessing does: on mostly-dark scenes the shapes then stand out
+    from the background instead of being a small change to a large constant input."""
 
     @model_validator(mode="after")
     def _check_shapes(self) -> VisionConfig:

@@ -35,6 +35,9 @@ class VisionTransformer(nn.Module):
             for _ in range(cfg.depth)
         )
         self.norm = nn.LayerNorm(cfg.dim)
+        # Derived from the config, so not saved in checkpoints.
+        self.register_buffer("pixel_mean", torch.tensor(cfg.pixel_mean).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("pixel_std", torch.tensor(cfg.pixel_std).view(1, 3, 1, 1), persistent=False)
 
     def _embed(self, pixel_values: Tensor) -> Tensor:
         B, C, H, W = pixel_values.shape
@@ -44,7 +47,8 @@ class VisionTransformer(nn.Module):
                 f"VisionTransformer expects pixel_values (B, 3, {size}, {size}); "
                 f"got {tuple(pixel_values.shape)}"
             )
-        patches = self.patch_embed(pixel_values)  # (B, dim, S/p, S/p)
+        pixels = (pixel_values - self.pixel_mean) / self.pixel_std
+        patches = self.patch_embed(pixels)  # (B, dim, S/p, S/p)
         patches = patches.flatten(2).transpose(1, 2)  # (B, N, dim)
         cls = self.cls_token.expand(B, -1, -1)  # (B, 1, dim)
         return torch.cat([cls, patches], dim=1) + self.pos_embed  # (B, 1 + N, dim)

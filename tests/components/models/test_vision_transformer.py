@@ -66,3 +66,23 @@ def test_conv_stem_tiles_like_the_patch_stem_and_is_refused_for_odd_patches():
     assert out.shape == (2, 1 + cfg.num_patches, 16) and cfg.num_patches == 16
     with pytest.raises(ValueError, match="multiple of 4"):
         VisionConfig(image_size=30, patch_size=6, stem="conv")
+
+
+def test_pixel_statistics_are_applied_inside_the_tower_and_not_saved():
+    plain_cfg = VisionConfig(image_size=16, patch_size=4, dim=16, depth=1, heads=2)
+    mean, std = (-0.7, -0.5, 0.1), (0.3, 0.2, 0.5)
+    normed_cfg = plain_cfg.model_copy(update={"pixel_mean": mean, "pixel_std": std})
+    torch.manual_seed(0)
+    plain = build_vision(plain_cfg)
+    normed = build_vision(normed_cfg)
+    normed.load_state_dict(plain.state_dict())  # same weights; the statistics are not in the state dict
+    assert "pixel_mean" not in plain.state_dict()
+    x = torch.rand(2, 3, 16, 16) * 2 - 1
+    by_hand = (x - torch.tensor(mean).view(1, 3, 1, 1)) / torch.tensor(std).view(1, 3, 1, 1)
+    torch.testing.assert_close(normed(x), plain(by_hand))
+    assert not torch.allclose(normed(x), plain(x))
+
+
+def test_pixel_std_must_be_positive():
+    with pytest.raises(ValueError, match="pixel_std"):
+        VisionConfig(pixel_std=(1.0, 0.0, 1.0))
