@@ -40,6 +40,7 @@ def stage_params(stage: StageConfig) -> dict[str, str]:
         "optimizer.warmup_steps": str(opt.warmup_steps),
         "optimizer.min_lr_ratio": str(opt.min_lr_ratio),
         "optimizer.grad_clip": str(opt.grad_clip),
+        "loss_weighting": stage.loss_weighting,
     }
 
 
@@ -87,6 +88,7 @@ def run_stage(ctx: PipelineContext, stage: StageConfig, dataset: DatasetVersion)
             ctx.stage_weights(stage.name),
             logger=MLFlowLogger(tracking_uri=ctx.settings.tracking_uri, run_id=run_id),
             log_every=stage.log_every,
+            loss_weighting=stage.loss_weighting,
         )
         metrics = {"final_loss": result.final_loss, "train_seconds": result.seconds,
                    "trainable_params": float(result.freeze.trainable_count), "frozen_params": float(result.freeze.frozen_count)}

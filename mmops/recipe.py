@@ -73,10 +73,15 @@ class StageConfig(Strict):
     max_len: Annotated[int, Field(ge=8)] = 160
     seed: int = 0
     log_every: Annotated[int, Field(ge=1)] = 10
+    loss_weighting: Literal["token", "answer"] = "token"
+    """`token`: every target token counts the same (LLaVA); `answer`: every answer counts the same,
+    so a long answer such as a 16-token box does not drown the one-word answers."""
 
     @model_validator(mode="after")
     def _parts_exist(self) -> StageConfig:
         parts = MODEL_PARTS[self.objective]
+        if self.loss_weighting == "answer" and self.objective == "contrastive":
+            raise ValueError("loss_weighting 'answer' needs target tokens; the contrastive objective has none (allowed there: token)")
         if not self.trainable:
             raise ValueError("trainable is empty: a stage must train at least one parameter group")
         for group in self.trainable:

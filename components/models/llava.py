@@ -13,18 +13,33 @@ from components.models.vision import VisionTransformer
 
 IGNORE_INDEX = -100
 PaddingSide = Literal["right", "left"]
+LossWeighting = Literal["token", "answer"]
 
 
-def next_token_loss(logits: Tensor, labels: Tensor) -> Tensor:
-    """Mean cross entropy of token t+1 given tokens <= t over targets != IGNORE_INDEX.
+def answer_weights(targets: Tensor) -> Tensor:
+    """(B, L) targets -> (B, L) weights: each contiguous run of targets (one answer) sums to 1."""
+    is_target = targets != IGNORE_INDEX
+    starts = is_target & ~F.pad(is_target, (1, 0))[:, :-1]
+    run = starts.long().cumsum(-1) + torch.arange(len(targets), device=targets.device)[:, None] * targets.shape[1]
+    lengths = torch.bincount(run[is_target], minlength=int(run.max()) + 1 if run.numel() else 1)
+    return torch.where(is_target, 1.0 / lengths[run].clamp(min=1).float(), torch.zeros((), device=targets.device))
 
+
+def next_token_loss(logits: Tensor, labels: Tensor, weighting: LossWeighting = "token") -> Tensor:
+    """Cross entropy of token t+1 given tokens <= t over targets != IGNORE_INDEX.
+
+    `token`: the mean over target tokens (LLaVA). `answer`: the mean over answers, each
+    answer's tokens averaged first, so a 16-token box does not outweigh a one-word answer.
     A batch with no targets gives 0 (not NaN) so one empty batch cannot poison training.
     """
     targets = labels[:, 1:]  # (B, L - 1)
-    losses = F.cross_entropy(
-        logits[:, :-1].transpose(1, 2), targets, ignore_index=IGNORE_INDEX, reduction="sum"
-    )
-    return losses / (targets != IGNORE_INDEX).sum().clamp(min=1)
+    losses = F.cross_entropy(logits[:, :-1].transpose(1, 2), targets, ignore_index=IGNORE_INDEX, reduction="none")
+    if weighting == "token":
+        return losses.sum() / (targets != IGNORE_INDEX).sum().clamp(min=1)
+    if weighting == "answer":
+        weights = answer_weights(targets)
+        return (losses * weights).sum() / weights.sum().clamp(min=1)
+    raise ValueError(f"unknown loss weighting {weighting!r}; allowed: 'token', 'answer'")
 
 
 class LlavaModel(nn.Module):
@@ -122,12 +137,13 @@ class LlavaModel(nn.Module):
         pixel_values: Tensor,
         has_image: Tensor,
         labels: Tensor | None = None,
+        loss_weighting: LossWeighting = "token",
     ) -> dict[str, Tensor | None]:
         embeds, mask, positions, labels = self.build_inputs(
             input_ids, attention_mask, pixel_values, has_image, labels
         )
         logits, _ = self.language_model(embeds, mask, positions)  # (B, L, V)
-        loss = None if labels is None else next_token_loss(logits, labels)
+        loss = None if labels is None else next_token_loss(logits, labels, loss_weighting)
         return {"loss": loss, "logits": logits}
 
     @torch.no_grad()

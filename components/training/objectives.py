@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from components.models.language_model import position_ids_from_mask
+from components.models.llava import LossWeighting
 from components.training.losses import clip_loss, next_token_loss
 
 Batch = dict[str, torch.Tensor]
@@ -26,23 +27,29 @@ def contrastive(model: nn.Module, batch: Batch) -> tuple[torch.Tensor, dict[str,
     return loss, {"logit_scale": scale.detach(), "batch_i2t_acc": hits.float().mean()}
 
 
-def language_modeling(model: nn.Module, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+def language_modeling(
+    model: nn.Module, batch: Batch, loss_weighting: LossWeighting = "token"
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     lm = model.language_model
     mask = batch["attention_mask"]
     logits, _ = lm(lm.embed(batch["input_ids"]), mask, position_ids_from_mask(mask))
-    return next_token_loss(logits, batch["labels"]), {}
+    return next_token_loss(logits, batch["labels"], loss_weighting), {}
 
 
-def llava(model: nn.Module, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+def llava(model: nn.Module, batch: Batch, loss_weighting: LossWeighting = "token") -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     out = model(
         input_ids=batch["input_ids"],
         attention_mask=batch["attention_mask"],
         pixel_values=batch["pixel_values"],
         has_image=batch["has_image"],
         labels=batch["labels"],
+        loss_weighting=loss_weighting,
     )
     return out["loss"], {}
 
+
+# The objectives whose loss is over target tokens, and so can weight them per answer.
+TOKEN_OBJECTIVES = frozenset({"language_modeling", "llava_pretrain", "llava_instruct"})
 
 OBJECTIVES: dict[str, LossFn] = {
     "contrastive": contrastive,

@@ -7,21 +7,26 @@ optimiser only sees parameters that require gradients.
 from __future__ import annotations
 
 import math
+from functools import partial
 
 import lightning as L
 import torch
 from torch import nn
 
+from components.models.llava import LossWeighting
 from components.training.config import OptimizerConfig
-from components.training.objectives import OBJECTIVES
+from components.training.objectives import OBJECTIVES, TOKEN_OBJECTIVES
 
 
 class StageModule(L.LightningModule):
-    def __init__(self, model: nn.Module, objective: str, optimizer: OptimizerConfig, total_steps: int):
+    def __init__(
+        self, model: nn.Module, objective: str, optimizer: OptimizerConfig, total_steps: int, loss_weighting: LossWeighting = "token"
+    ):
         super().__init__()
         self.model = model
         self.objective = objective
-        self.loss_fn = OBJECTIVES[objective]
+        loss_fn = OBJECTIVES[objective]
+        self.loss_fn = partial(loss_fn, loss_weighting=loss_weighting) if objective in TOKEN_OBJECTIVES else loss_fn
         self.optimizer_config = optimizer
         self.total_steps = total_steps
 

@@ -11,6 +11,7 @@ from lightning.pytorch.loggers import Logger
 from torch import nn
 from torch.utils.data import DataLoader
 
+from components.models.llava import LossWeighting
 from components.training.checkpoints import save_weights
 from components.training.config import OptimizerConfig
 from components.training.freeze import FreezeReport, apply_freeze_plan
@@ -37,9 +38,10 @@ def train_stage(
     logger: Logger | None = None,
     log_every: int = 10,
     progress_bar: bool = True,
+    loss_weighting: LossWeighting = "token",
 ) -> StageResult:
     freeze = apply_freeze_plan(model, trainable)
-    module = StageModule(model, objective, optimizer, total_steps=steps)
+    module = StageModule(model, objective, optimizer, total_steps=steps, loss_weighting=loss_weighting)
     trainer = L.Trainer(
         max_steps=steps,
         max_epochs=-1,

@@ -50,6 +50,8 @@ CASES = {
     "unknown trainable group": (lambda r: r["stages"][3].update(trainable=["projector"]), r"'projector' is not a part.*allowed: vision, connector, language_model"),
     "bad model uri": (lambda r: r["stages"][2]["init"].update(vision="models:/clip"), r"not a model URI"),
     "unknown colour": (lambda r: r["data"]["shapes"].update(colours=["red", "mauve"]), r"mauve"),
+    "answer weighting without tokens": (lambda r: r["stages"][0].update(loss_weighting="answer"), r"stages\.0.*contrastive objective has none \(allowed there: token\)"),
+    "unknown loss weighting": (lambda r: r["stages"][3].update(loss_weighting="turn"), r"stages\.3\.loss_weighting: .*'token' or 'answer'"),
 }
 
 

@@ -3,6 +3,7 @@ import math
 import torch
 import torch.nn.functional as F
 
+from components.models.llava import IGNORE_INDEX, answer_weights, next_token_loss
 from components.training.losses import clip_loss
 from components.training.stage_module import lr_factor
 from components.training.config import OptimizerConfig
@@ -43,3 +44,16 @@ def test_learning_rate_warms_up_then_decays_to_the_floor():
     assert math.isclose(lr_factor(10, cfg, 100), 1.0)
     assert math.isclose(lr_factor(100, cfg, 100), 0.1)
     assert lr_factor(50, cfg, 100) < lr_factor(20, cfg, 100)
+
+
+def test_answer_weighting_gives_each_answer_equal_weight():
+    targets = torch.tensor([[IGNORE_INDEX, 5, 6, IGNORE_INDEX, 7], [1, 2, 3, 4, IGNORE_INDEX]])
+    weights = answer_weights(targets)
+    assert weights.tolist() == [[0.0, 0.5, 0.5, 0.0, 1.0], [0.25, 0.25, 0.25, 0.25, 0.0]]
+    torch.manual_seed(0)
+    logits = torch.randn(2, 6, 10)
+    labels = torch.cat([torch.full((2, 1), IGNORE_INDEX), targets], dim=1)
+    per_token = torch.nn.functional.cross_entropy(logits[:, :-1].reshape(-1, 10), targets.reshape(-1), reduction="none").view(2, 5)
+    answers = [per_token[0, 1:3].mean(), per_token[0, 4], per_token[1, :4].mean()]
+    torch.testing.assert_close(next_token_loss(logits, labels, "answer"), torch.stack(answers).mean())
+    torch.testing.assert_close(next_token_loss(logits, labels, "token"), per_token[targets != IGNORE_INDEX].mean())
