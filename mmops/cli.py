@@ -105,6 +105,8 @@ def cmd_run(args: argparse.Namespace, recipe: Path | None = None) -> int:
     settings.workdir.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("PREFECT_HOME", str(settings.prefect_home))
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    # Prefect's 20 s default is too short for the ephemeral server on 2 busy cores.
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
     from flows.pipeline import pipeline
     from mmops.summary import print_summary
 
