@@ -16,8 +16,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import CTE, Select, Subquery, select, union_all
-from sqlalchemy.orm import Session
+from sqlalchemy import CTE, Select, or_, select
+from sqlalchemy.orm import Session, aliased
 
 from registry.lineage.nodes import (
     AncestryNode,
@@ -47,31 +47,38 @@ def walk_stages(anchor: Select[Any], upward: bool) -> CTE:
     """The ids of the stage runs reachable from `anchor`'s, towards parents (upward) or towards children.
 
     UNION rather than UNION ALL: a stage reached along two paths (two children
-    of one parent) is kept, and walked on from, once.
+    of one parent) is kept, and walked on from, once. Each recursive step joins
+    the few edge rows of the stages found so far through indexed columns; it
+    never builds the whole edge set (which made the walk grow with the store:
+    about 200 ms on SQLite and 700 ms on PostgreSQL at 100,000 runs).
+    PostgreSQL allows one recursive reference per step, so the two kinds of
+    edge (a parent checkpoint, or a parent model version's checkpoint) are
+    outer joins in one step rather than a union of two steps.
     """
-    edges = _stage_edges()
-    source, target = (
-        (edges.c.child, edges.c.parent) if upward else (edges.c.parent, edges.c.child)
-    )
     stages = anchor.cte("lineage_stages", recursive=True)
-    return stages.union(select(target).join(stages, source == stages.c.id))
-
-
-def _stage_edges() -> Subquery:
-    """(child, parent) pairs of stage run ids."""
-    via_checkpoint = select(
-        StageParentCheckpoint.stage_run_id.label("child"),
-        Checkpoint.stage_run_id.label("parent"),
-    ).join(Checkpoint, Checkpoint.id == StageParentCheckpoint.checkpoint_id)
-    via_model = (
-        select(
-            StageParentModel.stage_run_id.label("child"),
-            Checkpoint.stage_run_id.label("parent"),
+    via_checkpoint, via_model = aliased(StageParentCheckpoint), aliased(StageParentModel)
+    model = aliased(ModelVersion)
+    if upward:
+        step = (
+            select(Checkpoint.stage_run_id)
+            .select_from(stages)
+            .outerjoin(via_checkpoint, via_checkpoint.stage_run_id == stages.c.id)
+            .outerjoin(via_model, via_model.stage_run_id == stages.c.id)
+            .outerjoin(model, model.id == via_model.model_version_id)
+            .join(Checkpoint, or_(Checkpoint.id == via_checkpoint.checkpoint_id, Checkpoint.id == model.checkpoint_id))
         )
-        .join(ModelVersion, ModelVersion.id == StageParentModel.model_version_id)
-        .join(Checkpoint, Checkpoint.id == ModelVersion.checkpoint_id)
-    )
-    return union_all(via_checkpoint, via_model).subquery("stage_edges")
+    else:
+        child = aliased(StageRun)
+        step = (
+            select(child.id)
+            .select_from(stages)
+            .join(Checkpoint, Checkpoint.stage_run_id == stages.c.id)
+            .outerjoin(via_checkpoint, via_checkpoint.checkpoint_id == Checkpoint.id)
+            .outerjoin(model, model.checkpoint_id == Checkpoint.id)
+            .outerjoin(via_model, via_model.model_version_id == model.id)
+            .join(child, or_(child.id == via_checkpoint.stage_run_id, child.id == via_model.stage_run_id))
+        )
+    return stages.union(step)
 
 
 def dataset_node(row: DatasetVersion) -> DatasetNode:
