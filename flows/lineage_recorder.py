@@ -9,7 +9,8 @@ the registration is undone if the record fails: the store and MLflow agree.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
@@ -33,11 +34,15 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def open_store(url: str) -> LineageStore:
-    """The store behind `url`, migrated to the newest schema."""
+@contextmanager
+def open_store(url: str) -> Iterator[LineageStore]:
+    """The store behind `url`, migrated to the newest schema; its connections are closed on exit."""
     store = LineageStore(url)
-    store.upgrade()
-    return store
+    try:
+        store.upgrade()
+        yield store
+    finally:
+        store.dispose()
 
 
 @dataclass

@@ -56,6 +56,7 @@ def pipeline(recipe_path: str, workdir: str) -> dict:
     recipe = loaded.recipe
     settings = Settings.for_workdir(workdir)
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    prefect_run_id = str(flow_run.get_id() or "")
     run_dir = settings.runs_dir / f"{recipe.name}-{stamp}"
     run_dir.mkdir(parents=True, exist_ok=False)
 
@@ -65,35 +66,31 @@ def pipeline(recipe_path: str, workdir: str) -> dict:
         exp,
         run_name=f"{recipe.name}-{stamp}",
         tags={MLFLOW_RUN_NAME: f"{recipe.name}-{stamp}", "mmops.recipe.sha256": loaded.sha256,
-              "mmops.prefect_flow_run": str(flow_run.get_id() or "")},
+              "mmops.prefect_flow_run": prefect_run_id},
     )
     ctx = PipelineContext(settings, loaded, run_dir, exp, run.info.run_id, code_revision())
-    store = open_store(settings.lineage_url)
     lineage: PipelineLineage | None = None
-    try:
-        client.log_text(run.info.run_id, loaded.text, "recipe.yaml")
-        dataset = version_data(settings, recipe.data)
-        client.set_tag(run.info.run_id, "mmops.dataset.md5", dataset.md5)
-        lineage = PipelineLineage.start(
-            store, loaded, dataset, ctx.code_rev, run.info.run_id, str(flow_run.get_id() or "") or None, settings.workdir
-        )
-        outcomes: list[StageOutcome] = []
-        for position, stage in enumerate(recipe.stages):
-            outcomes.append(run_stage(ctx, stage, dataset))
-            lineage.stage(stage, position, outcomes[-1])
-        metrics = evaluate(ctx, dataset)
-        lineage.evaluation(recipe.final_stage.name, metrics)
-        version = register(ctx, dataset, outcomes, lineage)
-        decision = gate_and_promote(ctx, version, metrics, store)
-        client.set_terminated(run.info.run_id, "FINISHED")
-        lineage.finish(None)
-    except BaseException as error:
-        client.set_terminated(run.info.run_id, "FAILED")
-        if lineage is not None:
-            lineage.finish(error)
-        raise
-    finally:
-        store.dispose()
+    with open_store(settings.lineage_url) as store:
+        try:
+            client.log_text(run.info.run_id, loaded.text, "recipe.yaml")
+            dataset = version_data(settings, recipe.data)
+            client.set_tag(run.info.run_id, "mmops.dataset.md5", dataset.md5)
+            lineage = PipelineLineage.start(store, loaded, dataset, ctx.code_rev, run.info.run_id, prefect_run_id or None, settings.workdir)
+            outcomes: list[StageOutcome] = []
+            for position, stage in enumerate(recipe.stages):
+                outcomes.append(run_stage(ctx, stage, dataset))
+                lineage.stage(stage, position, outcomes[-1])
+            metrics = evaluate(ctx, dataset)
+            lineage.evaluation(recipe.final_stage.name, metrics)
+            version = register(ctx, dataset, outcomes, lineage)
+            decision = gate_and_promote(ctx, version, metrics, store)
+            client.set_terminated(run.info.run_id, "FINISHED")
+            lineage.finish(None)
+        except BaseException as error:
+            client.set_terminated(run.info.run_id, "FAILED")
+            if lineage is not None:
+                lineage.finish(error)
+            raise
     summary = PipelineSummary(
         model=recipe.name,
         version=version,

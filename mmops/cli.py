@@ -127,15 +127,12 @@ def cmd_promote(args: argparse.Namespace) -> int:
 
     settings = Settings.for_workdir(args.workdir)
     client = client_for(settings)
-    store = open_store(settings.lineage_url)
-    try:
+    with open_store(settings.lineage_url) as store:
         event = record_alias_change(
             store, args.name, PRODUCTION, "promote", args.version, alias_version(client, args.name, PRODUCTION),
             settings.actor, args.reason, None,
             apply=lambda: promote(client, settings.audit_log, args.name, args.version, args.reason, settings.actor),
         )
-    finally:
-        store.dispose()
     print(f"{args.name}: production -> version {event['version']} (was {event['previous']}); recorded in {settings.audit_log}")
     return 0
 
@@ -149,14 +146,11 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     settings = Settings.for_workdir(args.workdir)
     client = client_for(settings)
     current, target = rollback_target(client, settings.audit_log, args.name)
-    store = open_store(settings.lineage_url)
-    try:
+    with open_store(settings.lineage_url) as store:
         event = record_alias_change(
             store, args.name, PRODUCTION, "rollback", target, current, settings.actor, args.reason, None,
             apply=lambda: rollback(client, settings.audit_log, args.name, args.reason, settings.actor),
         )
-    finally:
-        store.dispose()
     print(f"{args.name}: production rolled back to version {event['version']} (from {event['previous']})")
     return 0
 
@@ -193,15 +187,11 @@ def cmd_lineage(args: argparse.Namespace) -> int:
         version = alias_version(client_for(settings), name, alias)
         if version is None:
             raise MmopsError(f"model {name!r} has no version with the alias {alias!r}")
-    store = open_store(settings.lineage_url)
-    try:
-        with store.session() as session:
-            if args.json:
-                print(json.dumps(ancestry_dict(session, name, version), indent=2, default=str))
-            else:
-                print("\n".join(render_ancestry(ancestry(session, name, version))))
-    finally:
-        store.dispose()
+    with open_store(settings.lineage_url) as store, store.session() as session:
+        if args.json:
+            print(json.dumps(ancestry_dict(session, name, version), indent=2, default=str))
+        else:
+            print("\n".join(render_ancestry(ancestry(session, name, version))))
     return 0
 
 
