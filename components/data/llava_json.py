@@ -81,6 +81,11 @@ def _check_sample(path: Path, index: int, sample: object) -> None:
         if not isinstance(turn.get("value"), str):
             raise DataError(f"{where}: field '{field}.value' is {turn.get('value')!r}; "
                             "expected a string")
+    negatives = sample.get("hard_negatives")
+    if negatives is not None and (not isinstance(negatives, list)
+                                  or not all(isinstance(n, str) and n for n in negatives)):
+        raise DataError(f"{where}: field 'hard_negatives' is {negatives!r}; expected a list of "
+                        "non-empty caption strings, or leave the field out")
 
 
 def resolve_image(root: Path, rel: str, source: str = "") -> Path:
@@ -160,7 +165,10 @@ class LlavaJsonDataset(Dataset):
 class ImageTextDataset(Dataset):
     """Image-caption pairs for contrastive pretraining; the caption is the first gpt
     answer. Items: pixel_values (3,S,S) and text_ids = caption ids + eos; a long caption
-    is cut so that eos stays the last id (text towers pool at eos)."""
+    is cut so that eos stays the last id (text towers pool at eos).
+
+    When every sample lists `hard_negatives` (captions wrong in one detail), items also
+    hold negative_ids: one of them, drawn with torch's generator, encoded alike."""
 
     def __init__(self, json_path: Path, image_root: Path, tokenizer: TextTokenizer,
                  image_size: int, max_len: int) -> None:
@@ -173,17 +181,26 @@ class ImageTextDataset(Dataset):
                                 "of an image-text dataset needs one")
         self.image_paths = _image_paths(Path(json_path), Path(image_root), samples)
         self.captions = [strip_image_token(s["conversations"][1]["value"]) for s in samples]
+        negatives = [s.get("hard_negatives") or [] for s in samples]
+        self.negatives = negatives if all(negatives) else None
         self.tokenizer, self.image_size, self.max_len = tokenizer, image_size, max_len
 
     def __len__(self) -> int:
         return len(self.captions)
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
-        ids = self.tokenizer.encode(self.captions[index])[: self.max_len - 1]
-        return {
+        item = {
             "pixel_values": load_image(self.image_paths[index], self.image_size),
-            "text_ids": torch.tensor(ids + [self.tokenizer.eos_id], dtype=torch.long),
+            "text_ids": self._encode(self.captions[index]),
         }
+        if self.negatives is not None:
+            options = self.negatives[index]
+            item["negative_ids"] = self._encode(options[int(torch.randint(len(options), ()))])
+        return item
+
+    def _encode(self, text: str) -> torch.Tensor:
+        ids = self.tokenizer.encode(text)[: self.max_len - 1]
+        return torch.tensor(ids + [self.tokenizer.eos_id], dtype=torch.long)
 
 
 class TextCorpusDataset(Dataset):
@@ -246,10 +263,11 @@ def collate_batch(items: list[dict[str, torch.Tensor]], pad_id: int) -> dict[str
         batch["input_ids"] = _pad(ids, pad_id)
         batch["labels"] = _pad([item["labels"] for item in items], IGNORE_INDEX)
         batch["attention_mask"] = _pad([torch.ones_like(r) for r in ids], 0)
-    if "text_ids" in items[0]:
-        texts = [item["text_ids"] for item in items]
-        batch["text_ids"] = _pad(texts, pad_id)
-        batch["text_mask"] = _pad([torch.ones_like(r) for r in texts], 0)
+    for key, mask_key in (("text_ids", "text_mask"), ("negative_ids", "negative_mask")):
+        if key in items[0]:
+            texts = [item[key] for item in items]
+            batch[key] = _pad(texts, pad_id)
+            batch[mask_key] = _pad([torch.ones_like(r) for r in texts], 0)
     for key in ("pixel_values", "has_image"):
         if key in items[0]:
             batch[key] = torch.stack([item[key] for item in items])

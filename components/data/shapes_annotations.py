@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from components.data.shapes_world import Box, Scene, ShapeObject, position_words
+from components.data.shapes_world import SIZE_FRACTION, Box, Scene, ShapeObject, position_words
 
 CAPTION_PROMPTS: tuple[str, ...] = (
     "Describe the image briefly.",
@@ -39,15 +39,68 @@ class QuestionAnswer:
     answer: str
 
 
-def describe(obj: ShapeObject, image_size: int) -> str:
-    """'a large red circle at the top left'."""
-    return f"a {obj.size} {obj.colour} {obj.shape} at the {position_words(obj, image_size)}"
-
-
 def caption(scene: Scene) -> str:
     """The objects left to right: 'a ..., a ... and a ...' (lowercase, no period)."""
-    ordered = sorted(scene.objects, key=lambda o: o.centre[0])
-    parts = [describe(o, scene.image_size) for o in ordered]
+    return _join([_words(o, scene.image_size) for o in _left_to_right(scene)])
+
+
+HARD_NEGATIVE_KINDS: tuple[str, ...] = ("shape", "colour", "size", "position")
+POSITION_WORDS: tuple[str, ...] = tuple(
+    "centre" if (row, col) == ("middle", "centre") else f"{row} {col}"
+    for row in ("top", "middle", "bottom")
+    for col in ("left", "centre", "right")
+)
+
+
+def hard_negative_captions(
+    scene: Scene, rng: np.random.Generator, colours: Sequence[str], shapes: Sequence[str]
+) -> list[str]:
+    """Captions that are wrong about one thing only, one per kind in HARD_NEGATIVE_KINDS:
+    one object's shape, the colours (two objects swap theirs, or a lone object gets
+    another), one object's size, one object's place.
+
+    Contrastive training with these as extra negatives (NegCLIP) cannot be solved by a
+    bag of colour words: the image embedding has to bind each shape to its colour and place.
+    """
+    words = [_words(o, scene.image_size) for o in _left_to_right(scene)]
+    n = len(words)
+
+    def changed(index: int, field: str, value: str) -> str:
+        edited = [dict(w) for w in words]
+        edited[index][field] = value
+        return _join(edited)
+
+    def other(options: Sequence[str], current: str) -> str:
+        choices = [o for o in options if o != current]
+        return choices[int(rng.integers(len(choices)))]
+
+    i = int(rng.integers(n))
+    negatives = [changed(i, "shape", other(shapes, words[i]["shape"]))]
+    if n >= 2:
+        a, b = (int(k) for k in rng.choice(n, size=2, replace=False))
+        swapped = [dict(w) for w in words]
+        swapped[a]["colour"], swapped[b]["colour"] = words[b]["colour"], words[a]["colour"]
+        negatives.append(_join(swapped))
+    else:
+        negatives.append(changed(0, "colour", other(colours, words[0]["colour"])))
+    i = int(rng.integers(n))
+    negatives.append(changed(i, "size", other(tuple(SIZE_FRACTION), words[i]["size"])))
+    i = int(rng.integers(n))
+    negatives.append(changed(i, "where", other(POSITION_WORDS, words[i]["where"])))
+    return negatives
+
+
+def _left_to_right(scene: Scene) -> list[ShapeObject]:
+    return sorted(scene.objects, key=lambda o: o.centre[0])
+
+
+def _words(obj: ShapeObject, image_size: int) -> dict[str, str]:
+    return {"size": obj.size, "colour": obj.colour, "shape": obj.shape, "where": position_words(obj, image_size)}
+
+
+def _join(objects: Sequence[dict[str, str]]) -> str:
+    """'a large red circle at the top left, a ... and a ...'."""
+    parts = [f"a {o['size']} {o['colour']} {o['shape']} at the {o['where']}" for o in objects]
     if len(parts) == 1:
         return parts[0]
     return ", ".join(parts[:-1]) + " and " + parts[-1]

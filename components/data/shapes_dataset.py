@@ -23,6 +23,7 @@ from components.data.shapes_annotations import (
     caption,
     caption_prompt,
     conversation,
+    hard_negative_captions,
 )
 from components.data.shapes_world import (
     SPLITS,
@@ -35,8 +36,9 @@ from components.data.shapes_world import (
 
 IMAGE_TOKEN_PREFIX = "<image>\n"  # LLaVA's marker for where the image goes in turn one
 PROGRESS_EVERY = 100  # scenes between two progress callbacks
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 _TEXT_STREAM = 1  # the scene_rng stream that chooses prompts and questions
+_NEGATIVES_STREAM = 2  # the stream that chooses what the hard-negative captions get wrong
 
 ProgressCallback = Callable[[int, int], None]
 
@@ -50,8 +52,9 @@ def image_relpath(split: str, index: int) -> str:
     return f"images/{split}/{sample_id(split, index)}.png"
 
 
-def caption_sample(scene: Scene, split: str, index: int, prompt: str) -> dict:
-    """A stage-1 LLaVA sample: one human prompt and the caption as answer."""
+def caption_sample(scene: Scene, split: str, index: int, prompt: str, negatives: list[str]) -> dict:
+    """A stage-1 LLaVA sample: one human prompt and the caption as answer, plus captions
+    that are wrong in one detail (`hard_negatives`, used by contrastive training)."""
     return {
         "id": sample_id(split, index),
         "image": image_relpath(split, index),
@@ -59,6 +62,7 @@ def caption_sample(scene: Scene, split: str, index: int, prompt: str) -> dict:
             {"from": "human", "value": IMAGE_TOKEN_PREFIX + prompt},
             {"from": "gpt", "value": caption(scene)},
         ],
+        "hard_negatives": negatives,
         "scene": scene.to_dict(),
     }
 
@@ -97,7 +101,9 @@ def generate_shapes_dataset(
             scene = sample_scene(config, split, index)
             render_scene(scene).save(out_dir / image_relpath(split, index), format="PNG")
             text_rng = scene_rng(config, split, index, stream=_TEXT_STREAM)
-            captions.append(caption_sample(scene, split, index, caption_prompt(text_rng)))
+            negative_rng = scene_rng(config, split, index, stream=_NEGATIVES_STREAM)
+            negatives = hard_negative_captions(scene, negative_rng, config.colours, config.shapes)
+            captions.append(caption_sample(scene, split, index, caption_prompt(text_rng), negatives))
             instructs.append(instruct_sample(scene, split, index, config, text_rng))
             done += 1
             if progress is not None and (done % PROGRESS_EVERY == 0 or done == total):

@@ -21,10 +21,16 @@ LossFn = Callable[[nn.Module, Batch], tuple[torch.Tensor, dict[str, torch.Tensor
 
 def contrastive(model: nn.Module, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     image_emb, text_emb, scale = model(batch["pixel_values"], batch["text_ids"], batch["text_mask"])
-    loss = clip_loss(image_emb, text_emb, scale)
+    negative_emb = model.encode_text(batch["negative_ids"], batch["negative_mask"]) if "negative_ids" in batch else None
+    loss = clip_loss(image_emb, text_emb, scale, negative_emb)
+    metrics = {"logit_scale": scale.detach()}
     with torch.no_grad():
+        positive = (image_emb * text_emb).sum(-1)  # (N,)
         hits = (image_emb @ text_emb.t()).argmax(dim=1) == torch.arange(len(image_emb), device=image_emb.device)
-    return loss, {"logit_scale": scale.detach(), "batch_i2t_acc": hits.float().mean()}
+        metrics["batch_i2t_acc"] = hits.float().mean()
+        if negative_emb is not None:  # does each image prefer its caption to the one that is wrong in one detail?
+            metrics["hard_negative_acc"] = (positive > (image_emb * negative_emb).sum(-1)).float().mean()
+    return loss, metrics
 
 
 def language_modeling(

@@ -126,6 +126,25 @@ def test_image_text_dataset(shapes_dir: Path, tokenizer: TextTokenizer) -> None:
     assert batch["text_ids"][2, 5:].eq(tokenizer.pad_id).all()
 
 
+def test_image_text_dataset_draws_one_of_the_hard_negatives(shapes_dir: Path, tokenizer: TextTokenizer) -> None:
+    captions = json.loads((shapes_dir / "captions_val.json").read_text())
+    dataset = ImageTextDataset(shapes_dir / "captions_val.json", shapes_dir, tokenizer, 32, 64)
+    allowed = {tuple(tokenizer.encode(n) + [tokenizer.eos_id]) for n in captions[0]["hard_negatives"]}
+    torch.manual_seed(0)
+    drawn = {tuple(dataset[0]["negative_ids"].tolist()) for _ in range(40)}
+    assert drawn <= allowed and len(drawn) > 1
+    batch = collate_batch([dataset[0], dataset[1]], pad_id=tokenizer.pad_id)
+    assert batch["negative_ids"].shape == batch["negative_mask"].shape
+
+
+def test_image_text_dataset_without_hard_negatives(tmp_path: Path, shapes_dir: Path, tokenizer: TextTokenizer) -> None:
+    captions = json.loads((shapes_dir / "captions_val.json").read_text())
+    plain = tmp_path / "plain.json"
+    plain.write_text(json.dumps([{k: v for k, v in s.items() if k != "hard_negatives"} for s in captions]))
+    item = ImageTextDataset(plain, shapes_dir, tokenizer, 32, 64)[0]
+    assert "negative_ids" not in item
+
+
 def test_image_text_dataset_needs_images(foreign: Path, tokenizer: TextTokenizer) -> None:
     with pytest.raises(DataError, match="sample 1 has no 'image'"):
         ImageTextDataset(foreign, foreign.parent / "images", tokenizer, 16, 32)
@@ -198,6 +217,8 @@ ANSWER = {"from": "gpt", "value": "a"}
          "'conversations\\[1\\].from' is 'assistant'; expected 'gpt'"),
         ({"conversations": [TURN, {"from": "gpt", "value": 3}]}, "'conversations\\[1\\].value'"),
         ({"image": 5, "conversations": [TURN, ANSWER]}, "field 'image' is 5"),
+        ({"conversations": [TURN, ANSWER], "hard_negatives": "a red square"}, "field 'hard_negatives'"),
+        ({"conversations": [TURN, ANSWER], "hard_negatives": ["ok", ""]}, "non-empty caption strings"),
     ],
 )
 def test_malformed_samples_name_file_sample_and_field(

@@ -14,6 +14,7 @@ from components.data.shapes_annotations import (
     caption_prompt,
     conversation,
     format_box,
+    hard_negative_captions,
     normalise_box,
     parse_box,
 )
@@ -40,6 +41,38 @@ def test_caption_lists_objects_left_to_right() -> None:
         "a large red circle at the top left, a small green triangle at the centre "
         "and a small blue square at the bottom right"
     )
+
+
+def _objects(text: str) -> list[tuple[str, ...]]:
+    """'a large red circle at the top left and ...' -> [('large', 'red', 'circle', 'top left'), ...]."""
+    return [m for m in re.findall(r"a (\w+) (\w+) (\w+) at the ([a-z ]+?)(?=,| and |$)", text)]
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_each_hard_negative_is_wrong_in_exactly_its_one_detail(seed: int) -> None:
+    scene = sample_scene(CONFIG, "train", seed)
+    rng = np.random.default_rng(seed)
+    true = _objects(caption(scene))
+    negatives = hard_negative_captions(scene, rng, CONFIG.colours, CONFIG.shapes)
+    assert len(negatives) == 4 and caption(scene) not in negatives
+    for kind, field, negative in zip(("shape", "colour", "size", "position"), (2, 1, 0, 3), negatives):
+        wrong = _objects(negative)
+        assert len(wrong) == len(true), (kind, negative)
+        differing = [(t, w) for t, w in zip(true, wrong) if t != w]
+        if kind == "colour" and len(true) >= 2:  # two objects swapped colours; all else as it was
+            assert len(differing) == 2 and sorted(t[1] for t, _ in differing) == sorted(w[1] for _, w in differing)
+        else:
+            assert len(differing) == 1, (kind, negative)
+        for t, w in differing:
+            assert [i for i in range(4) if t[i] != w[i]] == [field], (kind, negative)
+            if kind == "colour" and len(true) == 1:
+                assert w[1] in CONFIG.colours
+
+
+def test_hard_negatives_are_a_function_of_the_rng() -> None:
+    scene = sample_scene(CONFIG, "train", 3)
+    first = hard_negative_captions(scene, np.random.default_rng(7), CONFIG.colours, CONFIG.shapes)
+    assert first == hard_negative_captions(scene, np.random.default_rng(7), CONFIG.colours, CONFIG.shapes)
 
 
 def test_caption_prompt_is_one_of_the_fixed_prompts_and_varies() -> None:

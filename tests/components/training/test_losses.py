@@ -9,12 +9,14 @@ from components.training.stage_module import lr_factor
 from components.training.config import OptimizerConfig
 
 
-def direct_clip_loss(image: torch.Tensor, text: torch.Tensor, scale: float) -> float:
-    """The CLIP objective written out pair by pair: -log softmax of the matching pair, both directions."""
+def direct_clip_loss(image: torch.Tensor, text: torch.Tensor, scale: float, negatives: torch.Tensor | None = None) -> float:
+    """The CLIP objective written out pair by pair: -log softmax of the matching pair, both directions;
+    hard negatives are extra candidates for each image only."""
     n = len(image)
+    candidates = text if negatives is None else torch.cat([text, negatives])
     total = 0.0
     for i in range(n):
-        sims_i2t = [scale * float(image[i] @ text[j]) for j in range(n)]
+        sims_i2t = [scale * float(image[i] @ candidates[j]) for j in range(len(candidates))]
         sims_t2i = [scale * float(text[i] @ image[j]) for j in range(n)]
         total += -(sims_i2t[i] - math.log(sum(math.exp(s) for s in sims_i2t)))
         total += -(sims_t2i[i] - math.log(sum(math.exp(s) for s in sims_t2i)))
@@ -27,6 +29,23 @@ def test_clip_loss_matches_direct_computation():
     text = F.normalize(torch.randn(5, 8, dtype=torch.float64), dim=-1)
     scale = torch.tensor(1 / 0.07, dtype=torch.float64)
     assert math.isclose(float(clip_loss(image, text, scale)), direct_clip_loss(image, text, float(scale)), rel_tol=1e-9)
+
+
+def test_clip_loss_with_hard_negatives_matches_direct_computation():
+    torch.manual_seed(1)
+    image, text, negatives = (F.normalize(torch.randn(n, 8, dtype=torch.float64), dim=-1) for n in (4, 4, 3))
+    scale = torch.tensor(20.0, dtype=torch.float64)
+    got = float(clip_loss(image, text, scale, negatives))
+    assert math.isclose(got, direct_clip_loss(image, text, 20.0, negatives), rel_tol=1e-9)
+    assert got > float(clip_loss(image, text, scale))  # extra candidates can only make the task harder
+
+
+def test_a_hard_negative_equal_to_the_caption_halves_the_image_side_odds():
+    emb = torch.eye(6)
+    scale = torch.tensor(100.0)
+    plain = float(clip_loss(emb, emb, scale))
+    same = float(clip_loss(emb, emb, scale, negative_emb=emb))  # each image now has two perfect captions
+    assert math.isclose(same - plain, math.log(2) / 2, rel_tol=1e-3)
 
 
 def test_clip_loss_is_low_for_matching_pairs_and_high_for_shuffled():
