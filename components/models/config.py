@@ -33,6 +33,9 @@ class VisionConfig(BaseModel):
     depth: PositiveInt = 4
     heads: PositiveInt = 4
     mlp_ratio: PositiveFloat = 4.0
+    position_embedding: Literal["learned", "sincos2d"] = "learned"
+    """`learned`: a trained vector per position (ViT, CLIP); `sincos2d`: fixed sines and cosines
+    of each patch's column and row (MAE), which no training can wash out of a frozen tower."""
     stem: Literal["patch", "conv"] = "patch"
     """`patch`: one strided convolution per patch (ViT); `conv`: two stride-2 3x3 convolutions
     before the patch projection (early convolutions see small shapes better)."""
@@ -52,6 +55,8 @@ class VisionConfig(BaseModel):
         if self.stem == "conv" and self.patch_size % 4 != 0:
             raise ValueError(f"VisionConfig: the conv stem downsamples by 4, so patch_size={self.patch_size} must be a multiple of 4")
         _check_heads_divide_dim("VisionConfig", self.dim, self.heads)
+        if self.position_embedding == "sincos2d" and self.dim % 4 != 0:
+            raise ValueError(f"VisionConfig: sincos2d positions need dim divisible by 4; got dim={self.dim}")
         return self
 
     @property

@@ -7,6 +7,7 @@ from torch import Tensor, nn
 
 from components.models.blocks import TransformerBlock
 from components.models.config import VisionConfig
+from components.models.positions import sincos_2d
 
 
 def patch_stem(cfg: VisionConfig) -> nn.Module:
@@ -29,7 +30,12 @@ class VisionTransformer(nn.Module):
         self.cfg = cfg
         self.patch_embed = patch_stem(cfg)
         self.cls_token = nn.Parameter(torch.randn(1, 1, cfg.dim) * 0.02)
-        self.pos_embed = nn.Parameter(torch.randn(1, 1 + cfg.num_patches, cfg.dim) * 0.02)
+        if cfg.position_embedding == "learned":
+            self.pos_embed = nn.Parameter(torch.randn(1, 1 + cfg.num_patches, cfg.dim) * 0.02)
+        else:  # fixed, so derived from the config and not saved; CLS sits at no grid position
+            grid = cfg.image_size // cfg.patch_size
+            table = torch.cat([torch.zeros(1, cfg.dim), sincos_2d(cfg.dim, grid, grid)])[None]
+            self.register_buffer("pos_embed", table, persistent=False)  # (1, 1 + N, dim)
         self.blocks = nn.ModuleList(
             TransformerBlock(cfg.dim, cfg.heads, cfg.mlp_hidden, "gelu", "layernorm", rotary=False)
             for _ in range(cfg.depth)
