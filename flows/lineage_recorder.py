@@ -9,21 +9,17 @@ the registration is undone if the record fails: the store and MLflow agree.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
 
 from flows.context import StageOutcome
 from mmops.recipe import LoadedRecipe, StageConfig
 from registry import lineage
 from registry.data_repo import DatasetVersion
-from registry.lineage import LineageError, LineageStore
-from registry.lineage.schema import Checkpoint, ModelVersion, PipelineRun
+from registry.lineage import LineageStore
+from registry.lineage.schema import Checkpoint, PipelineRun
 
 EVALUATION_SPLIT = "test"
-T = TypeVar("T")
 
 
 def file_sha256(path: Path) -> str:
@@ -32,17 +28,6 @@ def file_sha256(path: Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
-
-
-@contextmanager
-def open_store(url: str) -> Iterator[LineageStore]:
-    """The store behind `url`, migrated to the newest schema; its connections are closed on exit."""
-    store = LineageStore(url)
-    try:
-        store.upgrade()
-        yield store
-    finally:
-        store.dispose()
 
 
 @dataclass
@@ -118,22 +103,3 @@ class PipelineLineage:
             run = session.get_one(PipelineRun, self.pipeline_run_id)
             status = "failed" if error else "finished"
             lineage.finish_pipeline_run(session, run, status, None if error is None else f"{type(error).__name__}: {error}")
-
-
-def record_alias_change(
-    store: LineageStore, name: str, alias: str, action: str, version: str, previous: str | None,
-    actor: str, reason: str, evidence: dict | None, apply: Callable[[], T],
-) -> T:
-    """Record one promotion or rollback and `apply` it (move the MLflow alias) in the same transaction:
-    if `apply` fails, the event is rolled back. A target version the store never saw is refused."""
-    with store.session() as session:
-        target: ModelVersion = lineage.find_model_version(session, name, version)
-        before = None
-        if previous is not None:
-            try:
-                before = lineage.find_model_version(session, name, previous)
-            except LineageError:
-                before = None  # registered before this workdir had a lineage store
-        lineage.record_alias_event(session, name, alias, action, target, before, actor, reason, evidence)
-        session.flush()
-        return apply()

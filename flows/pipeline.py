@@ -18,11 +18,12 @@ from prefect.runtime import flow_run
 from flows.context import PipelineContext, StageOutcome
 from flows.data_task import version_data
 from flows.evaluate_task import evaluate
-from flows.lineage_recorder import PipelineLineage, open_store
+from flows.lineage_recorder import PipelineLineage
 from flows.register_task import code_revision, gate_and_promote, register
 from flows.stage_task import run_stage
 from mmops.recipe import load_recipe
 from mmops.settings import Settings
+from registry.lineage import open_store
 from registry.model_versions import PRODUCTION, alias_version
 from registry.tracking import client_for, experiment_id
 
@@ -32,6 +33,8 @@ class PipelineSummary:
     model: str
     version: str
     promoted: bool
+    request_id: int | None
+    """The promotion request awaiting approval, when the recipe requires one and the gate passed."""
     production_version: str | None
     gate_reasons: tuple[str, ...]
     dataset: dict
@@ -83,7 +86,7 @@ def pipeline(recipe_path: str, workdir: str) -> dict:
             metrics = evaluate(ctx, dataset)
             lineage.evaluation(recipe.final_stage.name, metrics)
             version = register(ctx, dataset, outcomes, lineage)
-            decision = gate_and_promote(ctx, version, metrics, store)
+            outcome = gate_and_promote(ctx, version, metrics, store)
             client.set_terminated(run.info.run_id, "FINISHED")
             lineage.finish(None)
         except BaseException as error:
@@ -94,9 +97,10 @@ def pipeline(recipe_path: str, workdir: str) -> dict:
     summary = PipelineSummary(
         model=recipe.name,
         version=version,
-        promoted=decision.passed,
+        promoted=outcome.promoted,
+        request_id=outcome.request_id,
         production_version=alias_version(client, recipe.name, PRODUCTION),
-        gate_reasons=decision.reasons,
+        gate_reasons=outcome.decision.reasons,
         dataset={"name": dataset.name, "md5": dataset.md5, "git_rev": dataset.git_rev, "path": str(dataset.path)},
         pipeline_run_id=run.info.run_id,
         stage_runs={o.name: o.run_id for o in outcomes},
@@ -108,6 +112,6 @@ def pipeline(recipe_path: str, workdir: str) -> dict:
     )
     (run_dir / "summary.json").write_text(json.dumps(summary.to_dict(), indent=2))
     logger.info("pipeline finished in %.1fs: %s v%s (%s)", summary.seconds, recipe.name, version,
-                "production" if decision.passed else "candidate")
+                "production" if outcome.promoted else "candidate")
     return summary.to_dict()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 
 import mlflow
@@ -12,19 +13,22 @@ from prefect.cache_policies import NO_CACHE
 
 from components.data.build import TOKENIZER_FILE
 from flows.context import PipelineContext, StageOutcome
-from flows.lineage_recorder import PipelineLineage, record_alias_change
+from flows.lineage_recorder import PipelineLineage
+from registry.access import Actor
 from registry.data_repo import DatasetVersion
 from registry.lineage import LineageStore
 from registry.model_versions import (
     PRODUCTION,
     GateDecision,
     evaluate_gate,
-    promote,
     register_candidate,
     version_by_alias,
     version_metrics,
 )
+from registry.promotion import PromotionWorkflow
 from registry.tracking import tracking
+
+GATE = Actor("mmops-gate", frozenset({"promote"}))
 
 MODEL_CODE = Path(__file__).with_name("llava_pyfunc.py")
 REQUIREMENTS = ["torch", "safetensors", "tokenizers", "pillow", "numpy", "pandas", "pydantic", "mlflow"]
@@ -82,28 +86,38 @@ def register(ctx: PipelineContext, dataset: DatasetVersion, stages: list[StageOu
     return number
 
 
+@dataclass(frozen=True)
+class GateOutcome:
+    decision: GateDecision
+    promoted: bool
+    request_id: int | None = None
+    """Set when the recipe requires approval: the request an approver must approve."""
+
+
 @task(name="gate-and-promote", retries=1, retry_delay_seconds=2, cache_policy=NO_CACHE)
-def gate_and_promote(ctx: PipelineContext, version: str, metrics: dict[str, float], store: LineageStore) -> GateDecision:
+def gate_and_promote(ctx: PipelineContext, version: str, metrics: dict[str, float], store: LineageStore) -> GateOutcome:
     logger = get_run_logger()
     gate = ctx.recipe.promotion
+    name = ctx.recipe.name
     with tracking(ctx.settings) as client:
-        current = version_by_alias(client, ctx.recipe.name, PRODUCTION)
+        current = version_by_alias(client, name, PRODUCTION)
         production = version_metrics(client, current) if current else None
         decision = evaluate_gate(
             gate.thresholds, gate.not_worse_than_production, gate.tolerance, metrics, production,
             str(current.version) if current else None,
         )
-        client.set_model_version_tag(ctx.recipe.name, version, "mmops.gate", "passed" if decision.passed else "failed")
-        client.set_model_version_tag(ctx.recipe.name, version, "mmops.gate.evidence", json.dumps(decision.evidence, sort_keys=True))
-        if decision.passed:
-            reason = "gate passed: " + ", ".join(f"{k}={v:.4f}" for k, v in decision.evidence["candidate"].items() if v is not None)
-            record_alias_change(
-                store, ctx.recipe.name, PRODUCTION, "promote", version, str(current.version) if current else None,
-                "mmops-gate", reason, decision.evidence,
-                apply=lambda: promote(client, ctx.settings.audit_log, ctx.recipe.name, version, reason, actor="mmops-gate", evidence=decision.evidence),
-            )
-            logger.info("promoted %s version %s to production", ctx.recipe.name, version)
-        else:
-            client.set_model_version_tag(ctx.recipe.name, version, "mmops.gate.reasons", "; ".join(decision.reasons))
-            logger.warning("%s version %s stays a candidate: %s", ctx.recipe.name, version, "; ".join(decision.reasons))
-    return decision
+        client.set_model_version_tag(name, version, "mmops.gate", "passed" if decision.passed else "failed")
+        client.set_model_version_tag(name, version, "mmops.gate.evidence", json.dumps(decision.evidence, sort_keys=True))
+        if not decision.passed:
+            client.set_model_version_tag(name, version, "mmops.gate.reasons", "; ".join(decision.reasons))
+            logger.warning("%s version %s stays a candidate: %s", name, version, "; ".join(decision.reasons))
+            return GateOutcome(decision, promoted=False)
+        reason = "gate passed: " + ", ".join(f"{k}={v:.4f}" for k, v in decision.evidence["candidate"].items() if v is not None)
+        workflow = PromotionWorkflow(store, client, ctx.settings.audit_log)
+        if gate.require_approval:
+            request = workflow.request(GATE, name, version, reason, decision.evidence)
+            logger.info("%s version %s passed the gate; promotion request #%d awaits approval", name, version, request.id)
+            return GateOutcome(decision, promoted=False, request_id=request.id)
+        workflow.promote(GATE, name, version, reason, decision.evidence)
+        logger.info("promoted %s version %s to production", name, version)
+        return GateOutcome(decision, promoted=True)

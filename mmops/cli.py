@@ -1,4 +1,4 @@
-"""The `mmops` command: run, validate and demo recipes; promote and roll back models; build datasets.
+"""The `mmops` command: run, validate and demo recipes; promote and roll back models; build datasets; open the dashboard.
 
 Errors meant for people (MmopsError, bad data) are printed without a
 traceback and exit with status 2.
@@ -13,6 +13,8 @@ import sys
 from pathlib import Path
 
 from mmops.errors import MmopsError
+from mmops.promotion_cli import PROMOTION_COMMANDS
+from mmops.promotion_cli import add_parsers as add_promotion_parsers
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DEMO_RECIPE = PROJECT_ROOT / "recipes" / "llava.yaml"
@@ -21,6 +23,13 @@ DEFAULT_WORKDIR = "mmops-work"
 
 def _workdir_arg(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workdir", default=DEFAULT_WORKDIR, help=f"where runs, registry and data live (default: ./{DEFAULT_WORKDIR})")
+
+
+def _port(text: str) -> int:
+    port = int(text) if text.isdigit() else 0
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port; allowed: an integer from 1 to 65535")
+    return port
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -37,16 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     validate = sub.add_parser("validate", help="check recipes without running anything")
     validate.add_argument("recipes", type=Path, nargs="+")
 
-    promote = sub.add_parser("promote", help="point the production alias at a version, with a reason")
-    promote.add_argument("name")
-    promote.add_argument("version")
-    promote.add_argument("--reason", required=True)
-    _workdir_arg(promote)
-
-    rollback = sub.add_parser("rollback", help="return production to the version before the current one")
-    rollback.add_argument("name")
-    rollback.add_argument("--reason", required=True)
-    _workdir_arg(rollback)
+    add_promotion_parsers(sub, _workdir_arg)
 
     models = sub.add_parser("models", help="list registered models, their versions and aliases")
     _workdir_arg(models)
@@ -55,6 +55,10 @@ def build_parser() -> argparse.ArgumentParser:
     lineage.add_argument("model", help="NAME@ALIAS or NAME/VERSION")
     lineage.add_argument("--json", action="store_true", help="print JSON for machines")
     _workdir_arg(lineage)
+
+    dashboard = sub.add_parser("dashboard", help="serve the read-only dashboard (models, lineage, runs, data) on 127.0.0.1")
+    dashboard.add_argument("--port", type=_port, default=8501, help="the port to serve on (default: 8501)")
+    _workdir_arg(dashboard)
 
     data = sub.add_parser("data", help="dataset commands (used by the DVC stage)")
     data_sub = data.add_subparsers(dest="data_command", required=True)
@@ -119,42 +123,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return cmd_run(args, recipe=DEMO_RECIPE)
 
 
-def cmd_promote(args: argparse.Namespace) -> int:
-    from flows.lineage_recorder import open_store, record_alias_change
-    from mmops.settings import Settings
-    from registry.model_versions import PRODUCTION, alias_version, promote
-    from registry.tracking import client_for
-
-    settings = Settings.for_workdir(args.workdir)
-    client = client_for(settings)
-    with open_store(settings.lineage_url) as store:
-        event = record_alias_change(
-            store, args.name, PRODUCTION, "promote", args.version, alias_version(client, args.name, PRODUCTION),
-            settings.actor, args.reason, None,
-            apply=lambda: promote(client, settings.audit_log, args.name, args.version, args.reason, settings.actor),
-        )
-    print(f"{args.name}: production -> version {event['version']} (was {event['previous']}); recorded in {settings.audit_log}")
-    return 0
-
-
-def cmd_rollback(args: argparse.Namespace) -> int:
-    from flows.lineage_recorder import open_store, record_alias_change
-    from mmops.settings import Settings
-    from registry.model_versions import PRODUCTION, rollback, rollback_target
-    from registry.tracking import client_for
-
-    settings = Settings.for_workdir(args.workdir)
-    client = client_for(settings)
-    current, target = rollback_target(client, settings.audit_log, args.name)
-    with open_store(settings.lineage_url) as store:
-        event = record_alias_change(
-            store, args.name, PRODUCTION, "rollback", target, current, settings.actor, args.reason, None,
-            apply=lambda: rollback(client, settings.audit_log, args.name, args.reason, settings.actor),
-        )
-    print(f"{args.name}: production rolled back to version {event['version']} (from {event['previous']})")
-    return 0
-
-
 def cmd_models(args: argparse.Namespace) -> int:
     from mmops.settings import Settings
     from registry.tracking import client_for
@@ -174,10 +142,9 @@ def cmd_models(args: argparse.Namespace) -> int:
 def cmd_lineage(args: argparse.Namespace) -> int:
     import json
 
-    from flows.lineage_recorder import open_store
     from mmops.lineage_view import parse_reference, render_ancestry
     from mmops.settings import Settings
-    from registry.lineage import ancestry, ancestry_dict
+    from registry.lineage import ancestry, ancestry_dict, open_store
     from registry.model_versions import alias_version
     from registry.tracking import client_for
 
@@ -193,6 +160,16 @@ def cmd_lineage(args: argparse.Namespace) -> int:
         else:
             print("\n".join(render_ancestry(ancestry(session, name, version))))
     return 0
+
+
+def cmd_dashboard(args: argparse.Namespace) -> int:
+    from dashboards.launch import LOOPBACK, dashboard_environment, streamlit_command
+    from mmops.settings import Settings
+
+    settings = Settings.for_workdir(args.workdir)
+    print(f"dashboard of {settings.workdir} (read-only) at http://{LOOPBACK}:{args.port}; Ctrl+C stops it", flush=True)
+    # Streamlit replaces this process, so stopping `mmops dashboard` stops the server.
+    os.execve(sys.executable, streamlit_command(args.port), dashboard_environment(settings.workdir, os.environ))
 
 
 def cmd_data(args: argparse.Namespace) -> int:
@@ -224,9 +201,9 @@ COMMANDS = {
     "demo": cmd_demo,
     "run": cmd_run,
     "validate": cmd_validate,
-    "promote": cmd_promote,
-    "rollback": cmd_rollback,
     "models": cmd_models,
     "lineage": cmd_lineage,
+    "dashboard": cmd_dashboard,
     "data": cmd_data,
+    **PROMOTION_COMMANDS,
 }

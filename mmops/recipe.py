@@ -127,6 +127,9 @@ class PromotionConfig(Strict):
     not_worse_than_production: list[str] = []
     """Metrics on which the candidate must be at least the production version's (minus tolerance)."""
     tolerance: Annotated[float, Field(ge=0)] = 0.0
+    require_approval: bool = False
+    """When true, passing the gate only requests the promotion; a user with the role `approve`
+    (`mmops approve`, or the dashboard's Promote page) carries it out."""
 
 
 class Recipe(Strict):

@@ -23,6 +23,8 @@ class Settings(BaseModel):
     artifact_location: str
     dvc_remote: str
     actor: str
+    access_file: Path
+    """Users who may promote or approve, with their tokens' hashes (registry.access)."""
 
     @property
     def datasets_repo(self) -> Path:
@@ -52,4 +54,5 @@ class Settings(BaseModel):
             artifact_location=env.get("MMOPS_ARTIFACT_LOCATION") or (workdir / "mlartifacts").as_uri(),
             dvc_remote=env.get("MMOPS_DVC_REMOTE") or str(workdir / "dvc-remote"),
             actor=env.get("MMOPS_ACTOR") or env.get("USER") or "mmops",
+            access_file=Path(env.get("MMOPS_ACCESS_FILE") or workdir / "access.yaml"),
         )

@@ -9,7 +9,12 @@ from rich.table import Table
 def print_summary(summary: dict, console: Console | None = None) -> None:
     console = console or Console()
     data = summary["dataset"]
-    status = "[green]production[/green]" if summary["promoted"] else "[yellow]candidate (gate not passed)[/yellow]"
+    if summary["promoted"]:
+        status = "[green]production[/green]"
+    elif summary.get("request_id") is not None:
+        status = f"[yellow]candidate (gate passed; promotion request #{summary['request_id']} awaits approval)[/yellow]"
+    else:
+        status = "[yellow]candidate (gate not passed)[/yellow]"
     console.rule(f"[bold]{summary['model']} v{summary['version']}[/bold]: {status}")
     console.print(f"dataset   {data['name']}  md5 {data['md5']}  git {data['git_rev'][:10]}")
     console.print(f"pipeline  MLflow run {summary['pipeline_run_id']}  ({summary['seconds']:.0f}s)")
@@ -24,6 +29,9 @@ def print_summary(summary: dict, console: Console | None = None) -> None:
     console.print(f"production version: {summary['production_version'] or 'none'}")
     for reason in summary["gate_reasons"]:
         console.print(f"  gate: {reason}")
+    if summary.get("request_id") is not None:
+        console.print(f"  approve with: mmops approve {summary['model']} {summary['request_id']} --reason '...' "
+                      f"--workdir {summary['workdir']}")
     workdir = summary["workdir"]
     console.print("\n[bold]where to look next[/bold]")
     console.print(f"  mlflow ui --backend-store-uri {summary['tracking_uri']}")

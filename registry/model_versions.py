@@ -180,11 +180,20 @@ def rollback_target(client: MlflowClient, audit_log: Path, name: str) -> tuple[s
     return current, history[-2]
 
 
-def rollback(client: MlflowClient, audit_log: Path, name: str, reason: str, actor: str) -> dict[str, Any]:
-    """Return `production` to the version that held it before the current one."""
+def rollback(
+    client: MlflowClient, audit_log: Path, name: str, reason: str, actor: str, target: str | None = None
+) -> dict[str, Any]:
+    """Return `production` to the version that held it before the current one (per the audit log,
+    unless the caller, holding a fuller history, names the `target`)."""
     if not reason.strip():
         raise RegistryError("a rollback needs a reason (--reason '...')")
-    current, target = rollback_target(client, audit_log, name)
+    if target is None:
+        current, target = rollback_target(client, audit_log, name)
+    else:
+        current = alias_version(client, name, PRODUCTION)
+        if current is None:
+            raise RegistryError(f"model {name!r} has no production version to roll back")
+        target = str(get_version(client, name, target).version)
     client.set_registered_model_alias(name, PRODUCTION, target)
     client.set_model_version_tag(name, target, STATUS_TAG, PRODUCTION)
     client.set_model_version_tag(name, current, STATUS_TAG, "rolled-back")

@@ -32,6 +32,7 @@ from registry.lineage.queries import (
     ancestry_dict,
     dataset_descendants,
     diff_versions,
+    production_stack,
     production_version,
 )
 from registry.lineage.recording import (
@@ -61,7 +62,7 @@ from registry.lineage.schema import (
     RunStatus,
     StageRun,
 )
-from registry.lineage.store import LineageStore, sqlite_url
+from registry.lineage.store import LineageStore, open_store, sqlite_url
 
 __all__ = [
     "AliasAction",
@@ -103,6 +104,8 @@ __all__ = [
     "diff_versions",
     "find_model_version",
     "finish_pipeline_run",
+    "open_store",
+    "production_stack",
     "production_version",
     "recipe",
     "record_alias_event",

@@ -185,6 +185,30 @@ def production_version(session: Session, name: str) -> ModelVersion | None:
     return latest if latest.status == ModelStatus.PRODUCTION else None
 
 
+def production_stack(session: Session, name: str) -> list[str]:
+    """The versions that held `production`, oldest first, as promotions push and rollbacks pop them:
+    a rollback returns to the version below the top."""
+    rows = session.execute(
+        select(AliasEvent.action, ModelVersion.version)
+        .join(ModelVersion, ModelVersion.id == AliasEvent.model_version_id)
+        .where(
+            AliasEvent.model_name == name,
+            AliasEvent.alias == ModelStatus.PRODUCTION,
+            AliasEvent.action.in_([AliasAction.PROMOTE, AliasAction.ROLLBACK]),
+        )
+        .order_by(AliasEvent.id)
+    ).all()
+    stack: list[str] = []
+    for action, version in rows:
+        if action == AliasAction.PROMOTE and (not stack or stack[-1] != version):
+            stack.append(version)
+        elif action == AliasAction.ROLLBACK and stack:
+            stack.pop()
+            if not stack or stack[-1] != version:  # a rollback past what this store saw
+                stack.append(version)
+    return stack
+
+
 def _data_diff(old: AncestryNode, new: AncestryNode) -> DataDiff:
     before, after = _by_name(old.training_datasets()), _by_name(new.training_datasets())
     return DataDiff(

@@ -10,6 +10,7 @@ sessions short: a session held open blocks every other writer.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -78,6 +79,21 @@ class LineageStore:
             yield session
 
     @contextmanager
+    def locked_session(self, key: str) -> Iterator[Session]:
+        """A session whose transaction holds the lock named `key` until it ends.
+
+        PostgreSQL: a transaction-scoped advisory lock on a hash of the key, so
+        sessions for other keys run in parallel. SQLite: the write lock every
+        transaction here begins with. Read-then-write sequences in the block
+        see no concurrent change to what the key guards.
+        """
+        with self.session() as session:
+            session.connection()  # begin now (SQLite: BEGIN IMMEDIATE), not at the first query
+            if self.engine.dialect.name == "postgresql":
+                session.execute(select(func.pg_advisory_xact_lock(lock_id(key))))
+            yield session
+
+    @contextmanager
     def migration_lock(self) -> Iterator[Connection]:
         """A connection whose transaction holds the migration lock; committed when the block ends.
 
@@ -105,6 +121,23 @@ class LineageStore:
     def dispose(self) -> None:
         """Close every pooled connection (SQLite files stay locked on some systems while one is open)."""
         self.engine.dispose()
+
+
+@contextmanager
+def open_store(url: str) -> Iterator[LineageStore]:
+    """The store behind `url`, migrated to the newest schema; its connections are closed on exit."""
+    store = LineageStore(url)
+    try:
+        store.upgrade()
+        yield store
+    finally:
+        store.dispose()
+
+
+def lock_id(key: str) -> int:
+    """A signed 64-bit advisory-lock number for a key; the migration lock's number is kept out of reach."""
+    number = int.from_bytes(hashlib.sha256(key.encode("utf-8")).digest()[:8], "big", signed=True)
+    return number if number != POSTGRES_MIGRATION_LOCK else number - 1
 
 
 def _parse(raw: str) -> URL:

@@ -30,10 +30,10 @@ TINY = Path(__file__).with_name("tiny_llava.yaml")
 NAME = "tiny-llava"
 
 
-def mmops(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    env = {**os.environ, "MMOPS_ACTOR": "e2e-tester"}
+def mmops(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None, status: int = 0) -> subprocess.CompletedProcess:
+    env = {**os.environ, "MMOPS_ACTOR": "e2e-tester", **(env or {})}
     result = subprocess.run([sys.executable, "-m", "mmops", *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=600)
-    assert result.returncode == 0, f"mmops {' '.join(args)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-5000:]}"
+    assert result.returncode == status, f"mmops {' '.join(args)} exited {result.returncode}:\n{result.stdout[-3000:]}\n{result.stderr[-5000:]}"
     return result
 
 
@@ -154,6 +154,39 @@ def test_second_run_makes_a_new_version_promoted_when_not_worse_then_rollback(wo
     if production == "2":
         expected += [("promote", "2", "mmops-gate"), ("rollback", "1", "e2e-tester")]
     assert timeline == expected, "the lineage store's alias events must match the registry's, in order"
+
+
+def test_a_recipe_that_requires_approval_waits_for_an_approver(workdir: Path, client, tmp_path: Path):
+    recipe = yaml.safe_load(TINY.read_text())
+    recipe["promotion"]["require_approval"] = True
+    path = tmp_path / "tiny_approval.yaml"
+    path.write_text(yaml.safe_dump(recipe))
+    production = str(client.get_registered_model(NAME).aliases["production"])
+    w = ("--workdir", str(workdir))
+
+    result = mmops("run", str(path), *w)
+    version = str(max(int(v.version) for v in client.search_model_versions(f"name='{NAME}'")))
+    assert str(client.get_registered_model(NAME).aliases["production"]) == production, "a request moves nothing"
+    assert f"mmops approve {NAME}" in result.stdout
+    request = mmops("requests", NAME, *w).stdout.split()[0].lstrip("#")
+    assert f"v{version}" in mmops("requests", NAME, *w).stdout
+
+    alice = mmops("users", "add", "alice", "--role", "promote", *w).stdout.split()[-1]
+    bob = mmops("users", "add", "bob", "--role", "approve", *w).stdout.split()[-1]
+    assert alice not in (workdir / "access.yaml").read_text()
+    refused = mmops("promote", NAME, version, "--reason", "no token", *w, env={"MMOPS_ACTOR": "alice"}, status=2)
+    assert "set MMOPS_TOKEN" in refused.stderr
+    refused = mmops("approve", NAME, request, "--reason", "mine", *w, env={"MMOPS_ACTOR": "alice", "MMOPS_TOKEN": alice}, status=2)
+    assert "'alice' may not approve" in refused.stderr
+    refused = mmops("approve", NAME, request, "--reason", "forged", *w, env={"MMOPS_ACTOR": "bob", "MMOPS_TOKEN": alice}, status=2)
+    assert "unknown user or wrong token" in refused.stderr
+
+    approved = mmops("approve", NAME, request, "--reason", "e2e: reviewed", *w, env={"MMOPS_ACTOR": "bob", "MMOPS_TOKEN": bob})
+    assert f"production -> version {version}" in approved.stdout
+    assert str(client.get_registered_model(NAME).aliases["production"]) == version
+    assert "no pending promotion requests" in mmops("requests", NAME, *w).stdout
+    last = read_events(workdir / "audit.jsonl", NAME)[-1]
+    assert (last["action"], last["actor"], last["version"], last["evidence"]["requested_by"]) == ("promote", "bob", version, "mmops-gate")
 
 
 def free_port() -> int:
