@@ -1,0 +1,34 @@
+"""Models: each registered model, its production version, its versions with key metrics, its alias events."""
+
+import streamlit as st
+
+from dashboards.models_overview import model_overview, timeline_table, version_table
+from dashboards.page_setup import (
+    current_aliases,
+    mlflow_warning,
+    models_or_stop,
+    open_stores,
+)
+
+st.title("Models")
+stores = open_stores()
+mlflow_warning(stores, "Aliases other than production")
+with stores.lineage.session() as session:
+    names = models_or_stop(session, stores.settings)
+    aliases = current_aliases(stores, session, names)
+    overviews = [model_overview(session, name, aliases[name]) for name in names]
+
+for overview in overviews:
+    st.header(overview.name, divider="gray")
+    st.metric("production version", "none" if overview.production is None else f"v{overview.production}")
+    st.subheader("Versions")
+    st.dataframe(version_table(overview), hide_index=True)
+    st.subheader("Alias events")
+    if overview.timeline:
+        st.dataframe(timeline_table(overview.timeline), hide_index=True)
+        with st.expander("gate evidence of each event"):
+            for event in overview.timeline:
+                st.caption(f"{event.action} {event.alias} -> v{event.version} by {event.actor}")
+                st.json(event.evidence, expanded=False)
+    else:
+        st.caption("No alias events yet: no version has been promoted.")

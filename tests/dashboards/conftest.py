@@ -1,0 +1,63 @@
+"""A real workdir for the dashboard tests: the tiny LLaVA recipe run twice through the real CLI.
+
+The second run uses a changed recipe (another data seed, one more instruct
+step), so the workdir holds two model versions whose recipe and data differ,
+two dataset versions, and the second dataset on disk.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from mmops.settings import Settings
+from registry.model_versions import PRODUCTION, alias_version
+from registry.tracking import client_for
+
+TINY = Path(__file__).parents[1] / "e2e" / "tiny_llava.yaml"
+MODEL = "tiny-llava"
+DATA_SEED, CHANGED_DATA_SEED = "seed: 1,", "seed: 2,"
+INSTRUCT_STEPS, CHANGED_INSTRUCT_STEPS = "trainable: [connector, language_model], steps: 3", "trainable: [connector, language_model], steps: 4"
+
+
+@dataclass(frozen=True)
+class PipelineWorkdir:
+    path: Path
+    model: str
+    production: str  # the version MLflow's production alias points at
+    dataset_md5s: tuple[str, str]  # of the first run's and the second run's data
+
+
+def run_mmops(*args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "MMOPS_ACTOR": "dashboard-tester"}
+    result = subprocess.run([sys.executable, "-m", "mmops", *args], check=False, capture_output=True, text=True, env=env, timeout=600)
+    assert result.returncode == 0, f"mmops {' '.join(args)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-5000:]}"
+    return result
+
+
+def changed_recipe(folder: Path) -> Path:
+    """tiny_llava.yaml with another data seed and one more instruct step."""
+    text = TINY.read_text()
+    assert text.count(DATA_SEED) == 1 and text.count(INSTRUCT_STEPS) == 1, f"{TINY} changed: update the replacements above"
+    path = folder / "tiny_llava_changed.yaml"
+    path.write_text(text.replace(DATA_SEED, CHANGED_DATA_SEED).replace(INSTRUCT_STEPS, CHANGED_INSTRUCT_STEPS))
+    return path
+
+
+@pytest.fixture(scope="session")
+def pipeline_workdir(tmp_path_factory: pytest.TempPathFactory) -> PipelineWorkdir:
+    root = tmp_path_factory.mktemp("dashboard")
+    work = root / "work"
+    run_mmops("run", str(TINY), "--workdir", str(work))
+    run_mmops("run", str(changed_recipe(root)), "--workdir", str(work))
+    client = client_for(Settings.for_workdir(work))
+    production = alias_version(client, MODEL, PRODUCTION)
+    assert production is not None, "the tiny recipe's gate (threshold 0) promotes its first version"
+    md5s = tuple(client.get_model_version(MODEL, v).tags["mmops.dataset.md5"] for v in ("1", "2"))
+    assert md5s[0] != md5s[1], "the changed data seed makes a second dataset version"
+    return PipelineWorkdir(work, MODEL, production, md5s)
