@@ -73,7 +73,7 @@ def model_overview(session: Session, name: str, aliases: Mapping[str, str]) -> M
         select(ModelVersion, Evaluation.metrics)
         .outerjoin(Evaluation, Evaluation.id == ModelVersion.evaluation_id)
         .where(ModelVersion.name == name)
-    ).tuples()
+    ).all()
     versions = [
         VersionRow(
             version=model.version,

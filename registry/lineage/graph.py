@@ -109,7 +109,7 @@ def load_ancestry(session: Session, root: ModelVersion) -> AncestryNode:
         select(StageParentModel, ModelVersion)
         .join(ModelVersion, ModelVersion.id == StageParentModel.model_version_id)
         .where(StageParentModel.stage_run_id.in_(ids))
-    ).tuples():
+    ):
         rows.parent_models[model_edge.stage_run_id][model_edge.part] = model
         models.append(model)
 
@@ -129,7 +129,7 @@ def load_ancestry(session: Session, root: ModelVersion) -> AncestryNode:
         .join(DatasetVersion, DatasetVersion.id == StageDataset.dataset_version_id)
         .where(StageDataset.stage_run_id.in_(ids))
         .order_by(DatasetVersion.name, DatasetVersion.id)
-    ).tuples():
+    ):
         rows.datasets[stage_id].append(dataset_node(dataset))
 
     rows.pipelines = _pipelines(
@@ -146,7 +146,7 @@ def load_ancestry(session: Session, root: ModelVersion) -> AncestryNode:
             | Evaluation.id.in_(evaluation_ids)
         )
         .order_by(Evaluation.id)
-    ).tuples():
+    ):
         node = EvaluationNode(
             evaluation.split,
             dataset_node(dataset),
@@ -176,7 +176,7 @@ def _pipelines(session: Session, run_ids: Iterable[int]) -> dict[int, PipelineNo
             recipe=RecipeNode(recipe.sha256, recipe.name, recipe.family),
             code_version=code.git_rev,
         )
-        for run, recipe, code in session.execute(query).tuples()
+        for run, recipe, code in session.execute(query).all()
     }
 
 

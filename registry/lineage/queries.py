@@ -84,7 +84,7 @@ def dataset_descendants(session: Session, md5: str) -> Descendants:
             .join(PipelineRun, PipelineRun.id == StageRun.pipeline_run_id)
             .where(StageRun.id.in_(found))
             .order_by(StageRun.pipeline_run_id, StageRun.position)
-        ).tuples()
+        ).all()
     }
     checkpoints = session.scalars(
         select(Checkpoint)
@@ -123,9 +123,7 @@ def diff_versions(session: Session, name: str, a: str, b: str) -> VersionDiff:
             select(Recipe.sha256, Recipe.text).where(
                 Recipe.sha256.in_([old_recipe.sha256, new_recipe.sha256])
             )
-        )
-        .tuples()
-        .all()
+        ).all()
     )
     recipe_diff = difflib.unified_diff(
         texts[old_recipe.sha256].splitlines(keepends=True),
@@ -147,7 +145,7 @@ def alias_timeline(session: Session, name: str) -> tuple[AliasChange, ...]:
         .outerjoin(previous, previous.id == AliasEvent.previous_version_id)
         .where(AliasEvent.model_name == name)
         .order_by(AliasEvent.id)
-    ).tuples()
+    ).all()
     timeline = tuple(
         AliasChange(
             event.at,

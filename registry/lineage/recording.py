@@ -267,7 +267,7 @@ def find_model_version(session: Session, name: str, version: str) -> ModelVersio
         select(ModelVersion.version).where(ModelVersion.name == name)
     ).all()
     if versions:
-        known = ", ".join(sorted(versions, key=_version_order))
+        known = shorten(sorted(versions, key=_version_order))
         raise LineageError(
             f"model {name!r} has no version {version!r} in the lineage store (versions: {known})"
         )
@@ -279,8 +279,16 @@ def unknown_model(session: Session, name: str) -> LineageError:
         select(ModelVersion.name).distinct().order_by(ModelVersion.name)
     ).all()
     return LineageError(
-        f"the lineage store has no model {name!r} (models: {', '.join(names) or 'none'})"
+        f"the lineage store has no model {name!r} (models: {shorten(list(names)) or 'none'})"
     )
+
+
+def shorten(items: list[str], most: int = 20) -> str:
+    """Items for an error message: all of them up to `most`, else the first and last few and how many."""
+    if len(items) <= most:
+        return ", ".join(items)
+    half = most // 2
+    return f"{', '.join(items[:half])}, ... {len(items) - most} more ..., {', '.join(items[-half:])}"
 
 
 def _version_order(version: str) -> tuple[bool, int, str]:

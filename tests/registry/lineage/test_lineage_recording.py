@@ -24,6 +24,7 @@ from registry.lineage import (
     record_model_version,
     record_stage_run,
 )
+from registry.lineage.recording import shorten
 from registry.lineage.schema import Checkpoint, PipelineRun, StageParentModel, StageRun
 
 
@@ -277,3 +278,9 @@ def test_an_unknown_version_names_the_known_ones(store: LineageStore, builder):
             raised.value
         )
         assert session.scalar(select(func.count()).select_from(ModelVersion)) == 4
+
+
+def test_long_lists_in_errors_are_shortened():
+    assert shorten([str(i) for i in range(1, 6)]) == "1, 2, 3, 4, 5"
+    many = shorten([str(i) for i in range(1, 25_001)], most=4)
+    assert many == "1, 2, ... 24996 more ..., 24999, 25000"
