@@ -4,5 +4,7 @@
 `views/` and only lay out widgets. What they show is computed by the plain
 modules here, which take a session or an MLflow client and return plain data
 (tables, DOT text, diffs), so they are tested without Streamlit. Both stores
-are opened read-only (read_only.py): the dashboard never writes to them.
+are opened read-only (read_only.py) for everything the pages show. The only
+writes are the Promote page's changes by a signed-in user, which go through
+registry.promotion on stores opened for that change alone (promotion_actions.py).
 """

@@ -18,6 +18,7 @@ PAGES = [
     st.Page(PAGES_DIR / "lineage.py", title="Lineage", icon=":material/account_tree:"),
     st.Page(PAGES_DIR / "runs.py", title="Runs", icon=":material/monitoring:"),
     st.Page(PAGES_DIR / "data.py", title="Data", icon=":material/image:"),
+    st.Page(PAGES_DIR / "promote.py", title="Promote", icon=":material/rocket_launch:"),
 ]
 
 st.set_page_config(page_title="mmops", page_icon=":material/hub:", layout="wide")

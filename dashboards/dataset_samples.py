@@ -18,9 +18,10 @@ import yaml
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from components.data.errors import DataError
+from components.data.paths import resolve_image, resolve_inside
 from dashboards.display import utc_text
 from dashboards.errors import DashboardError
-from dashboards.safe_paths import resolve_inside
 from registry.lineage import DatasetVersion, dataset_descendants
 
 SAMPLE_FILE = re.compile(r"^(?P<kind>captions|instruct)_(?P<split>[A-Za-z0-9_-]+)\.json$")
@@ -74,7 +75,10 @@ def checked_out_md5(datasets_repo: Path, name: str) -> str | None:
 
 def dataset_folder(datasets_repo: Path, name: str) -> Path:
     """Where the working tree holds a dataset: datasets/data/NAME, the name kept inside data/."""
-    return resolve_inside(datasets_repo / "data", name, source=f"dataset {name!r}")
+    try:
+        return resolve_inside(datasets_repo / "data", name, source=f"dataset {name!r}")
+    except DataError as error:
+        raise DashboardError(str(error)) from None
 
 
 def sample_files(folder: Path) -> dict[tuple[str, str], Path]:
@@ -118,8 +122,8 @@ def _sample(folder: Path, file: Path, index: int, raw: object) -> Sample:
         problem = "this sample has no image"
     else:
         try:
-            image = resolve_inside(folder, raw["image"], source=where)
-        except DashboardError as error:
+            image = resolve_image(folder, raw["image"], source=where)
+        except DataError as error:
             problem = str(error)
         if image is not None and not image.is_file():
             image, problem = None, f"{where}: image {raw['image']!r} is not in {folder}"

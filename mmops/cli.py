@@ -56,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     lineage.add_argument("--json", action="store_true", help="print JSON for machines")
     _workdir_arg(lineage)
 
-    dashboard = sub.add_parser("dashboard", help="serve the read-only dashboard (models, lineage, runs, data) on 127.0.0.1")
+    dashboard = sub.add_parser("dashboard", help="serve the dashboard (models, lineage, runs, data; promote for signed-in users) on 127.0.0.1")
     dashboard.add_argument("--port", type=_port, default=8501, help="the port to serve on (default: 8501)")
     _workdir_arg(dashboard)
 
@@ -111,12 +111,23 @@ def cmd_run(args: argparse.Namespace, recipe: Path | None = None) -> int:
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     # Prefect's 20 s default is too short for the ephemeral server on 2 busy cores.
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+    quiet_library_chatter()
     from flows.pipeline import pipeline
     from mmops.summary import print_summary
 
     summary = pipeline(str(loaded.path), str(settings.workdir))
     print_summary(summary)
     return 0
+
+
+def quiet_library_chatter() -> None:
+    """Keep the run's output to what a person needs: Lightning's per-stage banner (no GPU, no TPU,
+    an advert) and a deprecation inside Lightning repeat four times a run and say nothing about it."""
+    import logging
+    import warnings
+
+    logging.getLogger("lightning.pytorch.utilities.rank_zero").setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -167,7 +178,7 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
     from mmops.settings import Settings
 
     settings = Settings.for_workdir(args.workdir)
-    print(f"dashboard of {settings.workdir} (read-only) at http://{LOOPBACK}:{args.port}; Ctrl+C stops it", flush=True)
+    print(f"dashboard of {settings.workdir} at http://{LOOPBACK}:{args.port}; Ctrl+C stops it", flush=True)
     # Streamlit replaces this process, so stopping `mmops dashboard` stops the server.
     os.execve(sys.executable, streamlit_command(args.port), dashboard_environment(settings.workdir, os.environ))
 

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from mlflow import MlflowClient
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from mmops.errors import RegistryError
@@ -100,7 +100,7 @@ class PromotionWorkflow:
         actor.require("approve", f"approve promotions of {name}")
         _need_reason(reason, "an approval")
         with self.store.locked_session(_lock_key(name)) as session:
-            pending = {r.id: r for r in _pending(session, name)}
+            pending = {r.id: r for r in pending_requests(session, name)}
             if request_id not in pending:
                 known = ", ".join(f"#{i} (v{r.version})" for i, r in pending.items()) or "none"
                 raise RegistryError(f"{name}: no pending promotion request #{request_id} (pending: {known})")
@@ -108,6 +108,10 @@ class PromotionWorkflow:
             if request.requester == actor.name:
                 raise AccessError(f"{actor.name!r} requested #{request_id} and may not approve it too; another approver must")
             current = alias_version(self.client, name, PRODUCTION)
+            if request.version == current:
+                raise RegistryError(
+                    f"{name}: request #{request_id} asks for version {request.version}, which is already in production"
+                )
             approval = {"request": request_id, "requested_by": request.requester, "request_reason": request.reason}
             self._record(session, name, AliasAction.APPROVE, request.version, current, actor.name, reason, approval)
             evidence = {**request.evidence, **approval, "approved_by": actor.name}
@@ -115,7 +119,7 @@ class PromotionWorkflow:
 
     def pending(self, name: str) -> list[PromotionRequest]:
         with self.store.session() as session:
-            return _pending(session, name)
+            return pending_requests(session, name)
 
     def _promote(self, session: Session, actor: str, name: str, version: str, reason: str, evidence: dict | None) -> dict[str, Any]:
         number = str(get_version(self.client, name, version).version)
@@ -140,8 +144,8 @@ class PromotionWorkflow:
         return event
 
 
-def _pending(session: Session, name: str) -> list[PromotionRequest]:
-    """Requests with no approval yet, oldest first."""
+def pending_requests(session: Session, name: str) -> list[PromotionRequest]:
+    """Requests with no approval yet whose version has not reached production since, oldest first."""
     rows = session.execute(
         select(AliasEvent, ModelVersion.version)
         .join(ModelVersion, ModelVersion.id == AliasEvent.model_version_id)
@@ -149,7 +153,23 @@ def _pending(session: Session, name: str) -> list[PromotionRequest]:
         .order_by(AliasEvent.id)
     ).all()
     approved = {event.evidence.get("request") for event, _ in rows if event.action == AliasAction.APPROVE}
-    return [_request(event, version) for event, version in rows if event.action == AliasAction.REQUEST and event.id not in approved]
+    promoted_after = _last_promotion_ids(session, name)
+    return [
+        _request(event, version)
+        for event, version in rows
+        if event.action == AliasAction.REQUEST and event.id not in approved and promoted_after.get(version, 0) < event.id
+    ]
+
+
+def _last_promotion_ids(session: Session, name: str) -> dict[str, int]:
+    """version -> id of the last event that made it production (a promotion or a rollback to it)."""
+    rows = session.execute(
+        select(ModelVersion.version, func.max(AliasEvent.id))
+        .join(ModelVersion, ModelVersion.id == AliasEvent.model_version_id)
+        .where(AliasEvent.model_name == name, AliasEvent.action.in_([AliasAction.PROMOTE, AliasAction.ROLLBACK]))
+        .group_by(ModelVersion.version)
+    ).all()
+    return {version: last for version, last in rows}
 
 
 def _request(event: AliasEvent, version: str) -> PromotionRequest:

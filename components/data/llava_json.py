@@ -1,4 +1,4 @@
-"""Reading any LLaVA-format JSON dataset: validation, safe image paths, torch Datasets.
+"""Reading any LLaVA-format JSON dataset: validation, safe image paths (paths.py), torch Datasets.
 
 A LLaVA JSON file is a list of samples:
 
@@ -30,6 +30,7 @@ from components.data.conversation import (
     strip_image_token,
 )
 from components.data.errors import DataError
+from components.data.paths import resolve_image
 from components.data.tokenizer import TextTokenizer
 
 ROLES = ("human", "gpt")
@@ -86,27 +87,6 @@ def _check_sample(path: Path, index: int, sample: object) -> None:
                                   or not all(isinstance(n, str) and n for n in negatives)):
         raise DataError(f"{where}: field 'hard_negatives' is {negatives!r}; expected a list of "
                         "non-empty caption strings, or leave the field out")
-
-
-def resolve_image(root: Path, rel: str, source: str = "") -> Path:
-    """`root / rel`, refusing absolute paths, '..' parts and links that leave `root`.
-
-    `source` (e.g. 'data.json sample 3') is named in the error message.
-    """
-    where = f"{source}: " if source else ""
-    rel_path = Path(rel)
-    if rel_path.is_absolute() or rel.startswith(("/", "\\")):
-        raise DataError(f"{where}image path {rel!r} is absolute; image paths must be "
-                        f"relative to the image root {root}")
-    if ".." in rel_path.parts or ".." in rel.split("\\"):
-        raise DataError(f"{where}image path {rel!r} contains '..'; image paths must stay "
-                        f"inside the image root {root}")
-    root_resolved = Path(root).resolve()
-    resolved = (root_resolved / rel_path).resolve()
-    if not resolved.is_relative_to(root_resolved):
-        raise DataError(f"{where}image path {rel!r} resolves to {resolved}, outside the image "
-                        f"root {root_resolved} (a symlink?); links must stay inside the root")
-    return resolved
 
 
 def load_image(path: Path, image_size: int) -> torch.Tensor:

@@ -2,21 +2,28 @@
 
 The second run uses a changed recipe (another data seed, one more instruct
 step), so the workdir holds two model versions whose recipe and data differ,
-two dataset versions, and the second dataset on disk.
+two dataset versions, and the second dataset on disk. Tests that change
+production work on a copy of it (promotion_workdir), with users who may
+promote and approve.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from promotion_users import USERS
 
 from mmops.settings import Settings
+from registry.access import Actor, add_user
+from registry.lineage import open_store, production_stack
 from registry.model_versions import PRODUCTION, alias_version
+from registry.promotion import PromotionWorkflow
 from registry.tracking import client_for
 
 TINY = Path(__file__).parents[1] / "e2e" / "tiny_llava.yaml"
@@ -31,6 +38,15 @@ class PipelineWorkdir:
     model: str
     production: str  # the version MLflow's production alias points at
     dataset_md5s: tuple[str, str]  # of the first run's and the second run's data
+
+
+@dataclass(frozen=True)
+class PromotionWorkdir:
+    path: Path
+    model: str
+    production: str  # the version MLflow's production alias points at
+    earlier: str  # the production version before it, where a rollback returns
+    tokens: dict[str, str]  # user -> token, for promotion_users.USERS
 
 
 def run_mmops(*args: str) -> subprocess.CompletedProcess:
@@ -61,3 +77,28 @@ def pipeline_workdir(tmp_path_factory: pytest.TempPathFactory) -> PipelineWorkdi
     md5s = tuple(client.get_model_version(MODEL, v).tags["mmops.dataset.md5"] for v in ("1", "2"))
     assert md5s[0] != md5s[1], "the changed data seed makes a second dataset version"
     return PipelineWorkdir(work, MODEL, production, md5s)
+
+
+@pytest.fixture
+def promotion_workdir(pipeline_workdir: PipelineWorkdir, tmp_path: Path) -> PromotionWorkdir:
+    """A copy of the pipeline's workdir for a test to change (the session's stays as the pipeline left it), with USERS
+    in its access file and two versions on its production stack, so that a rollback has somewhere to go.
+
+    Paths the stores hold (artifact locations, checkpoints, dataset folders) still name the original, which
+    promotions never touch; the stores, the audit log and the access file are the copy's own.
+    """
+    work = tmp_path / "work"
+    shutil.copytree(pipeline_workdir.path, work, symlinks=True)
+    settings = Settings.for_workdir(work)
+    tokens = {user: add_user(settings.access_file, user, roles) for user, roles in USERS.items()}
+    client = client_for(settings)
+    with open_store(settings.lineage_url) as store:
+        with store.session() as session:
+            stack = production_stack(session, MODEL)
+        if stack == ["1"]:  # the second run's version did not pass the gate: promote it by hand
+            workflow = PromotionWorkflow(store, client, settings.audit_log)
+            workflow.promote(Actor("test-setup", frozenset({"promote"})), MODEL, "2", "a second production version to roll back from")
+            with store.session() as session:
+                stack = production_stack(session, MODEL)
+    assert stack == ["1", "2"] and alias_version(client, MODEL, PRODUCTION) == "2", stack
+    return PromotionWorkdir(work, MODEL, stack[-1], stack[-2], tokens)

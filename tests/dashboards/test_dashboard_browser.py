@@ -1,11 +1,14 @@
-"""`mmops dashboard` served on loopback and opened in headless Chromium: each page renders, and is photographed.
+"""`mmops dashboard` served on loopback and opened in headless Chromium: each page renders, and is photographed;
+on the Promote page a signed-in user rolls production back, and the Models page then shows it.
 
+The server reads a copy of the pipeline's workdir (conftest.py's promotion_workdir), which the rollback changes.
 Screenshots go to the test's tmp folder and are copied to test-artifacts/dashboard/ at the repository root.
 Without Chromium the test is skipped, except under CI (CI=true), where it fails: CI installs it (.ci/run).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -16,6 +19,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from promotion_users import PROMOTER
 
 pytestmark = pytest.mark.slow
 
@@ -68,11 +72,11 @@ def wait_until_healthy(server: subprocess.Popen, port: int, log: Path) -> None:
 
 
 @pytest.fixture
-def dashboard_server(pipeline_workdir, tmp_path: Path):
+def dashboard_server(promotion_workdir, tmp_path: Path):
     port, log = free_port(), tmp_path / "dashboard.log"
     with log.open("w") as output:
         server = subprocess.Popen(
-            [sys.executable, "-m", "mmops", "dashboard", "--workdir", str(pipeline_workdir.path), "--port", str(port)],
+            [sys.executable, "-m", "mmops", "dashboard", "--workdir", str(promotion_workdir.path), "--port", str(port)],
             stdout=output, stderr=subprocess.STDOUT,
         )
     try:
@@ -143,12 +147,29 @@ def screenshot(driver, folder: Path, name: str, capsys: pytest.CaptureFixture) -
     return Path(copy)
 
 
-def test_every_page_renders_in_chromium_and_lineage_shows_the_production_model(
-    dashboard_server, browser, pipeline_workdir, tmp_path, capsys
+# The cells of every st.dataframe on the page, row by row: the grid is drawn on a canvas, with an accessible table beside it.
+TABLE_ROWS = """const rows = [...document.querySelectorAll('[data-testid="stDataFrame"] table tr')]
+    .map(row => [...row.querySelectorAll('td, th')].map(cell => cell.textContent.trim()));"""
+
+
+def type_into(driver, label: str, text: str) -> None:
+    from selenium.webdriver.common.by import By
+
+    driver.find_element(By.CSS_SELECTOR, f'input[aria-label="{label}"]').send_keys(text)
+
+
+def press(driver, label: str) -> None:
+    from selenium.webdriver.common.by import By
+
+    driver.find_element(By.XPATH, f"//button[normalize-space(.)='{label}']").click()
+
+
+def test_every_page_renders_in_chromium_and_a_signed_in_user_rolls_back_on_the_promote_page(
+    dashboard_server, browser, promotion_workdir, tmp_path, capsys
 ):
     shots = tmp_path / "screenshots"
     shots.mkdir()
-    model, production = pipeline_workdir.model, pipeline_workdir.production
+    model, production, earlier = promotion_workdir.model, promotion_workdir.production, promotion_workdir.earlier
 
     browser.get(f"{dashboard_server}/lineage")
     wait_for_text(browser, ["Lineage", f"Production model: {model} v{production}"], "lineage")
@@ -169,4 +190,26 @@ def test_every_page_renders_in_chromium_and_lineage_shows_the_production_model(
             wait_for(browser, "const imgs = [...document.querySelectorAll('[data-testid=\"stImage\"] img')];"
                               "return imgs.length > 0 && imgs.every(i => i.complete && i.naturalWidth > 0);", "the sample images")
         saved.append(screenshot(browser, shots, page, capsys))
+
+    user = PROMOTER
+    browser.get(f"{dashboard_server}/promote")
+    wait_for_text(browser, ["Promote", "production version", "Pending promotion requests", "Last alias events", "Sign in"], "promote")
+    type_into(browser, "user name", user)
+    type_into(browser, "token", promotion_workdir.tokens[user])
+    press(browser, "Sign in")
+    wait_for_text(browser, [f"Signed in as {user}", f"Returns production from v{production} to v{earlier}"], "promote (signed in)")
+    reason = "rolled back from the browser test"
+    type_into(browser, "reason for the rollback", reason)
+    press(browser, "Roll back")
+    wait_for_text(browser, [f"production rolled back to v{earlier} (from v{production}), by {user}"], "promote (rolled back)")
+    wait_for(browser, "return document.querySelector('input[aria-label=\"reason for the rollback\"]').value === '';",
+             "the rollback form emptied")
+    saved.append(screenshot(browser, shots, "promote", capsys))
+
+    browser.get(dashboard_server)
+    wait_for_text(browser, ["Models", "Alias events", f"v{earlier}"], "models (after the rollback)")
+    rollback_row = ["production", "rollback", earlier, production, user, reason]
+    wait_for(browser, TABLE_ROWS + f"const want = JSON.stringify({json.dumps(rollback_row)});"
+                                   "return rows.some(row => JSON.stringify(row.slice(1)) === want);",
+             "the rollback in the Models page's alias events")
     assert all(path.stat().st_size > 10_000 for path in saved), "a screenshot is too small to show a page"

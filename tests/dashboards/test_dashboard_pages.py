@@ -6,28 +6,12 @@ import json
 from pathlib import Path
 
 import pytest
-from streamlit.testing.v1 import AppTest
+from app_testing import DEFAULT_PAGE, open_app, selectbox
 
-from dashboards.workdir import WORKDIR_ENV
 from registry.lineage import LineageStore, sqlite_url
 
-APP = Path(__file__).parents[2] / "dashboards" / "app.py"
-PAGES = ("views/models.py", "views/lineage.py", "views/runs.py", "views/data.py")
+PAGES = (DEFAULT_PAGE, "views/lineage.py", "views/runs.py", "views/data.py", "views/promote.py")
 STAGES = ("clip", "lm", "align", "instruct")
-TIMEOUT_S = 120  # the first run imports MLflow; the machine may be busy
-
-
-def open_app(monkeypatch: pytest.MonkeyPatch, workdir: Path, page: str) -> AppTest:
-    monkeypatch.setenv(WORKDIR_ENV, str(workdir))
-    app = AppTest.from_file(APP, default_timeout=TIMEOUT_S).run()
-    if page != PAGES[0]:
-        app.switch_page(page).run()
-    assert not app.exception, [e.value for e in app.exception]
-    return app
-
-
-def selectbox(app: AppTest, label: str):
-    return next(box for box in app.selectbox if box.label == label)
 
 
 def files_of(folder: Path) -> dict[str, tuple[int, int]]:

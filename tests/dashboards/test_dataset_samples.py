@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -68,6 +70,14 @@ def test_a_dataset_folder_stays_inside_data(dataset: Path):
     assert dataset_folder(dataset.parents[1], "tiny-shapes") == dataset.resolve()
     with pytest.raises(DashboardError, match="contains '..'"):
         dataset_folder(dataset.parents[1], "../elsewhere")
+    with pytest.raises(DashboardError, match="is absolute"):
+        dataset_folder(dataset.parents[1], "/etc")
+
+
+def test_reading_samples_imports_no_torch():
+    """Safe image paths come from components.data.paths, which (unlike llava_json) does not load torch."""
+    code = "import sys, dashboards.dataset_samples; assert 'torch' not in sys.modules, 'torch was imported'"
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
 
 
 def test_sample_files_are_the_captions_and_instruct_files_by_split(dataset: Path):

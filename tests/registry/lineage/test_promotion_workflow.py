@@ -141,3 +141,15 @@ def test_racing_promotions_end_with_one_production_and_both_events_in_order(regi
     assert _production_statuses(store) == [second[1]]
     audit = [e for e in read_events(settings.audit_log, NAME) if e["action"] == "promote"]
     assert [(e["version"], e["previous"]) for e in audit] == [("1", None), (first[1], "1"), (second[1], first[1])]
+
+
+def test_a_request_overtaken_by_a_promotion_is_no_longer_pending(registry):
+    _, workflow = registry
+    workflow.promote(ALICE, NAME, "2", "baseline")
+    request = workflow.request(ALICE, NAME, "1", "v1 please")
+    workflow.promote(CAROL, NAME, "1", "did it myself")
+    assert workflow.pending(NAME) == []
+    with pytest.raises(RegistryError, match=f"no pending promotion request #{request.id}"):
+        workflow.approve(BOB, NAME, request.id, "too late")
+    workflow.rollback(ALICE, NAME, "back to 2")
+    assert workflow.pending(NAME) == [], "a request stays settled once its version has been promoted"

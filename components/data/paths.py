@@ -1,0 +1,42 @@
+"""Resolving a path read from a data file inside the folder it belongs to, and nowhere else.
+
+Image paths in LLaVA JSON files are relative to an image root. A path that is
+empty, absolute (POSIX or Windows: drive letters, UNC shares), has a '..'
+part, or goes through a symlink that leads out of the root is refused: training
+reads, and the dashboard shows, files of the dataset, never whatever a data
+file names. No torch here: the dashboard imports this module.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path, PureWindowsPath
+
+from components.data.errors import DataError
+
+
+def resolve_inside(root: Path, relative: str, source: str = "", what: str = "path") -> Path:
+    """`root / relative`, resolved, refusing any path that is not inside `root`.
+
+    `source` (e.g. 'data.json sample 3') and `what` (e.g. 'image path') are named in the error message.
+    """
+    where = f"{source}: " if source else ""
+    rule = f"{what}s must be relative to {root} and stay inside it"
+    if not isinstance(relative, str) or not relative.strip() or "\x00" in relative:
+        raise DataError(f"{where}{what} {relative!r} is not a usable path; {rule}")
+    windows = PureWindowsPath(relative)
+    if Path(relative).is_absolute() or windows.is_absolute() or windows.drive or relative.startswith(("/", "\\")):
+        raise DataError(f"{where}{what} {relative!r} is absolute; {rule}")
+    if ".." in Path(relative).parts or ".." in windows.parts:
+        raise DataError(f"{where}{what} {relative!r} contains '..'; {rule}")
+    real_root = Path(root).resolve()
+    resolved = (real_root / relative).resolve()
+    if not resolved.is_relative_to(real_root):
+        raise DataError(
+            f"{where}{what} {relative!r} resolves to {resolved}, outside {real_root} (through a symlink); {rule}"
+        )
+    return resolved
+
+
+def resolve_image(root: Path, rel: str, source: str = "") -> Path:
+    """An image path of a data file resolved inside the image root `root` (see resolve_inside)."""
+    return resolve_inside(root, rel, source, what="image path")
