@@ -115,7 +115,11 @@ def _image_paths(json_path: Path, root: Path, samples: list[dict]) -> list[Path 
 
 
 class LlavaJsonDataset(Dataset):
-    """Items: pixel_values (3,S,S; zeros without image), has_image, input_ids, labels."""
+    """Items: pixel_values (3,S,S; zeros without image), has_image, input_ids, labels.
+
+    A sample's ids and labels are encoded on its first visit and kept: tokenizing
+    took three quarters of an item's time, and a stage visits each sample several times.
+    """
 
     def __init__(self, json_path: Path, image_root: Path, tokenizer: TextTokenizer,
                  mode: ConversationMode, image_size: int, max_len: int) -> None:
@@ -123,23 +127,25 @@ class LlavaJsonDataset(Dataset):
         self.image_paths = _image_paths(Path(json_path), Path(image_root), self.samples)
         self.tokenizer, self.mode = tokenizer, mode
         self.image_size, self.max_len = image_size, max_len
+        self._encoded: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
 
     def __len__(self) -> int:
         return len(self.samples)
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
-        ids, labels = encode_sample(self.samples[index], self.tokenizer, self.mode, self.max_len)
+        ids, labels = self._encode(index)
         path = self.image_paths[index]
         if path is None:
             pixels = torch.zeros(3, self.image_size, self.image_size)
         else:
             pixels = load_image(path, self.image_size)
-        return {
-            "pixel_values": pixels,
-            "has_image": torch.tensor(path is not None),
-            "input_ids": torch.tensor(ids, dtype=torch.long),
-            "labels": torch.tensor(labels, dtype=torch.long),
-        }
+        return {"pixel_values": pixels, "has_image": torch.tensor(path is not None), "input_ids": ids, "labels": labels}
+
+    def _encode(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        if index not in self._encoded:
+            ids, labels = encode_sample(self.samples[index], self.tokenizer, self.mode, self.max_len)
+            self._encoded[index] = torch.tensor(ids, dtype=torch.long), torch.tensor(labels, dtype=torch.long)
+        return self._encoded[index]
 
 
 class ImageTextDataset(Dataset):
@@ -164,6 +170,7 @@ class ImageTextDataset(Dataset):
         negatives = [s.get("hard_negatives") or [] for s in samples]
         self.negatives = negatives if all(negatives) else None
         self.tokenizer, self.image_size, self.max_len = tokenizer, image_size, max_len
+        self._encoded: dict[str, torch.Tensor] = {}
 
     def __len__(self) -> int:
         return len(self.captions)
@@ -179,8 +186,11 @@ class ImageTextDataset(Dataset):
         return item
 
     def _encode(self, text: str) -> torch.Tensor:
-        ids = self.tokenizer.encode(text)[: self.max_len - 1]
-        return torch.tensor(ids + [self.tokenizer.eos_id], dtype=torch.long)
+        """Caption ids + eos, each text encoded once (a stage visits every caption several times)."""
+        if text not in self._encoded:
+            ids = self.tokenizer.encode(text)[: self.max_len - 1]
+            self._encoded[text] = torch.tensor(ids + [self.tokenizer.eos_id], dtype=torch.long)
+        return self._encoded[text]
 
 
 class TextCorpusDataset(Dataset):

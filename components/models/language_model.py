@@ -60,6 +60,19 @@ class DecoderLM(nn.Module):
         """inputs_embeds (B, T, D); attention_mask (B, S = past + T), 1 = real token;
         position_ids (B, T). Returns logits (B, T, V) and, with use_cache, the
         per-block (k, v) covering all S positions."""
+        hidden, cache = self.hidden_states(inputs_embeds, attention_mask, position_ids, past_key_values, use_cache)
+        return self.lm_head(hidden), cache
+
+    def hidden_states(
+        self,
+        inputs_embeds: Tensor,
+        attention_mask: Tensor,
+        position_ids: Tensor,
+        past_key_values: list[KVCache] | None = None,
+        use_cache: bool = False,
+    ) -> tuple[Tensor, list[KVCache] | None]:
+        """As forward, but the final-normed hidden states (B, T, D) instead of logits: training
+        applies lm_head only where a token is predicted."""
         B, T, _ = inputs_embeds.shape
         past = 0 if past_key_values is None else past_key_values[0][0].shape[2]
         S = past + T
@@ -84,5 +97,4 @@ class DecoderLM(nn.Module):
             cache = None if past_key_values is None else past_key_values[i]
             x, kv = block(x, attn_mask=mask, cos_sin=cos_sin, kv_cache=cache)
             present.append(kv)
-        logits = self.lm_head(self.norm(x))  # (B, T, V)
-        return logits, (present if use_cache else None)
+        return self.norm(x), (present if use_cache else None)  # (B, T, D)

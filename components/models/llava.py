@@ -42,6 +42,24 @@ def next_token_loss(logits: Tensor, labels: Tensor, weighting: LossWeighting = "
     raise ValueError(f"unknown loss weighting {weighting!r}; allowed: 'token', 'answer'")
 
 
+def target_loss(hidden: Tensor, lm_head: nn.Module, labels: Tensor, weighting: LossWeighting = "token") -> Tensor:
+    """next_token_loss computed from hidden states (B, L, D), with lm_head applied only at the
+    positions that predict a target: most positions (image, prompt, padding) predict nothing,
+    and the vocabulary projection and its softmax were a fifth of a training step."""
+    targets = labels[:, 1:]  # (B, L - 1)
+    keep = targets != IGNORE_INDEX
+    if not keep.any():
+        return hidden.sum() * 0.0  # no targets: 0, still connected to the graph
+    logits = lm_head(hidden[:, :-1][keep])  # (K, V)
+    losses = F.cross_entropy(logits, targets[keep], reduction="none")  # (K,)
+    if weighting == "token":
+        return losses.mean()
+    if weighting == "answer":
+        weights = answer_weights(targets)[keep]
+        return (losses * weights).sum() / weights.sum()
+    raise ValueError(f"unknown loss weighting {weighting!r}; allowed: 'token', 'answer'")
+
+
 class LlavaModel(nn.Module):
     def __init__(
         self,
@@ -139,12 +157,15 @@ class LlavaModel(nn.Module):
         labels: Tensor | None = None,
         loss_weighting: LossWeighting = "token",
     ) -> dict[str, Tensor | None]:
+        """With labels: {"loss"} (lm_head applied at target positions only). Without: {"logits"} (B, L, V)."""
         embeds, mask, positions, labels = self.build_inputs(
             input_ids, attention_mask, pixel_values, has_image, labels
         )
-        logits, _ = self.language_model(embeds, mask, positions)  # (B, L, V)
-        loss = None if labels is None else next_token_loss(logits, labels, loss_weighting)
-        return {"loss": loss, "logits": logits}
+        lm = self.language_model
+        hidden, _ = lm.hidden_states(embeds, mask, positions)  # (B, L, D)
+        if labels is None:
+            return {"loss": None, "logits": lm.lm_head(hidden)}
+        return {"loss": target_loss(hidden, lm.lm_head, labels, loss_weighting), "logits": None}
 
     @torch.no_grad()
     def generate(

@@ -85,8 +85,8 @@ def test_image_token_count_is_checked(model):
 
 def test_loss_finite_and_reaches_connector(model):
     ids, mask, pixels, has_image, labels = batch()
+    assert model(ids, mask, pixels, has_image)["logits"].shape == (2, 5 - 1 + N, VOCAB)
     out = model(ids, mask, pixels, has_image, labels)
-    assert out["logits"].shape == (2, 5 - 1 + N, VOCAB)
     assert torch.isfinite(out["loss"])
     out["loss"].backward()
     for p in model.connector.parameters():
@@ -97,7 +97,7 @@ def test_loss_finite_and_reaches_connector(model):
 def test_loss_is_mean_next_token_cross_entropy(model):
     ids, mask, pixels, has_image, labels = batch()
     out = model(ids, mask, pixels, has_image, labels)
-    logits = out["logits"]
+    logits = model(ids, mask, pixels, has_image)["logits"]  # every position, the reference
     # targets: sample 0 predicts 7 at pos 2+N and 8 at 3+N; sample 1 predicts 10, 11
     logp = logits.log_softmax(-1)
     picks = [logp[0, 1 + N, 7], logp[0, 2 + N, 8], logp[1, 0, 10], logp[1, 1, 11]]

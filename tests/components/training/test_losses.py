@@ -1,9 +1,11 @@
 import math
 
+import pytest
+
 import torch
 import torch.nn.functional as F
 
-from components.models.llava import IGNORE_INDEX, answer_weights, next_token_loss
+from components.models.llava import IGNORE_INDEX, answer_weights, next_token_loss, target_loss
 from components.training.losses import clip_loss
 from components.training.stage_module import lr_factor
 from components.training.config import OptimizerConfig
@@ -76,3 +78,23 @@ def test_answer_weighting_gives_each_answer_equal_weight():
     answers = [per_token[0, 1:3].mean(), per_token[0, 4], per_token[1, :4].mean()]
     torch.testing.assert_close(next_token_loss(logits, labels, "answer"), torch.stack(answers).mean())
     torch.testing.assert_close(next_token_loss(logits, labels, "token"), per_token[targets != IGNORE_INDEX].mean())
+
+
+@pytest.mark.parametrize("weighting", ["token", "answer"])
+def test_loss_at_target_positions_equals_the_loss_over_all_logits(weighting):
+    torch.manual_seed(3)
+    head = torch.nn.Linear(8, 11, bias=False)
+    hidden = torch.randn(3, 9, 8)
+    labels = torch.full((3, 9), IGNORE_INDEX)
+    labels[0, 2:4] = torch.tensor([1, 2])
+    labels[0, 6:9] = torch.tensor([3, 4, 5])
+    labels[2, 1] = 7  # row 1 has no targets at all
+    torch.testing.assert_close(target_loss(hidden, head, labels, weighting), next_token_loss(head(hidden), labels, weighting))
+
+
+def test_loss_without_targets_is_zero_and_differentiable():
+    head = torch.nn.Linear(4, 5)
+    hidden = torch.randn(2, 3, 4, requires_grad=True)
+    loss = target_loss(hidden, head, torch.full((2, 3), IGNORE_INDEX))
+    loss.backward()
+    assert float(loss) == 0.0 and hidden.grad is not None
