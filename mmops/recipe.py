@@ -187,11 +187,34 @@ class LoadedRecipe(BaseModel):
     sha256: str
 
 
+BASE_KEY = "base"
+"""A recipe may name another recipe file it extends: `base: llava.yaml` (relative to its own
+directory). Mappings merge key by key, the extending recipe winning; lists and scalars are replaced."""
+
+
 def load_recipe(path: str | Path) -> LoadedRecipe:
     """Read and validate a recipe; raise RecipeError naming the file, the field and what is allowed."""
     path = Path(path)
+    raw, chain = _read_with_bases(path, ())
+    if len(chain) == 1:
+        text = chain[0][1]
+    else:  # what ran is the merged recipe: record it whole, so its hash changes when a base does
+        extends = " <- ".join(str(p) for p, _ in chain)
+        text = f"# merged from {extends}\n" + yaml.safe_dump(raw, sort_keys=False, width=120)
+    try:
+        recipe = Recipe.model_validate(raw)
+    except ValidationError as exc:
+        raise RecipeError(_describe(path, exc, [p for p, _ in chain[1:]])) from None
+    return LoadedRecipe(recipe=recipe, path=path.resolve(), text=text, sha256=hashlib.sha256(text.encode()).hexdigest())
+
+
+def _read_with_bases(path: Path, seen: tuple[Path, ...]) -> tuple[dict, list[tuple[Path, str]]]:
+    """The recipe at `path` merged over its bases, and the files read (path, text), `path` first."""
     if not path.is_file():
-        raise RecipeError(f"{path}: recipe file not found")
+        raise RecipeError(f"{path}: recipe file not found" + (f" (the base of {seen[-1]})" if seen else ""))
+    if path.resolve() in seen:
+        cycle = " -> ".join(str(p) for p in (*seen, path.resolve()))
+        raise RecipeError(f"{seen[-1]}: field base: recipes extend each other in a cycle ({cycle})")
     text = path.read_text(encoding="utf-8")
     try:
         raw = yaml.safe_load(text)
@@ -199,21 +222,34 @@ def load_recipe(path: str | Path) -> LoadedRecipe:
         raise RecipeError(f"{path}: not valid YAML: {exc}") from None
     if not isinstance(raw, dict):
         raise RecipeError(f"{path}: a recipe must be a mapping of fields (name, family, stages, ...), got {type(raw).__name__}")
-    try:
-        recipe = Recipe.model_validate(raw)
-    except ValidationError as exc:
-        raise RecipeError(_describe(path, exc)) from None
-    return LoadedRecipe(recipe=recipe, path=path.resolve(), text=text, sha256=hashlib.sha256(text.encode()).hexdigest())
+    base = raw.pop(BASE_KEY, None)
+    if base is None:
+        return raw, [(path, text)]
+    if not isinstance(base, str) or not base.strip():
+        raise RecipeError(f"{path}: field base: {base!r} is not a file name (allowed: a recipe path relative to {path.parent})")
+    base_raw, chain = _read_with_bases(path.parent / base, (*seen, path.resolve()))
+    return _merge(base_raw, raw), [(path, text), *chain]
 
 
-def _describe(path: Path, exc: ValidationError) -> str:
-    lines = [f"{path}: invalid recipe ({exc.error_count()} error{'s' if exc.error_count() > 1 else ''})"]
+def _merge(base: dict, override: dict) -> dict:
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _describe(path: Path, exc: ValidationError, bases: list[Path] = ()) -> str:
+    extends = f" (extending {', '.join(str(b) for b in bases)})" if bases else ""
+    lines = [f"{path}{extends}: invalid recipe ({exc.error_count()} error{'s' if exc.error_count() > 1 else ''})"]
     for error in exc.errors():
         field = ".".join(str(p) for p in error["loc"]) or "(top level)"
         message = error["msg"].removeprefix("Value error, ")
         if error["type"] == "extra_forbidden":
-            allowed = _allowed_keys(error["loc"][:-1])
-            message = f"unknown field (allowed: {', '.join(allowed)})" if allowed else "unknown field"
+            allowed = _allowed_keys(error["loc"][:-1]) + ([BASE_KEY] if len(error["loc"]) == 1 else [])
+            message = f"unknown field (allowed: {', '.join(sorted(allowed))})" if allowed else "unknown field"
         lines.append(f"  {field}: {message}")
     return "\n".join(lines)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -24,14 +25,57 @@ def test_shipped_recipes_are_valid(path: Path):
     assert len(loaded.sha256) == 64
 
 
-def test_llava_and_llava15_differ_only_in_name_family_and_connector():
-    a = yaml.safe_load((ROOT / "recipes/llava.yaml").read_text())
-    b = yaml.safe_load((ROOT / "recipes/llava15.yaml").read_text())
-    assert a["model"]["connector"] == "linear" and b["model"]["connector"] == "mlp2x_gelu"
-    for key in ("name", "family", "description"):
-        a.pop(key), b.pop(key)
-    a["model"].pop("connector"), b["model"].pop("connector")
-    assert a == b
+def test_llava15_is_llava_with_the_mlp_connector():
+    a, b = load_recipe(ROOT / "recipes/llava.yaml"), load_recipe(ROOT / "recipes/llava15.yaml")
+    assert a.recipe.model.connector == "linear" and b.recipe.model.connector == "mlp2x_gelu"
+    assert b.recipe.model.model_copy(update={"connector": "linear"}) == a.recipe.model
+    assert b.recipe.stages == a.recipe.stages and b.recipe.data == a.recipe.data
+    assert b.recipe.promotion == a.recipe.promotion and b.recipe.name == "shapes-llava15"
+    assert b.text.startswith("# merged from") and "connector: mlp2x_gelu" in b.text
+
+
+def write(path: Path, raw: dict) -> Path:
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+def test_base_merges_mappings_and_replaces_lists(tmp_path: Path):
+    base = yaml.safe_load((ROOT / "recipes/llava.yaml").read_text())
+    write(tmp_path / "base.yaml", base)
+    stages = [stage | {"steps": 7} for stage in base["stages"]]
+    write(tmp_path / "child.yaml", {"base": "base.yaml", "name": "child", "model": {"language_model": {"depth": 2}}, "stages": stages})
+    loaded = load_recipe(tmp_path / "child.yaml")
+    lm, base_lm = loaded.recipe.model.language_model, base["model"]["language_model"]
+    assert (lm.depth, lm.dim, lm.heads) == (2, base_lm["dim"], base_lm["heads"])  # merged key by key
+    assert loaded.recipe.model.connector == base["model"]["connector"]
+    assert [s.steps for s in loaded.recipe.stages] == [7] * len(base["stages"])  # a list is replaced whole
+    assert loaded.recipe.name == "child" and loaded.recipe.family == base["family"]
+
+
+def test_base_changes_the_hash_of_recipes_that_extend_it(tmp_path: Path):
+    base = yaml.safe_load((ROOT / "recipes/llava.yaml").read_text())
+    write(tmp_path / "base.yaml", base)
+    write(tmp_path / "child.yaml", {"base": "base.yaml", "name": "child"})
+    before = load_recipe(tmp_path / "child.yaml").sha256
+    write(tmp_path / "base.yaml", base | {"description": "changed"})
+    assert load_recipe(tmp_path / "child.yaml").sha256 != before
+
+
+BASE_ERRORS = {
+    "missing base": ({"base": "nowhere.yaml", "name": "child"}, r"nowhere\.yaml: recipe file not found \(the base of .*child\.yaml\)"),
+    "base not a name": ({"base": 3, "name": "child"}, r"child\.yaml: field base: 3 is not a file name"),
+    "cycle": ({"base": "child.yaml", "name": "child"}, r"child\.yaml: field base: recipes extend each other in a cycle"),
+    "field error names both files": ({"base": "base.yaml", "model": {"connector": "qformer"}},
+                                     r"child\.yaml \(extending .*base\.yaml\): invalid recipe.*model\.connector"),
+}
+
+
+@pytest.mark.parametrize("case", BASE_ERRORS, ids=list(BASE_ERRORS))
+def test_bad_base_is_a_clear_error(case, tmp_path: Path):
+    write(tmp_path / "base.yaml", yaml.safe_load((ROOT / "recipes/llava.yaml").read_text()))
+    raw, pattern = BASE_ERRORS[case]
+    with pytest.raises(RecipeError, match=re.compile(pattern, re.S)):
+        load_recipe(write(tmp_path / "child.yaml", raw))
 
 
 def broken(tmp_path: Path, mutate) -> Path:
