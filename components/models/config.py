@@ -36,6 +36,11 @@ class VisionConfig(BaseModel):
     position_embedding: Literal["learned", "sincos2d"] = "learned"
     """`learned`: a trained vector per position (ViT, CLIP); `sincos2d`: fixed sines and cosines
     of each patch's column and row (MAE), which no training can wash out of a frozen tower."""
+    pool: Literal["cls", "mean"] = "cls"
+    """How the contrastive stage pools the tower into one image vector: `cls`, the class token
+    (CLIP); `mean`, the average of the patch tokens (global average pooling, as open_clip's
+    `pool_type='avg'`), which makes every patch token carry what the caption says about its part
+    of the image: the tokens a LLaVA connector reads, not only the class token."""
     stem: Literal["patch", "conv"] = "patch"
     """`patch`: one strided convolution per patch (ViT); `conv`: two stride-2 3x3 convolutions
     before the patch projection (early convolutions see small shapes better)."""

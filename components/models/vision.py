@@ -78,4 +78,6 @@ class VisionTransformer(nn.Module):
         return self.norm(self.hidden_states(pixel_values, -1))  # (B, 1 + N, dim)
 
     def pooled(self, pixel_values: Tensor) -> Tensor:
-        return self.forward(pixel_values)[:, 0]  # (B, dim): normed CLS
+        """(B, dim): the normed class token, or the mean of the normed patch tokens (cfg.pool)."""
+        tokens = self.forward(pixel_values)  # (B, 1 + N, dim)
+        return tokens[:, 0] if self.cfg.pool == "cls" else tokens[:, 1:].mean(dim=1)

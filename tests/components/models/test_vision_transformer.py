@@ -86,3 +86,16 @@ def test_pixel_statistics_are_applied_inside_the_tower_and_not_saved():
 def test_pixel_std_must_be_positive():
     with pytest.raises(ValueError, match="pixel_std"):
         VisionConfig(pixel_std=(1.0, 0.0, 1.0))
+
+
+def test_mean_pool_averages_the_normed_patch_tokens_and_keeps_the_weights():
+    torch.manual_seed(0)
+    cls_tower = build_vision(CFG)
+    mean_tower = build_vision(CFG.model_copy(update={"pool": "mean"}))
+    mean_tower.load_state_dict(cls_tower.state_dict())  # pooling is not a weight: checkpoints interchange
+    pixels = torch.randn(2, 3, 16, 16)
+    tokens = cls_tower(pixels)
+    torch.testing.assert_close(mean_tower.pooled(pixels), tokens[:, 1:].mean(dim=1))
+    torch.testing.assert_close(cls_tower.pooled(pixels), tokens[:, 0])
+    with pytest.raises(ValueError, match="pool"):
+        VisionConfig(pool="max")
