@@ -41,6 +41,7 @@ def stage_params(stage: StageConfig) -> dict[str, str]:
         "optimizer.min_lr_ratio": str(opt.min_lr_ratio),
         "optimizer.grad_clip": str(opt.grad_clip),
         "loss_weighting": stage.loss_weighting,
+        "group_by_length": str(stage.group_by_length),
     }
 
 
@@ -76,7 +77,7 @@ def run_stage(ctx: PipelineContext, stage: StageConfig, dataset: DatasetVersion)
 
         image_size = recipe.model.vision.image_size
         dataset_obj = build_stage_dataset(stage.objective, dataset.path, tokenizer, image_size, stage.max_len)
-        loader = build_dataloader(dataset_obj, stage.batch_size, tokenizer.pad_id, stage.seed)
+        loader = build_dataloader(dataset_obj, stage.batch_size, tokenizer.pad_id, stage.seed, group_by_length=stage.group_by_length)
         logger.info("stage %s (%s): %d steps, batch %d, training %s", stage.name, stage.objective, stage.steps, stage.batch_size, stage.trainable)
         result = train_stage(
             model,

@@ -31,6 +31,9 @@ MODEL_PARTS: dict[str, tuple[str, ...]] = {
     "llava_instruct": ("vision", "connector", "language_model"),
 }
 
+# The objectives whose data are conversations of varying length, which group_by_length can batch.
+LENGTH_GROUPED_OBJECTIVES = frozenset({"llava_pretrain", "llava_instruct"})
+
 MODEL_URI = re.compile(r"^models:/(?P<name>[A-Za-z0-9][A-Za-z0-9_.-]*)(@(?P<alias>[A-Za-z0-9_-]+)|/(?P<version>\d+))$")
 NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 
@@ -76,12 +79,18 @@ class StageConfig(Strict):
     loss_weighting: Literal["token", "answer"] = "token"
     """`token`: every target token counts the same (LLaVA); `answer`: every answer counts the same,
     so a long answer such as a 16-token box does not drown the one-word answers."""
+    group_by_length: bool = False
+    """Batch conversations of similar length together (LLaVA's group_by_length): less padding,
+    so faster steps; which samples share a batch is still random within groups of 50 batches."""
 
     @model_validator(mode="after")
     def _parts_exist(self) -> StageConfig:
         parts = MODEL_PARTS[self.objective]
         if self.loss_weighting == "answer" and self.objective == "contrastive":
             raise ValueError("loss_weighting 'answer' needs target tokens; the contrastive objective has none (allowed there: token)")
+        if self.group_by_length and self.objective not in LENGTH_GROUPED_OBJECTIVES:
+            allowed = ", ".join(sorted(LENGTH_GROUPED_OBJECTIVES))
+            raise ValueError(f"group_by_length groups conversations; the {self.objective} objective has none (allowed for: {allowed})")
         if not self.trainable:
             raise ValueError("trainable is empty: a stage must train at least one parameter group")
         for group in self.trainable:

@@ -13,6 +13,7 @@ import torch
 from torch.utils.data import ConcatDataset, DataLoader, Dataset
 
 from components.data.llava_json import ImageTextDataset, LlavaJsonDataset, TextCorpusDataset, collate_batch
+from components.data.length_grouped import LengthGroupedBatchSampler
 from components.data.tokenizer import TextTokenizer
 
 
@@ -41,14 +42,22 @@ def build_stage_dataset(
     raise ValueError(f"unknown objective {objective!r}")
 
 
-def build_dataloader(dataset: Dataset, batch_size: int, pad_id: int, seed: int, shuffle: bool = True) -> DataLoader:
+def build_dataloader(
+    dataset: Dataset, batch_size: int, pad_id: int, seed: int, shuffle: bool = True, group_by_length: bool = False
+) -> DataLoader:
     generator = torch.Generator().manual_seed(seed)
+    collate = partial(collate_batch, pad_id=pad_id)
+    if group_by_length:
+        if not hasattr(dataset, "length_estimates"):
+            raise ValueError(f"group_by_length needs a dataset with length_estimates(); {type(dataset).__name__} has none")
+        sampler = LengthGroupedBatchSampler(dataset.length_estimates(), batch_size, generator, drop_last=len(dataset) >= batch_size)
+        return DataLoader(dataset, batch_sampler=sampler, collate_fn=collate, num_workers=0)
     return DataLoader(
         dataset,
         batch_size=batch_size,
         shuffle=shuffle,
         drop_last=shuffle and len(dataset) >= batch_size,
         generator=generator,
-        collate_fn=partial(collate_batch, pad_id=pad_id),
+        collate_fn=collate,
         num_workers=0,
     )

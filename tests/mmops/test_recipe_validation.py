@@ -96,6 +96,8 @@ CASES = {
     "unknown colour": (lambda r: r["data"]["shapes"].update(colours=["red", "mauve"]), r"mauve"),
     "answer weighting without tokens": (lambda r: r["stages"][0].update(loss_weighting="answer"), r"stages\.0.*contrastive objective has none \(allowed there: token\)"),
     "unknown loss weighting": (lambda r: r["stages"][3].update(loss_weighting="turn"), r"stages\.3\.loss_weighting: .*'token' or 'answer'"),
+    "length grouping of captions": (lambda r: r["stages"][0].update(group_by_length=True),
+                                    r"stages\.0.*contrastive objective has none \(allowed for: llava_instruct, llava_pretrain\)"),
 }
 
 

@@ -59,3 +59,14 @@ def test_group_prefix_stops_at_module_boundaries(built_tokenizer, tiny_model_con
     assert all(name.startswith("language_model.blocks.1.") for name in report.trainable)
     assert not any(name.startswith("language_model.blocks.10") for name in report.trainable)
     assert {p.requires_grad for n, p in model.named_parameters() if n.startswith("vision.")} == {False}
+
+
+def test_length_grouped_loader_pads_less_and_serves_every_conversation(built_dataset, built_tokenizer):
+    data = build_stage_dataset("llava_instruct", built_dataset, built_tokenizer, 32, 160)
+    grouped = list(build_dataloader(data, 4, built_tokenizer.pad_id, seed=0, group_by_length=True))
+    plain = list(build_dataloader(data, 4, built_tokenizer.pad_id, seed=0))
+    assert sum(b["input_ids"].numel() for b in grouped) < sum(b["input_ids"].numel() for b in plain)
+    assert sum(len(b["input_ids"]) for b in grouped) == sum(len(b["input_ids"]) for b in plain)
+    text_only = build_stage_dataset("language_modeling", built_dataset, built_tokenizer, 32, 160)
+    with pytest.raises(ValueError, match="group_by_length needs a dataset with length_estimates"):
+        build_dataloader(text_only, 4, built_tokenizer.pad_id, seed=0, group_by_length=True)
