@@ -37,7 +37,7 @@ from components.training.freeze import apply_freeze_plan  # noqa: E402
 from components.training.objectives import OBJECTIVES  # noqa: E402
 from components.training.stage_data import build_dataloader, build_stage_dataset  # noqa: E402
 from components.training.stage_models import build_stage_model  # noqa: E402
-from mmops.recipe import load_recipe  # noqa: E402
+from mmops.recipe import LENGTH_GROUPED_OBJECTIVES, load_recipe  # noqa: E402
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     loaded = load_recipe(args.recipe)
     recipe, stage = loaded.recipe, loaded.recipe.stage(args.stage)
-    if stage.objective not in ("llava_pretrain", "llava_instruct"):
+    if stage.objective not in LENGTH_GROUPED_OBJECTIVES:
         print(f"--stage {args.stage}: objective {stage.objective} has no conversations to group", file=sys.stderr)
         return 2
     shapes = recipe.data.shapes.model_copy(update={"train": args.scenes, "val": 8, "test": 8})

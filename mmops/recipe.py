@@ -250,7 +250,7 @@ def _merge(base: dict, override: dict) -> dict:
     return merged
 
 
-def _describe(path: Path, exc: ValidationError, bases: list[Path] = ()) -> str:
+def _describe(path: Path, exc: ValidationError, bases: list[Path] | None = None) -> str:
     extends = f" (extending {', '.join(str(b) for b in bases)})" if bases else ""
     lines = [f"{path}{extends}: invalid recipe ({exc.error_count()} error{'s' if exc.error_count() > 1 else ''})"]
     for error in exc.errors():
