@@ -59,6 +59,7 @@ def test_promote_then_rollback_returns_to_the_previous_version(registry):
     event = rollback(client, settings.audit_log, "m", "regression seen in review", "carol")
     assert event["version"] == "1" and event["previous"] == "3"
     assert str(version_by_alias(client, "m", PRODUCTION).version) == "1"
+    assert [client.get_model_version("m", v).tags[STATUS_TAG] for v in ("1", "3")] == ["production", "archived"]
     events = read_events(settings.audit_log, "m")
     assert [(e["action"], e["version"], e["actor"]) for e in events] == [
         ("promote", "1", "alice"), ("promote", "3", "bob"), ("rollback", "1", "carol"),
