@@ -30,6 +30,7 @@ from pathlib import Path
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
+WARMUP_STEPS = 2  # untimed steps at the start of each round and way
 sys.path.insert(0, str(ROOT))
 
 from components.data.build import build_shapes_dataset, load_dataset_tokenizer  # noqa: E402
@@ -81,21 +82,20 @@ def main(argv: list[str] | None = None) -> int:
         build_shapes_dataset(shapes, recipe.data.tokenizer.vocab_size, data)
         tokenizer = load_dataset_tokenizer(data)
         dataset = build_stage_dataset(stage.objective, data, tokenizer, recipe.model.vision.image_size, stage.max_len)
-        need = (args.steps + 2) * args.rounds
+        per_round = WARMUP_STEPS + args.steps
         ways = {}
         for grouped in (False, True):
             loader = iter(build_dataloader(dataset, stage.batch_size, tokenizer.pad_id, stage.seed, group_by_length=grouped))
-            ways["grouped" if grouped else "random"] = [next(loader) for _ in range(need)]
+            ways["grouped" if grouped else "random"] = [next(loader) for _ in range(per_round * args.rounds)]
         torch.manual_seed(stage.seed)
         model = build_stage_model(stage.objective, recipe.model, tokenizer)
         apply_freeze_plan(model, stage.trainable)
         optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=stage.optimizer.lr)
         steps: dict[str, list[float]] = {"random": [], "grouped": []}
-        per_round = args.steps + 2
         for r in range(args.rounds):
             for way, batches in ways.items():
                 chunk = batches[r * per_round : (r + 1) * per_round]
-                steps[way] += time_steps(model, stage.objective, stage.loss_weighting, chunk, optimizer)[2:]  # 2 warm-up steps
+                steps[way] += time_steps(model, stage.objective, stage.loss_weighting, chunk, optimizer)[WARMUP_STEPS:]
     medians = {way: statistics.median(s) for way, s in steps.items()}
     results = {
         "recipe": str(Path(args.recipe).name), "stage": args.stage, "batch_size": stage.batch_size,

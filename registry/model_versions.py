@@ -21,9 +21,10 @@ from mlflow.exceptions import MlflowException
 from mmops.errors import RegistryError
 from mmops.settings import Settings
 from registry.audit import append_event, read_events
+from registry.lineage.schema import ModelStatus
 from registry.tracking import tracking
 
-CANDIDATE, PRODUCTION, ARCHIVED = "candidate", "production", "archived"  # a version's status: mmops.status
+CANDIDATE, PRODUCTION = "candidate", "production"
 WEIGHTS_FILE = "model.safetensors"
 STATUS_TAG = "mmops.status"
 
@@ -143,7 +144,7 @@ def promote(
     client.set_registered_model_alias(name, PRODUCTION, target)
     client.set_model_version_tag(name, target, STATUS_TAG, PRODUCTION)
     if previous is not None and previous != target:
-        client.set_model_version_tag(name, previous, STATUS_TAG, ARCHIVED)
+        client.set_model_version_tag(name, previous, STATUS_TAG, ModelStatus.ARCHIVED)
     return append_event(
         audit_log,
         {
@@ -196,7 +197,7 @@ def rollback(
         target = str(get_version(client, name, target).version)
     client.set_registered_model_alias(name, PRODUCTION, target)
     client.set_model_version_tag(name, target, STATUS_TAG, PRODUCTION)
-    client.set_model_version_tag(name, current, STATUS_TAG, ARCHIVED)  # as the lineage store records it
+    client.set_model_version_tag(name, current, STATUS_TAG, ModelStatus.ARCHIVED)  # as the lineage store records it
     return append_event(
         audit_log,
         {"action": "rollback", "model": name, "version": target, "previous": current, "actor": actor, "reason": reason},
