@@ -115,3 +115,27 @@ class LanguageModelConfig(BaseModel):
                 "for rotary embeddings (channels are rotated in pairs)"
             )
         return self
+
+
+class QFormerConfig(BaseModel):
+    """BLIP-2's Querying Transformer: learned queries that read a frozen image tower."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    num_queries: PositiveInt = 32
+    dim: PositiveInt = 128
+    depth: PositiveInt = 4
+    heads: PositiveInt = 4
+    mlp_ratio: PositiveFloat = 4.0
+    cross_attention_every: PositiveInt = 2
+    """Queries cross-attend to the image in layers 0, N, 2N, ... (BLIP-2: every other layer)."""
+    max_text_len: PositiveInt = 64
+
+    @model_validator(mode="after")
+    def _check_shapes(self) -> QFormerConfig:
+        _check_heads_divide_dim("QFormerConfig", self.dim, self.heads)
+        return self
+
+    @property
+    def mlp_hidden(self) -> int:
+        return int(self.dim * self.mlp_ratio)
