@@ -157,3 +157,27 @@ class TransformerBlock(nn.Module):
         x = x + attn_out
         x = x + self.mlp(self.mlp_norm(x))
         return x, cache
+
+
+class CrossAttention(nn.Module):
+    """Multi-head attention of x (B, T, dim) over a context (B, S, context_dim), without biases
+    (Flamingo's gated cross-attention and Perceiver Resampler); mask is bool, True = may attend."""
+
+    def __init__(self, dim: int, heads: int, context_dim: int | None = None, head_dim: int | None = None) -> None:
+        super().__init__()
+        if head_dim is None and dim % heads != 0:
+            raise ValueError(f"CrossAttention: heads={heads} must divide dim={dim} (or give head_dim)")
+        self.heads = heads
+        self.head_dim = head_dim or dim // heads
+        inner = heads * self.head_dim
+        self.query = nn.Linear(dim, inner, bias=False)
+        self.key_value = nn.Linear(context_dim or dim, 2 * inner, bias=False)
+        self.proj = nn.Linear(inner, dim, bias=False)
+
+    def forward(self, x: Tensor, context: Tensor, mask: Tensor | None = None) -> Tensor:
+        B, T, _ = x.shape
+        S = context.shape[1]
+        q = self.query(x).view(B, T, self.heads, self.head_dim).transpose(1, 2)  # (B, heads, T, hd)
+        k, v = self.key_value(context).view(B, S, 2, self.heads, self.head_dim).permute(2, 0, 3, 1, 4)  # (B, heads, S, hd)
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)  # (B, heads, T, hd)
+        return self.proj(out.transpose(1, 2).reshape(B, T, -1))
