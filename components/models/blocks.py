@@ -82,8 +82,20 @@ class Attention(nn.Module):
         cos_sin: CosSin | None = None,
         kv_cache: KVCache | None = None,
     ) -> tuple[Tensor, KVCache]:
-        B, T, D = x.shape
-        q, k, v = self.qkv(x).view(B, T, 3, self.heads, self.head_dim).permute(2, 0, 3, 1, 4)
+        out, cache = self.attend(self.qkv(x), attn_mask, cos_sin, kv_cache)
+        return self.proj(out), cache
+
+    def attend(
+        self,
+        qkv: Tensor,
+        attn_mask: Tensor | None = None,
+        cos_sin: CosSin | None = None,
+        kv_cache: KVCache | None = None,
+    ) -> tuple[Tensor, KVCache]:
+        """Projected q, k, v (B, T, 3 * D) -> attention output (B, T, D) before the output projection.
+        Split out so a block can choose its projections per token (CogVLM's visual expert)."""
+        B, T, D3 = qkv.shape
+        q, k, v = qkv.view(B, T, 3, self.heads, self.head_dim).permute(2, 0, 3, 1, 4)
         # q, k, v: (B, heads, T, head_dim)
         if self.rotary:
             if cos_sin is None:
@@ -94,8 +106,7 @@ class Attention(nn.Module):
             k = torch.cat([kv_cache[0], k], dim=2)  # (B, heads, S = past + T, head_dim)
             v = torch.cat([kv_cache[1], v], dim=2)
         out = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask)  # (B, heads, T, hd)
-        out = out.transpose(1, 2).reshape(B, T, D)
-        return self.proj(out), (k, v)
+        return out.transpose(1, 2).reshape(B, T, D3 // 3), (k, v)
 
 
 class MLP(nn.Module):
