@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Callable
 
-from torch import nn
+from torch import Tensor, nn
+
+from components.models.blocks import MLP
 
 
 def linear_connector(vision_dim: int, lm_dim: int) -> nn.Module:
@@ -17,9 +19,24 @@ def mlp2x_gelu_connector(vision_dim: int, lm_dim: int) -> nn.Module:
     return nn.Sequential(nn.Linear(vision_dim, lm_dim), nn.GELU(), nn.Linear(lm_dim, lm_dim))
 
 
+class SwiGLUAdapter(nn.Module):
+    """CogVLM: project to the LM width, LayerNorm and GELU, then a SwiGLU feed-forward (gate * up -> down)."""
+
+    def __init__(self, vision_dim: int, lm_dim: int, hidden: int | None = None) -> None:
+        super().__init__()
+        self.proj = nn.Linear(vision_dim, lm_dim, bias=False)
+        self.norm = nn.LayerNorm(lm_dim)
+        self.act = nn.GELU()
+        self.swiglu = MLP(lm_dim, hidden or 4 * lm_dim, "swiglu")
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.swiglu(self.act(self.norm(self.proj(x))))  # (B, N, lm_dim)
+
+
 CONNECTORS: dict[str, Callable[[int, int], nn.Module]] = {
     "linear": linear_connector,
     "mlp2x_gelu": mlp2x_gelu_connector,
+    "swiglu_adapter": SwiGLUAdapter,
 }
 
 
