@@ -21,7 +21,7 @@ from components.models.family import ModelConfig
 from components.training.config import OptimizerConfig
 from mmops.errors import RecipeError
 
-Objective = Literal["contrastive", "language_modeling", "llava_pretrain", "llava_instruct"]
+Objective = Literal["contrastive", "language_modeling", "llava_pretrain", "llava_instruct", "qformer_pretrain"]
 
 # The parameter groups (top-level submodules) of the model each objective trains.
 MODEL_PARTS: dict[str, tuple[str, ...]] = {
@@ -29,6 +29,7 @@ MODEL_PARTS: dict[str, tuple[str, ...]] = {
     "language_modeling": ("language_model",),
     "llava_pretrain": ("vision", "connector", "language_model"),
     "llava_instruct": ("vision", "connector", "language_model"),
+    "qformer_pretrain": ("vision", "qformer", "image_projection", "text_projection", "itm_head", "lm_head", "logit_scale"),
 }
 
 # The objectives whose data are conversations of varying length, which group_by_length can batch.
@@ -86,8 +87,8 @@ class StageConfig(Strict):
     @model_validator(mode="after")
     def _parts_exist(self) -> StageConfig:
         parts = MODEL_PARTS[self.objective]
-        if self.loss_weighting == "answer" and self.objective == "contrastive":
-            raise ValueError("loss_weighting 'answer' needs target tokens; the contrastive objective has none (allowed there: token)")
+        if self.loss_weighting == "answer" and self.objective in ("contrastive", "qformer_pretrain"):
+            raise ValueError(f"loss_weighting 'answer' needs answer tokens; the {self.objective} objective has none (allowed there: token)")
         if self.group_by_length and self.objective not in LENGTH_GROUPED_OBJECTIVES:
             allowed = ", ".join(sorted(LENGTH_GROUPED_OBJECTIVES))
             raise ValueError(f"group_by_length groups conversations; the {self.objective} objective has none (allowed for: {allowed})")
@@ -172,6 +173,10 @@ class Recipe(Strict):
             seen.append(stage.name)
         if self.output_stage is not None and self.output_stage not in seen:
             raise ValueError(f"output_stage {self.output_stage!r} is not a stage (stages: {', '.join(seen)})")
+        if self.model.qformer is None:
+            needing = [s.name for s in self.stages if s.objective == "qformer_pretrain"]
+            if needing:
+                raise ValueError(f"stage {needing[0]!r} trains a Q-Former (qformer_pretrain), but model.qformer is not set")
         if self.final_stage.objective not in ("llava_pretrain", "llava_instruct"):
             raise ValueError(f"the output stage {self.final_stage.name!r} must produce a LLaVA model, not {self.final_stage.objective}")
         return self

@@ -9,7 +9,7 @@ import pytest
 from components.data.build import build_shapes_dataset, load_dataset_tokenizer
 from components.data.shapes_world import ShapesConfig
 from components.data.tokenizer import TextTokenizer
-from components.models.config import LanguageModelConfig, TextEncoderConfig, VisionConfig
+from components.models.config import LanguageModelConfig, QFormerConfig, TextEncoderConfig, VisionConfig
 from components.models.family import ModelConfig
 
 TESTS = Path(__file__).parent
@@ -35,4 +35,5 @@ def tiny_model_config() -> ModelConfig:
         text_encoder=TextEncoderConfig(dim=32, depth=1, heads=2),
         clip_embed_dim=16,
         language_model=LanguageModelConfig(dim=32, depth=2, heads=2, mlp_hidden=64),
+        qformer=QFormerConfig(num_queries=4, dim=32, depth=2, heads=2, mlp_ratio=2.0),
     )

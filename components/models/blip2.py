@@ -19,12 +19,15 @@ from components.models.vision import VisionTransformer
 
 
 class QFormerPretrainModel(nn.Module):
-    def __init__(self, vision: VisionTransformer, qformer: QFormer, vocab_size: int, embed_dim: int, vision_feature_layer: int = -1) -> None:
+    def __init__(
+        self, vision: VisionTransformer, qformer: QFormer, vocab_size: int, embed_dim: int, bos_id: int, vision_feature_layer: int = -1
+    ) -> None:
         super().__init__()
         self.vision = vision
         self.qformer = qformer
         dim = qformer.cfg.dim
         self.vision_feature_layer = vision_feature_layer
+        self.bos_id = bos_id  # starts the caption in image-grounded generation (BLIP-2's [DEC])
         self.image_projection = nn.Linear(dim, embed_dim)
         self.text_projection = nn.Linear(dim, embed_dim)
         self.itm_head = nn.Linear(dim, 2)

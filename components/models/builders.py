@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import torch
 from torch import nn
 
+from components.models.blip2 import QFormerPretrainModel
 from components.models.clip import ClipModel
 from components.models.config import (
     ConnectorName,
     LanguageModelConfig,
+    QFormerConfig,
     TextEncoderConfig,
     VisionConfig,
 )
 from components.models.connectors import build_connector
 from components.models.language_model import DecoderLM
 from components.models.llava import LlavaModel
+from components.models.qformer import QFormer
 from components.models.text_encoder import TextEncoder
 from components.models.vision import VisionTransformer
 
@@ -84,3 +88,22 @@ def build_llava(
         vision_feature_layer=vision_feature_layer,
     )
     return init_weights(model)
+
+
+def build_qformer_pretrain(
+    vision_cfg: VisionConfig,
+    qformer_cfg: QFormerConfig,
+    vocab_size: int,
+    pad_id: int,
+    bos_id: int,
+    embed_dim: int,
+    vision_feature_layer: int = -1,
+) -> QFormerPretrainModel:
+    _check_token_id("pad_id", pad_id, vocab_size)
+    _check_token_id("bos_id", bos_id, vocab_size)
+    qformer = QFormer(qformer_cfg, vision_cfg.dim, vocab_size, pad_id)
+    model = QFormerPretrainModel(VisionTransformer(vision_cfg), qformer, vocab_size, embed_dim, bos_id, vision_feature_layer)
+    init_weights(model)
+    with torch.no_grad():  # init_weights zeroed the pad row; the queries keep their own small random init
+        model.qformer.query_tokens.normal_(0.0, INIT_STD)
+    return model

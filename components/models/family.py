@@ -11,7 +11,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from components.models.config import ConnectorName, LanguageModelConfig, TextEncoderConfig, VisionConfig
+from components.models.config import ConnectorName, LanguageModelConfig, QFormerConfig, TextEncoderConfig, VisionConfig
 
 
 class ModelConfig(BaseModel):
@@ -24,6 +24,8 @@ class ModelConfig(BaseModel):
     connector: ConnectorName = "linear"
     vision_feature_layer: int = -2
     """Which ViT block's output feeds the connector (LLaVA's mm_vision_select_layer)."""
+    qformer: QFormerConfig | None = None
+    """BLIP-2's Querying Transformer, for the families that read the image through one."""
 
     @model_validator(mode="after")
     def _feature_layer_exists(self) -> ModelConfig:

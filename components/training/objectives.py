@@ -14,6 +14,7 @@ from torch import nn
 from components.models.language_model import position_ids_from_mask
 from components.models.llava import LossWeighting
 from components.training.losses import clip_loss, next_token_loss
+from components.training.qformer_losses import qformer_losses
 
 Batch = dict[str, torch.Tensor]
 LossFn = Callable[[nn.Module, Batch], tuple[torch.Tensor, dict[str, torch.Tensor]]]
@@ -54,6 +55,12 @@ def llava(model: nn.Module, batch: Batch, loss_weighting: LossWeighting = "token
     return out["loss"], {}
 
 
+def qformer_pretrain(model: nn.Module, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """BLIP-2 stage 1 on caption pairs: ITC + ITM + ITG (hard-negative captions in the batch are not used)."""
+    losses = qformer_losses(model, batch["pixel_values"], batch["text_ids"], batch["text_mask"])
+    return losses["loss"], {k: v.detach() for k, v in losses.items() if k != "loss"}
+
+
 # The objectives whose loss is over target tokens, and so can weight them per answer.
 TOKEN_OBJECTIVES = frozenset({"language_modeling", "llava_pretrain", "llava_instruct"})
 
@@ -62,4 +69,5 @@ OBJECTIVES: dict[str, LossFn] = {
     "language_modeling": language_modeling,
     "llava_pretrain": llava,
     "llava_instruct": llava,
+    "qformer_pretrain": qformer_pretrain,
 }

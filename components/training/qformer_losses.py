@@ -45,7 +45,7 @@ def sample_hard_negatives(similarity: Tensor, generator: torch.Generator | None 
     return texts, images
 
 
-def qformer_losses(model: QFormerPretrainModel, pixel_values: Tensor, text_ids: Tensor, text_mask: Tensor, bos_id: int) -> dict[str, Tensor]:
+def qformer_losses(model: QFormerPretrainModel, pixel_values: Tensor, text_ids: Tensor, text_mask: Tensor) -> dict[str, Tensor]:
     """{"itc", "itm", "itg", "loss" (their sum), "itm_acc"} for a batch of matching pairs."""
     image = model.image_features(pixel_values)  # (B, 1 + N, Dv)
     B, Q = len(image), model.qformer.cfg.num_queries
@@ -67,7 +67,7 @@ def qformer_losses(model: QFormerPretrainModel, pixel_values: Tensor, text_ids: 
     itm = F.cross_entropy(itm_logits, itm_labels)
 
     # ITG: multimodal causal mask; a BOS token starts the caption ([DEC] in BLIP-2)
-    decoder_ids = torch.cat([torch.full_like(text_ids[:, :1], bos_id), text_ids[:, :-1]], dim=1)
+    decoder_ids = torch.cat([torch.full_like(text_ids[:, :1], model.bos_id), text_ids[:, :-1]], dim=1)
     decoder_mask = torch.cat([torch.ones_like(text_mask[:, :1]), text_mask[:, :-1]], dim=1)
     text_hidden = model.joint(image, decoder_ids, decoder_mask, "multimodal_causal")[:, Q:]  # (B, T, D)
     targets = text_ids.masked_fill(text_mask == 0, IGNORE_INDEX)  # position t predicts caption token t

@@ -28,7 +28,7 @@ def instruct_file(dataset_dir: Path, split: str) -> Path:
 def build_stage_dataset(
     objective: str, dataset_dir: Path, tokenizer: TextTokenizer, image_size: int, max_len: int, split: str = "train"
 ) -> Dataset:
-    if objective == "contrastive":
+    if objective in ("contrastive", "qformer_pretrain"):
         return ImageTextDataset(captions_file(dataset_dir, split), dataset_dir, tokenizer, image_size, max_len)
     if objective == "language_modeling":
         return ConcatDataset([

@@ -10,7 +10,7 @@ from __future__ import annotations
 from torch import nn
 
 from components.data.tokenizer import TextTokenizer
-from components.models.builders import build_clip, build_language_model, build_llava
+from components.models.builders import build_clip, build_language_model, build_llava, build_qformer_pretrain
 from components.models.family import ModelConfig
 
 
@@ -37,4 +37,12 @@ def build_stage_model(objective: str, cfg: ModelConfig, tokenizer: TextTokenizer
             tokenizer.pad_id,
             cfg.vision_feature_layer,
         )
-    raise ValueError(f"unknown objective {objective!r} (allowed: contrastive, language_modeling, llava_pretrain, llava_instruct)")
+    if objective == "qformer_pretrain":
+        if cfg.qformer is None:
+            raise ValueError("the qformer_pretrain objective needs model.qformer in the recipe")
+        return build_qformer_pretrain(
+            cfg.vision, cfg.qformer, tokenizer.vocab_size, tokenizer.pad_id, tokenizer.bos_id, cfg.clip_embed_dim
+        )
+    raise ValueError(
+        f"unknown objective {objective!r} (allowed: contrastive, language_modeling, llava_pretrain, llava_instruct, qformer_pretrain)"
+    )

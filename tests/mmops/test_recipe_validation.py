@@ -90,7 +90,7 @@ CASES = {
     "unknown key": (lambda r: r["model"].update(conector="linear"), r"model\.conector: unknown field \(allowed: .*connector"),
     "wrong type": (lambda r: r["stages"][0].update(steps="many"), r"stages\.0\.steps: .*integer"),
     "missing parent": (lambda r: r["stages"][2]["init"].update(vision="clipp"), r"takes weights from 'clipp'.*earlier stages: clip, lm"),
-    "unknown connector": (lambda r: r["model"].update(connector="qformer"), r"model\.connector: .*'linear' or 'mlp2x_gelu'"),
+    "unknown connector": (lambda r: r["model"].update(connector="qformer"), r"model\.connector: .*'linear', 'mlp2x_gelu' or 'swiglu_adapter'"),
     "unknown trainable group": (lambda r: r["stages"][3].update(trainable=["projector"]), r"'projector' is not a part.*allowed: vision, connector, language_model"),
     "bad model uri": (lambda r: r["stages"][2]["init"].update(vision="models:/clip"), r"not a model URI"),
     "unknown colour": (lambda r: r["data"]["shapes"].update(colours=["red", "mauve"]), r"mauve"),
@@ -150,3 +150,16 @@ def test_names_are_checked_everywhere(tmp_path: Path):
     ]:
         with pytest.raises(RecipeError, match=rf"{field}: name .* must match"):
             load_recipe(broken(tmp_path, mutate))
+
+
+def test_qformer_stage_without_a_qformer_is_refused(tmp_path):
+    raw = yaml.safe_load((ROOT / "recipes/llava.yaml").read_text())
+    raw["stages"].insert(1, {"name": "qformer", "objective": "qformer_pretrain", "init": {"vision": "clip"},
+                             "trainable": ["qformer", "image_projection", "text_projection", "itm_head", "lm_head", "logit_scale"]})
+    path = tmp_path / "blip2.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    with pytest.raises(RecipeError, match=r"(?s)blip2\.yaml.*stage 'qformer' trains a Q-Former \(qformer_pretrain\), but model\.qformer is not set"):
+        load_recipe(path)
+    raw["model"]["qformer"] = {"num_queries": 8, "dim": 32, "depth": 2, "heads": 2}
+    path.write_text(yaml.safe_dump(raw))
+    assert load_recipe(path).recipe.stage("qformer").objective == "qformer_pretrain"

@@ -21,6 +21,7 @@ PLANS = [
     ("llava_pretrain", ["connector"]),
     ("llava_instruct", ["connector", "language_model"]),
     ("llava_instruct", ["language_model.blocks.1"]),
+    ("qformer_pretrain", ["qformer", "image_projection", "text_projection", "itm_head", "lm_head", "logit_scale"]),
 ]
 
 

@@ -32,7 +32,7 @@ def tiny_model() -> QFormerPretrainModel:
     torch.manual_seed(0)
     vision = VisionTransformer(VisionConfig(image_size=16, patch_size=8, dim=16, depth=1, heads=2))
     qformer = QFormer(QFormerConfig(num_queries=4, dim=16, depth=2, heads=2, mlp_ratio=2.0, max_text_len=8), 16, VOCAB, PAD)
-    return QFormerPretrainModel(vision, qformer, VOCAB, embed_dim=8)
+    return QFormerPretrainModel(vision, qformer, VOCAB, embed_dim=8, bos_id=BOS)
 
 
 def test_all_three_losses_fall_on_a_batch_the_model_can_memorise():
@@ -44,13 +44,13 @@ def test_all_three_losses_fall_on_a_batch_the_model_can_memorise():
     mask[3:, 4:] = 0
     ids = ids * mask
     optimizer = torch.optim.AdamW([p for n, p in model.named_parameters() if not n.startswith("vision.")], lr=1e-2)
-    first = qformer_losses(model, pixels, ids, mask, BOS)
+    first = qformer_losses(model, pixels, ids, mask)
     for _ in range(120):
-        losses = qformer_losses(model, pixels, ids, mask, BOS)
+        losses = qformer_losses(model, pixels, ids, mask)
         optimizer.zero_grad()
         losses["loss"].backward()
         optimizer.step()
-    last = qformer_losses(model, pixels, ids, mask, BOS)
+    last = qformer_losses(model, pixels, ids, mask)
     for name in ("itc", "itm", "itg"):
         assert torch.isfinite(first[name]) and last[name] < 0.5 * first[name], (name, first[name], last[name])
 
