@@ -41,6 +41,7 @@ class LlavaPyfunc(PythonModel):
             self.tokenizer.image_id,
             self.tokenizer.pad_id,
             self.config.vision_feature_layer,
+            self.config.qformer,
         )
         self.model.load_state_dict(load_weights(Path(context.artifacts["weights"])))
         self.model.eval()

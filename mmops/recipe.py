@@ -100,7 +100,7 @@ class StageConfig(Strict):
                     f"trainable group {group!r} is not a part of the {self.objective} model (allowed: {', '.join(parts)})"
                 )
         for part, source in self.init.items():
-            if part != "*" and part not in parts:
+            if part != "*" and part.split(".")[0] not in parts:
                 raise ValueError(f"init part {part!r} is not a part of the {self.objective} model (allowed: *, {', '.join(parts)})")
             if source.startswith("models:/") and not MODEL_URI.match(source):
                 raise ValueError(f"init source {source!r} is not a model URI (allowed: models:/NAME@ALIAS or models:/NAME/VERSION)")

@@ -14,7 +14,7 @@ from components.models.config import (
     TextEncoderConfig,
     VisionConfig,
 )
-from components.models.connectors import build_connector
+from components.models.connectors import QFormerConnector, build_connector
 from components.models.language_model import DecoderLM
 from components.models.llava import LlavaModel
 from components.models.qformer import QFormer
@@ -71,6 +71,7 @@ def build_llava(
     image_token_id: int,
     pad_token_id: int,
     vision_feature_layer: int = -2,
+    qformer_cfg: QFormerConfig | None = None,
 ) -> LlavaModel:
     _check_token_id("image_token_id", image_token_id, vocab_size)
     _check_token_id("pad_token_id", pad_token_id, vocab_size)
@@ -81,13 +82,24 @@ def build_llava(
         )
     model = LlavaModel(
         vision=VisionTransformer(vision_cfg),
-        connector=build_connector(connector, vision_cfg.dim, lm_cfg.dim),
+        connector=build_connector(
+            connector, vision_cfg.dim, lm_cfg.dim,
+            QFormer(qformer_cfg, vision_cfg.dim, vocab_size, pad_token_id) if connector == "qformer" and qformer_cfg else None,
+        ),
         language_model=DecoderLM(lm_cfg, vocab_size),
         image_token_id=image_token_id,
         pad_token_id=pad_token_id,
         vision_feature_layer=vision_feature_layer,
     )
-    return init_weights(model)
+    init_weights(model)
+    if isinstance(model.connector, QFormerConnector):
+        _reset_queries(model.connector.qformer)
+    return model
+
+
+def _reset_queries(qformer: QFormer) -> None:
+    with torch.no_grad():  # init_weights covers Linear and Embedding; the queries keep a small random init
+        qformer.query_tokens.normal_(0.0, INIT_STD)
 
 
 def build_qformer_pretrain(
@@ -104,6 +116,5 @@ def build_qformer_pretrain(
     qformer = QFormer(qformer_cfg, vision_cfg.dim, vocab_size, pad_id)
     model = QFormerPretrainModel(VisionTransformer(vision_cfg), qformer, vocab_size, embed_dim, bos_id, vision_feature_layer)
     init_weights(model)
-    with torch.no_grad():  # init_weights zeroed the pad row; the queries keep their own small random init
-        model.qformer.query_tokens.normal_(0.0, INIT_STD)
+    _reset_queries(model.qformer)
     return model

@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, PositiveFloat, PositiveInt, model_validator
 
-ConnectorName = Literal["linear", "mlp2x_gelu", "swiglu_adapter"]
+ConnectorName = Literal["linear", "mlp2x_gelu", "swiglu_adapter", "qformer"]
 
 
 def _check_heads_divide_dim(name: str, dim: int, heads: int) -> None:

@@ -33,6 +33,19 @@ class SwiGLUAdapter(nn.Module):
         return self.swiglu(self.act(self.norm(self.proj(x))))  # (B, N, lm_dim)
 
 
+class QFormerConnector(nn.Module):
+    """BLIP-2 / MiniGPT-4: the Q-Former's query outputs, projected linearly to the LM width, are the
+    image's tokens: (B, N, vision_dim) -> (B, num_queries, lm_dim), whatever N is."""
+
+    def __init__(self, qformer: nn.Module, lm_dim: int) -> None:
+        super().__init__()
+        self.qformer = qformer
+        self.proj = nn.Linear(qformer.cfg.dim, lm_dim)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.proj(self.qformer(x))  # (B, Q, lm_dim)
+
+
 CONNECTORS: dict[str, Callable[[int, int], nn.Module]] = {
     "linear": linear_connector,
     "mlp2x_gelu": mlp2x_gelu_connector,
@@ -40,9 +53,14 @@ CONNECTORS: dict[str, Callable[[int, int], nn.Module]] = {
 }
 
 
-def build_connector(name: str, vision_dim: int, lm_dim: int) -> nn.Module:
-    """(B, N, vision_dim) -> (B, N, lm_dim) projector registered under `name`."""
+def build_connector(name: str, vision_dim: int, lm_dim: int, qformer: nn.Module | None = None) -> nn.Module:
+    """(B, N, vision_dim) -> (B, N or M, lm_dim) projector registered under `name`; `qformer`
+    (a built QFormer) for the `qformer` connector."""
+    if name == "qformer":
+        if qformer is None:
+            raise ValueError("the qformer connector needs a Q-Former (set model.qformer in the recipe)")
+        return QFormerConnector(qformer, lm_dim)
     if name not in CONNECTORS:
-        allowed = ", ".join(sorted(CONNECTORS))
+        allowed = ", ".join(sorted([*CONNECTORS, "qformer"]))
         raise ValueError(f"unknown connector {name!r}; allowed connectors: {allowed}")
     return CONNECTORS[name](vision_dim, lm_dim)

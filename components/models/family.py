@@ -35,4 +35,6 @@ class ModelConfig(BaseModel):
                 f"vision_feature_layer {self.vision_feature_layer} does not exist in a vision tower of depth {depth}"
                 f" (allowed: {-depth} .. {depth - 1})"
             )
+        if self.connector == "qformer" and self.qformer is None:
+            raise ValueError("connector 'qformer' reads the image through a Q-Former: set model.qformer (num_queries, dim, depth, ...)")
         return self

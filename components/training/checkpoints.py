@@ -41,8 +41,16 @@ def load_weights(path: Path) -> dict[str, torch.Tensor]:
 
 
 def init_part(model: nn.Module, part: str, weights: dict[str, torch.Tensor], source: str) -> int:
-    """Copy the weights of one part ('*' = every part the source has) into the model; return tensors copied."""
+    """Copy the weights of one part ('*' = every part the source has) into the model; return tensors copied.
+
+    A nested part such as `connector.qformer` is taken from the source's own `connector.qformer.*`
+    tensors or, when it has none, from its top-level `qformer.*` ones: a module trained alone in
+    one stage (BLIP-2's Q-Former) becomes part of a bigger model in the next.
+    """
     own = model.state_dict()
+    if part != "*" and "." in part and not any(in_group(n, part) for n in weights):
+        leaf = part.rsplit(".", 1)[1]
+        weights = {f"{part}{n[len(leaf):]}": t for n, t in weights.items() if in_group(n, leaf)}
     names = [n for n in weights if n in own and (part == "*" or in_group(n, part))]
     if not names:
         raise CheckpointError(f"{source}: has no weights for part {part!r} (its parts: {', '.join(sorted({n.split('.')[0] for n in weights}))})")

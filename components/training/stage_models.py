@@ -36,6 +36,7 @@ def build_stage_model(objective: str, cfg: ModelConfig, tokenizer: TextTokenizer
             tokenizer.image_id,
             tokenizer.pad_id,
             cfg.vision_feature_layer,
+            cfg.qformer,
         )
     if objective == "qformer_pretrain":
         if cfg.qformer is None:

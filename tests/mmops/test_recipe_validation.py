@@ -65,7 +65,7 @@ BASE_ERRORS = {
     "missing base": ({"base": "nowhere.yaml", "name": "child"}, r"nowhere\.yaml: recipe file not found \(the base of .*child\.yaml\)"),
     "base not a name": ({"base": 3, "name": "child"}, r"child\.yaml: field base: 3 is not a file name"),
     "cycle": ({"base": "child.yaml", "name": "child"}, r"child\.yaml: field base: recipes extend each other in a cycle"),
-    "field error names both files": ({"base": "base.yaml", "model": {"connector": "qformer"}},
+    "field error names both files": ({"base": "base.yaml", "model": {"connector": "perceiver"}},
                                      r"child\.yaml \(extending .*base\.yaml\): invalid recipe.*model\.connector"),
 }
 
@@ -90,7 +90,7 @@ CASES = {
     "unknown key": (lambda r: r["model"].update(conector="linear"), r"model\.conector: unknown field \(allowed: .*connector"),
     "wrong type": (lambda r: r["stages"][0].update(steps="many"), r"stages\.0\.steps: .*integer"),
     "missing parent": (lambda r: r["stages"][2]["init"].update(vision="clipp"), r"takes weights from 'clipp'.*earlier stages: clip, lm"),
-    "unknown connector": (lambda r: r["model"].update(connector="qformer"), r"model\.connector: .*'linear', 'mlp2x_gelu' or 'swiglu_adapter'"),
+    "unknown connector": (lambda r: r["model"].update(connector="perceiver"), r"model\.connector: .*'linear', 'mlp2x_gelu', 'swiglu_adapter' or 'qformer'"),
     "unknown trainable group": (lambda r: r["stages"][3].update(trainable=["projector"]), r"'projector' is not a part.*allowed: vision, connector, language_model"),
     "bad model uri": (lambda r: r["stages"][2]["init"].update(vision="models:/clip"), r"not a model URI"),
     "unknown colour": (lambda r: r["data"]["shapes"].update(colours=["red", "mauve"]), r"mauve"),
@@ -122,7 +122,7 @@ def test_not_a_mapping_and_bad_yaml(tmp_path: Path):
 
 
 def test_cli_run_of_broken_recipe_exits_2_and_writes_nothing(tmp_path: Path, capsys):
-    path = broken(tmp_path, lambda r: r["model"].update(connector="qformer"))
+    path = broken(tmp_path, lambda r: r["model"].update(connector="perceiver"))
     workdir = tmp_path / "work"
     assert main(["run", str(path), "--workdir", str(workdir)]) == 2
     err = capsys.readouterr().err

@@ -23,9 +23,9 @@ def test_mlp2x_gelu_layers():
 
 def test_unknown_connector_lists_allowed():
     with pytest.raises(ValueError) as err:
-        build_connector("qformer", 24, 32)
+        build_connector("perceiver", 24, 32)
     message = str(err.value)
-    assert "'qformer'" in message
+    assert "'perceiver'" in message
     for name in CONNECTORS:
         assert name in message
 

@@ -71,3 +71,29 @@ def test_length_grouped_loader_pads_less_and_serves_every_conversation(built_dat
     text_only = build_stage_dataset("language_modeling", built_dataset, built_tokenizer, 32, 160)
     with pytest.raises(ValueError, match="group_by_length needs a dataset with length_estimates"):
         build_dataloader(text_only, 4, built_tokenizer.pad_id, seed=0, group_by_length=True)
+
+
+def test_blip2_generation_stage_takes_the_pretrained_qformer_and_trains_only_the_projection(
+    built_dataset, built_tokenizer, tiny_model_config, tmp_path: Path
+):
+    """BLIP-2 stage 2: the Q-Former trained alone (qformer.*) becomes connector.qformer.*, frozen; the linear layer trains."""
+    from components.training.checkpoints import init_part, save_weights
+
+    torch.manual_seed(0)
+    stage1 = build_stage_model("qformer_pretrain", tiny_model_config, built_tokenizer)
+    save_weights(stage1, tmp_path / "qformer.safetensors")
+    config = tiny_model_config.model_copy(update={"connector": "qformer"})
+    model = build_stage_model("llava_pretrain", config, built_tokenizer)
+    copied = init_part(model, "connector.qformer", load_weights(tmp_path / "qformer.safetensors"), "qformer")
+    assert copied == len([n for n in stage1.state_dict() if n.startswith("qformer.")])
+    for name, tensor in stage1.qformer.state_dict().items():
+        assert torch.equal(model.connector.qformer.state_dict()[name], tensor)
+    data = build_stage_dataset("llava_pretrain", built_dataset, built_tokenizer, 32, 64)
+    before = {n: t.clone() for n, t in model.state_dict().items()}
+    result = train_stage(model, "llava_pretrain", ["connector.proj"], OptimizerConfig(lr=1e-2), 2,
+                         build_dataloader(data, 4, built_tokenizer.pad_id, seed=0), tmp_path / "s2.safetensors", progress_bar=False)
+    saved = load_weights(result.weights)
+    changed = {n for n, t in before.items() if not torch.equal(saved[n], t)}
+    assert changed == {"connector.proj.weight", "connector.proj.bias"}
+    pixels = torch.zeros(1, 3, 32, 32)
+    assert model.image_features(pixels).shape == (1, config.qformer.num_queries, config.language_model.dim)
