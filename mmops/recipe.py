@@ -145,7 +145,7 @@ class PromotionConfig(Strict):
 class Recipe(Strict):
     name: Name
     """The registered model name."""
-    family: Literal["llava", "llava-1.5"]
+    family: Literal["llava", "llava-1.5", "blip2"]
     description: str = ""
     data: DataConfig = DataConfig()
     model: ModelConfig = ModelConfig()
