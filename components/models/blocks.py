@@ -171,19 +171,22 @@ class TransformerBlock(nn.Module):
 
 
 class CrossAttention(nn.Module):
-    """Multi-head attention of x (B, T, dim) over a context (B, S, context_dim), without biases
-    (Flamingo's gated cross-attention and Perceiver Resampler); mask is bool, True = may attend."""
+    """Multi-head attention of x (B, T, dim) over a context (B, S, context_dim); mask is bool, True = may
+    attend. Without biases (Flamingo's gated cross-attention, the Perceiver Resampler) unless `bias`
+    (BERT-style layers such as the Q-Former's)."""
 
-    def __init__(self, dim: int, heads: int, context_dim: int | None = None, head_dim: int | None = None) -> None:
+    def __init__(
+        self, dim: int, heads: int, context_dim: int | None = None, head_dim: int | None = None, bias: bool = False
+    ) -> None:
         super().__init__()
         if head_dim is None and dim % heads != 0:
             raise ValueError(f"CrossAttention: heads={heads} must divide dim={dim} (or give head_dim)")
         self.heads = heads
         self.head_dim = head_dim or dim // heads
         inner = heads * self.head_dim
-        self.query = nn.Linear(dim, inner, bias=False)
-        self.key_value = nn.Linear(context_dim or dim, 2 * inner, bias=False)
-        self.proj = nn.Linear(inner, dim, bias=False)
+        self.query = nn.Linear(dim, inner, bias=bias)
+        self.key_value = nn.Linear(context_dim or dim, 2 * inner, bias=bias)
+        self.proj = nn.Linear(inner, dim, bias=bias)
 
     def forward(self, x: Tensor, context: Tensor, mask: Tensor | None = None) -> Tensor:
         B, T, _ = x.shape

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import torch
 from torch import nn
 
 from components.models.blip2 import QFormerPretrainModel
@@ -14,7 +13,7 @@ from components.models.config import (
     TextEncoderConfig,
     VisionConfig,
 )
-from components.models.connectors import QFormerConnector, build_connector
+from components.models.connectors import build_connector
 from components.models.language_model import DecoderLM
 from components.models.llava import LlavaModel
 from components.models.qformer import QFormer
@@ -91,15 +90,7 @@ def build_llava(
         pad_token_id=pad_token_id,
         vision_feature_layer=vision_feature_layer,
     )
-    init_weights(model)
-    if isinstance(model.connector, QFormerConnector):
-        _reset_queries(model.connector.qformer)
-    return model
-
-
-def _reset_queries(qformer: QFormer) -> None:
-    with torch.no_grad():  # init_weights covers Linear and Embedding; the queries keep a small random init
-        qformer.query_tokens.normal_(0.0, INIT_STD)
+    return init_weights(model)  # Linear and Embedding only: the Q-Former's queries keep their own init
 
 
 def build_qformer_pretrain(
@@ -115,6 +106,4 @@ def build_qformer_pretrain(
     _check_token_id("bos_id", bos_id, vocab_size)
     qformer = QFormer(qformer_cfg, vision_cfg.dim, vocab_size, pad_id)
     model = QFormerPretrainModel(VisionTransformer(vision_cfg), qformer, vocab_size, embed_dim, bos_id, vision_feature_layer)
-    init_weights(model)
-    _reset_queries(model.qformer)
-    return model
+    return init_weights(model)

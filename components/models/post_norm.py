@@ -12,30 +12,21 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from components.models.blocks import CrossAttention
+
 BERT_LAYER_NORM_EPS = 1e-12
 
 
 class PostNormAttention(nn.Module):
-    """norm(x + proj(attention(q = x, k = v = context))); mask is bool, True = may attend."""
+    """norm(x + attention(q = x, k = v = context)); mask is bool, True = may attend."""
 
     def __init__(self, dim: int, heads: int, context_dim: int | None = None) -> None:
         super().__init__()
-        if dim % heads != 0:
-            raise ValueError(f"PostNormAttention: heads={heads} must divide dim={dim}")
-        self.heads = heads
-        self.query = nn.Linear(dim, dim)
-        self.key_value = nn.Linear(context_dim or dim, 2 * dim)
-        self.proj = nn.Linear(dim, dim)
+        self.attention = CrossAttention(dim, heads, context_dim, bias=True)
         self.norm = nn.LayerNorm(dim, eps=BERT_LAYER_NORM_EPS)
 
     def forward(self, x: Tensor, context: Tensor | None = None, mask: Tensor | None = None) -> Tensor:
-        B, T, D = x.shape
-        context = x if context is None else context
-        S, hd = context.shape[1], D // self.heads
-        q = self.query(x).view(B, T, self.heads, hd).transpose(1, 2)  # (B, heads, T, hd)
-        k, v = self.key_value(context).view(B, S, 2, self.heads, hd).permute(2, 0, 3, 1, 4)  # (B, heads, S, hd) each
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)  # (B, heads, T, hd)
-        return self.norm(x + self.proj(out.transpose(1, 2).reshape(B, T, D)))
+        return self.norm(x + self.attention(x, x if context is None else context, mask))
 
 
 class PostNormFeedForward(nn.Module):

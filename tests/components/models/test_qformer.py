@@ -31,13 +31,14 @@ def reference() -> Blip2QFormerModel:
 def copy_weights(ours: QFormer, hf: Blip2QFormerModel) -> None:
     h = hf.state_dict()
 
-    def attention(dst, prefix: str) -> None:
+    def attention(layer, prefix: str) -> None:
+        dst = layer.attention
         dst.query.weight.copy_(h[f"{prefix}.attention.query.weight"])
         dst.query.bias.copy_(h[f"{prefix}.attention.query.bias"])
         dst.key_value.weight.copy_(torch.cat([h[f"{prefix}.attention.key.weight"], h[f"{prefix}.attention.value.weight"]]))
         dst.key_value.bias.copy_(torch.cat([h[f"{prefix}.attention.key.bias"], h[f"{prefix}.attention.value.bias"]]))
         dst.proj.load_state_dict({"weight": h[f"{prefix}.output.dense.weight"], "bias": h[f"{prefix}.output.dense.bias"]})
-        dst.norm.load_state_dict({"weight": h[f"{prefix}.output.LayerNorm.weight"], "bias": h[f"{prefix}.output.LayerNorm.bias"]})
+        layer.norm.load_state_dict({"weight": h[f"{prefix}.output.LayerNorm.weight"], "bias": h[f"{prefix}.output.LayerNorm.bias"]})
 
     def feed_forward(dst, prefix: str, suffix: str) -> None:
         dst.fc_in.load_state_dict({"weight": h[f"{prefix}.intermediate{suffix}.dense.weight"], "bias": h[f"{prefix}.intermediate{suffix}.dense.bias"]})
