@@ -24,7 +24,7 @@ from flows.stage_task import run_stage
 from mmops.recipe import load_recipe
 from mmops.settings import Settings
 from registry.lineage import open_store
-from registry.model_versions import PRODUCTION, alias_version
+from registry.model_versions import PRODUCTION, alias_version, resolve_model_version
 from registry.tracking import client_for, experiment_id
 
 
@@ -58,6 +58,8 @@ def pipeline(recipe_path: str, workdir: str) -> dict:
     loaded = load_recipe(recipe_path)
     recipe = loaded.recipe
     settings = Settings.for_workdir(workdir)
+    for uri in recipe.parent_models:  # before anything is written: a missing parent fails now, not stages later
+        logger.info("parent model %s is %s", uri, resolve_model_version(settings, uri))
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     prefect_run_id = str(flow_run.get_id() or "")
     run_dir = settings.runs_dir / f"{recipe.name}-{stamp}"

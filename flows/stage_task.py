@@ -12,6 +12,7 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from components.data.build import load_dataset_tokenizer
+from components.data.tokenizer import TextTokenizer
 from components.evaluation.linear_probe import attribute_probes
 from components.evaluation.zero_shot import zero_shot_accuracy
 from components.training.checkpoints import init_part, load_weights
@@ -19,9 +20,10 @@ from components.training.stage_data import build_dataloader, build_stage_dataset
 from components.training.stage_models import build_stage_model
 from components.training.train_stage import train_stage
 from flows.context import PipelineContext, StageOutcome
+from mmops.errors import RegistryError
 from mmops.recipe import StageConfig
 from registry.data_repo import DatasetVersion
-from registry.model_versions import resolve_model_weights
+from registry.model_versions import ResolvedModel, resolve_model
 from registry.tracking import client_for, log_dataset_input
 
 
@@ -45,6 +47,18 @@ def stage_params(stage: StageConfig) -> dict[str, str]:
     }
 
 
+def parent_model(ctx: PipelineContext, source: str, tokenizer: TextTokenizer) -> ResolvedModel:
+    """Download a registered version a stage starts from, refusing one trained with another
+    tokenizer: its embedding rows would be read as different words."""
+    parent = resolve_model(ctx.settings, source)
+    if parent.tokenizer is None or TextTokenizer.load(parent.tokenizer).vocabulary() != tokenizer.vocabulary():
+        raise RegistryError(
+            f"{ctx.loaded.path}: init source {source} ({parent.version}) was trained with a different tokenizer "
+            f"than this recipe's dataset; start from a version trained on the same data section (data.shapes, data.tokenizer)"
+        )
+    return parent
+
+
 @task(name="train-stage", cache_policy=NO_CACHE)
 def run_stage(ctx: PipelineContext, stage: StageConfig, dataset: DatasetVersion) -> StageOutcome:
     logger = get_run_logger()
@@ -63,17 +77,15 @@ def run_stage(ctx: PipelineContext, stage: StageConfig, dataset: DatasetVersion)
         torch.manual_seed(stage.seed)  # the model's initial weights are a function of the recipe
         tokenizer = load_dataset_tokenizer(dataset.path)
         model = build_stage_model(stage.objective, recipe.model, tokenizer)
-        parent_models: dict[str, str] = {}
+        parents = {source: parent_model(ctx, source, tokenizer) for source in stage.parent_models}
+        parent_models = {source: parent.version for source, parent in parents.items()}
         for part, source in stage.init.items():
-            if source.startswith("models:/"):
-                weights_path, resolved = resolve_model_weights(ctx.settings, source)
-                parent_models[source] = resolved
-            else:
-                weights_path = ctx.stage_weights(source)
+            weights_path = parents[source].weights if source in parents else ctx.stage_weights(source)
             copied = init_part(model, part, load_weights(weights_path), source)
             logger.info("stage %s: %s <- %s (%d tensors)", stage.name, part, source, copied)
         for source, resolved in parent_models.items():
-            client.set_tag(run_id, f"mmops.parent_model.{source.removeprefix('models:/')}", resolved)
+            # MLflow tag keys allow no '@': models:/NAME@ALIAS is keyed NAME:ALIAS
+            client.set_tag(run_id, f"mmops.parent_model.{source.removeprefix('models:/').replace('@', ':')}", resolved)
 
         image_size = recipe.model.vision.image_size
         dataset_obj = build_stage_dataset(stage.objective, dataset.path, tokenizer, image_size, stage.max_len)

@@ -18,6 +18,7 @@ from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 
+from components.data.build import TOKENIZER_FILE
 from mmops.errors import RegistryError
 from mmops.settings import Settings
 from registry.audit import append_event, read_events
@@ -103,26 +104,48 @@ def register_candidate(client: MlflowClient, name: str, model_uri: str, tags: di
     return client.get_model_version(name, version.version)
 
 
-def resolve_model_weights(settings: Settings, uri: str) -> tuple[Path, str]:
-    """Download a registered version's safetensors weights; return (path, 'NAME/VERSION')."""
+@dataclass(frozen=True)
+class ResolvedModel:
+    """A registered version's files, downloaded: its safetensors weights and the tokenizer it was trained with."""
+
+    weights: Path
+    tokenizer: Path | None
+    version: str
+    """'NAME/VERSION'."""
+
+
+def resolve_model(settings: Settings, uri: str) -> ResolvedModel:
+    """Download a registered version (models:/NAME@ALIAS or models:/NAME/VERSION)."""
     with tracking(settings) as client:
-        return _resolve_model_weights(client, uri)
+        return _resolve_model(client, uri)
 
 
-def _resolve_model_weights(client: MlflowClient, uri: str) -> tuple[Path, str]:
+def resolve_model_version(settings: Settings, uri: str) -> str:
+    """'NAME/VERSION' that `uri` names now, without downloading anything; RegistryError if none."""
+    with tracking(settings) as client:
+        name, number = _version_number(client, uri)
+        return f"{name}/{number}"
+
+
+def _version_number(client: MlflowClient, uri: str) -> tuple[str, str]:
     name, _, ref = uri.removeprefix("models:/").partition("@")
     if ref:
         number = alias_version(client, name, ref)
         if number is None:
             raise RegistryError(f"{uri}: model {name!r} has no version with alias {ref!r}")
-    else:
-        name, _, number = uri.removeprefix("models:/").partition("/")
-        number = str(get_version(client, name, number).version)
+        return name, str(number)
+    name, _, number = uri.removeprefix("models:/").partition("/")
+    return name, str(get_version(client, name, number).version)
+
+
+def _resolve_model(client: MlflowClient, uri: str) -> ResolvedModel:
+    name, number = _version_number(client, uri)
     local = Path(mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{name}/{number}"))
     found = sorted(local.rglob(WEIGHTS_FILE))
     if not found:
         raise RegistryError(f"{uri} (version {number}) holds no {WEIGHTS_FILE}")
-    return found[0], f"{name}/{number}"
+    tokenizers = sorted(local.rglob(TOKENIZER_FILE))
+    return ResolvedModel(found[0], tokenizers[0] if tokenizers else None, f"{name}/{number}")
 
 
 def get_version(client: MlflowClient, name: str, version: str) -> ModelVersion:

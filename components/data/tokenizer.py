@@ -64,6 +64,10 @@ class TextTokenizer:
         """The vocabulary entry of one id (byte-level symbols, e.g. 'Ġred')."""
         return self._tokenizer.id_to_token(token_id)
 
+    def vocabulary(self) -> dict[str, int]:
+        """Every token and its id, special tokens included."""
+        return self._tokenizer.get_vocab(with_added_tokens=True)
+
     def save(self, path: Path) -> None:
         """Write tokenizer.json to `path` (a file path; parent folders are created)."""
         path = Path(path)
