@@ -145,7 +145,7 @@ class PromotionConfig(Strict):
 class Recipe(Strict):
     name: Name
     """The registered model name."""
-    family: Literal["llava", "llava-1.5", "blip2"]
+    family: Literal["llava", "llava-1.5", "blip2", "minigpt4"]
     description: str = ""
     data: DataConfig = DataConfig()
     model: ModelConfig = ModelConfig()
@@ -180,6 +180,11 @@ class Recipe(Strict):
         if self.final_stage.objective not in ("llava_pretrain", "llava_instruct"):
             raise ValueError(f"the output stage {self.final_stage.name!r} must produce a LLaVA model, not {self.final_stage.objective}")
         return self
+
+    @property
+    def parent_models(self) -> list[str]:
+        """The registered versions (models:/...) some stage starts from."""
+        return sorted({uri for stage in self.stages for uri in stage.parent_models})
 
     @property
     def final_stage(self) -> StageConfig:

@@ -19,9 +19,16 @@ pytestmark = pytest.mark.slow
 HERE = Path(__file__).parent
 
 
-def test_blip2_runs_through_the_flow_with_its_qformer_frozen_in_stage_two(tmp_path: Path):
-    work = tmp_path / "work"
+@pytest.fixture(scope="module")
+def blip2_workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A workdir where tiny-blip2 version 1 was trained and promoted (MiniGPT-4 starts from it)."""
+    work = tmp_path_factory.mktemp("families") / "work"
     mmops("run", str(HERE / "tiny_blip2.yaml"), "--workdir", str(work))
+    return work
+
+
+def test_blip2_runs_through_the_flow_with_its_qformer_frozen_in_stage_two(blip2_workdir: Path):
+    work = blip2_workdir
     client = client_for(Settings.for_workdir(work, env={}))
     model = client.get_registered_model("tiny-blip2")
     assert {k: str(v) for k, v in model.aliases.items()} == {"candidate": "1", "production": "1"}
@@ -49,3 +56,50 @@ def test_blip2_runs_through_the_flow_with_its_qformer_frozen_in_stage_two(tmp_pa
         served = mlflow.pyfunc.load_model("models:/tiny-blip2@production")
         answers = served.predict(pd.DataFrame({"image": [str(image)], "prompt": ["How many shapes are there?"]}))
     assert len(answers) == 1 and isinstance(answers[0], str)
+
+
+def test_minigpt4_trains_only_a_linear_layer_on_the_registered_blip2_and_records_the_edge(blip2_workdir: Path):
+    work = blip2_workdir
+    settings = Settings.for_workdir(work, env={})
+    mmops("run", str(HERE / "tiny_minigpt4.yaml"), "--workdir", str(work))
+    client = client_for(settings)
+    version = client.get_model_version("tiny-minigpt4", "1")
+    assert version.tags["mmops.parent_models"] == "tiny-blip2/1"
+    stage_runs = json.loads(version.tags["mmops.stage_runs"])
+    assert list(stage_runs) == ["pretrain", "finetune"]
+    for run_id in stage_runs.values():
+        run = client.get_run(run_id)
+        assert run.data.params["trainable"] == "connector.proj"
+    assert client.get_run(stage_runs["pretrain"]).data.tags["mmops.parent_model.tiny-blip2:production"] == "tiny-blip2/1"
+
+    # everything but the new linear layer is the BLIP-2 version's, bit for bit
+    from safetensors.torch import load_file
+
+    blip2_dir = next(settings.runs_dir.glob("tiny-blip2-*"))
+    minigpt4_dir = next(settings.runs_dir.glob("tiny-minigpt4-*"))
+    blip2 = load_file(str(blip2_dir / "stages" / "vqa" / "model.safetensors"))
+    minigpt4 = load_file(str(minigpt4_dir / "stages" / "finetune" / "model.safetensors"))
+    assert blip2.keys() == minigpt4.keys()
+    changed = {name for name, tensor in minigpt4.items() if not torch.equal(tensor, blip2[name])}
+    assert changed and all(name.startswith("connector.proj.") for name in changed), changed
+
+    # the lineage store links the two models: MiniGPT-4's ancestry reaches the BLIP-2 version
+    tree = mmops("lineage", "tiny-minigpt4/1", "--workdir", str(work)).stdout
+    assert "from model:" in tree and "tiny-blip2 v1" in tree
+
+
+def test_a_parent_model_trained_with_another_tokenizer_is_refused(blip2_workdir: Path, tmp_path: Path):
+    recipe = tmp_path / "other_data.yaml"
+    recipe.write_text(f"base: {HERE / 'tiny_minigpt4.yaml'}\nname: tiny-minigpt4-other\n"
+                      "data: {name: tiny-shapes-other, shapes: {seed: 7}}\n")
+    result = mmops("run", str(recipe), "--workdir", str(blip2_workdir), status=2)
+    assert "was trained with a different tokenizer" in result.stderr
+    client = client_for(Settings.for_workdir(blip2_workdir, env={}))
+    assert not client.search_model_versions("name='tiny-minigpt4-other'")
+
+
+def test_a_missing_parent_model_fails_before_anything_is_trained(tmp_path: Path):
+    work = tmp_path / "work"
+    result = mmops("run", str(HERE / "tiny_minigpt4.yaml"), "--workdir", str(work), status=2)
+    assert "tiny-blip2" in result.stderr and "has no" in result.stderr
+    assert not (work / "datasets").exists() and not list(Settings.for_workdir(work, env={}).runs_dir.glob("*"))
