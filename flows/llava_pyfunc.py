@@ -33,16 +33,7 @@ class LlavaPyfunc(PythonModel):
         self.config = ModelConfig.model_validate(spec["model"])
         self.max_new_tokens = spec.get("max_new_tokens", 24)
         self.tokenizer = TextTokenizer.load(Path(context.artifacts["tokenizer"]))
-        self.model = build_llava(
-            self.config.vision,
-            self.config.language_model,
-            self.config.connector,
-            self.tokenizer.vocab_size,
-            self.tokenizer.image_id,
-            self.tokenizer.pad_id,
-            self.config.vision_feature_layer,
-            self.config.qformer,
-        )
+        self.model = build_llava(self.config, self.tokenizer.vocab_size, self.tokenizer.image_id, self.tokenizer.pad_id)
         self.model.load_state_dict(load_weights(Path(context.artifacts["weights"])))
         self.model.eval()
 

@@ -19,9 +19,10 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 from components.data.shapes_world import ShapesConfig
 from components.models.family import ModelConfig
 from components.training.config import OptimizerConfig
+from components.training.objectives import LLAVA_OBJECTIVES
 from mmops.errors import RecipeError
 
-Objective = Literal["contrastive", "language_modeling", "llava_pretrain", "llava_instruct", "qformer_pretrain"]
+Objective = Literal["contrastive", "language_modeling", "llava_pretrain", "llava_instruct", "llava_multitask", "qformer_pretrain"]
 
 # The parameter groups (top-level submodules) of the model each objective trains.
 MODEL_PARTS: dict[str, tuple[str, ...]] = {
@@ -29,11 +30,12 @@ MODEL_PARTS: dict[str, tuple[str, ...]] = {
     "language_modeling": ("language_model",),
     "llava_pretrain": ("vision", "connector", "language_model"),
     "llava_instruct": ("vision", "connector", "language_model"),
+    "llava_multitask": ("vision", "connector", "language_model"),
     "qformer_pretrain": ("vision", "qformer", "image_projection", "text_projection", "itm_head", "lm_head", "logit_scale"),
 }
 
 # The objectives whose data are conversations of varying length, which group_by_length can batch.
-LENGTH_GROUPED_OBJECTIVES = frozenset({"llava_pretrain", "llava_instruct"})
+LENGTH_GROUPED_OBJECTIVES = LLAVA_OBJECTIVES
 
 MODEL_URI = re.compile(r"^models:/(?P<name>[A-Za-z0-9][A-Za-z0-9_.-]*)(@(?P<alias>[A-Za-z0-9_-]+)|/(?P<version>\d+))$")
 NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
@@ -145,7 +147,7 @@ class PromotionConfig(Strict):
 class Recipe(Strict):
     name: Name
     """The registered model name."""
-    family: Literal["llava", "llava-1.5", "blip2", "minigpt4"]
+    family: Literal["llava", "llava-1.5", "blip2", "minigpt4", "qwen-vl"]
     description: str = ""
     data: DataConfig = DataConfig()
     model: ModelConfig = ModelConfig()
@@ -177,7 +179,7 @@ class Recipe(Strict):
             needing = [s.name for s in self.stages if s.objective == "qformer_pretrain"]
             if needing:
                 raise ValueError(f"stage {needing[0]!r} trains a Q-Former (qformer_pretrain), but model.qformer is not set")
-        if self.final_stage.objective not in ("llava_pretrain", "llava_instruct"):
+        if self.final_stage.objective not in LLAVA_OBJECTIVES:
             raise ValueError(f"the output stage {self.final_stage.name!r} must produce a LLaVA model, not {self.final_stage.objective}")
         return self
 

@@ -7,16 +7,17 @@ from torch import nn
 from components.models.blip2 import QFormerPretrainModel
 from components.models.clip import ClipModel
 from components.models.config import (
-    ConnectorName,
     LanguageModelConfig,
     QFormerConfig,
     TextEncoderConfig,
     VisionConfig,
 )
-from components.models.connectors import build_connector
+from components.models.connectors import QFormerConnector, build_connector
+from components.models.family import ModelConfig
 from components.models.language_model import DecoderLM
 from components.models.llava import LlavaModel
 from components.models.qformer import QFormer
+from components.models.resampler import CrossAttentionResampler
 from components.models.text_encoder import TextEncoder
 from components.models.vision import VisionTransformer
 
@@ -62,35 +63,31 @@ def build_language_model(cfg: LanguageModelConfig, vocab_size: int) -> DecoderLM
     return init_weights(DecoderLM(cfg, vocab_size))
 
 
-def build_llava(
-    vision_cfg: VisionConfig,
-    lm_cfg: LanguageModelConfig,
-    connector: ConnectorName | str,
-    vocab_size: int,
-    image_token_id: int,
-    pad_token_id: int,
-    vision_feature_layer: int = -2,
-    qformer_cfg: QFormerConfig | None = None,
-) -> LlavaModel:
+def build_connector_for(cfg: ModelConfig, vocab_size: int, pad_token_id: int) -> nn.Module:
+    """The recipe's connector between the vision tower and the LM: a projector by name, or one of
+    the query-based readers (BLIP-2's Q-Former, Qwen-VL's resampler) built from its own config."""
+    vision_dim, lm_dim = cfg.vision.dim, cfg.language_model.dim
+    if cfg.connector == "qformer":
+        return QFormerConnector(QFormer(cfg.qformer, vision_dim, vocab_size, pad_token_id), lm_dim)
+    if cfg.connector == "resampler":
+        r = cfg.resampler
+        return CrossAttentionResampler(vision_dim, lm_dim, r.num_queries, r.dim, r.heads)
+    return build_connector(cfg.connector, vision_dim, lm_dim)
+
+
+def build_llava(cfg: ModelConfig, vocab_size: int, image_token_id: int, pad_token_id: int) -> LlavaModel:
+    """A LLaVA-style model (vision tower -> connector -> decoder LM) as `cfg` describes it."""
     _check_token_id("image_token_id", image_token_id, vocab_size)
     _check_token_id("pad_token_id", pad_token_id, vocab_size)
-    if not -vision_cfg.depth <= vision_feature_layer < vision_cfg.depth:
-        raise ValueError(
-            f"vision_feature_layer={vision_feature_layer} is out of range for a vision tower of "
-            f"depth {vision_cfg.depth}; allowed {-vision_cfg.depth}..{vision_cfg.depth - 1}"
-        )
     model = LlavaModel(
-        vision=VisionTransformer(vision_cfg),
-        connector=build_connector(
-            connector, vision_cfg.dim, lm_cfg.dim,
-            QFormer(qformer_cfg, vision_cfg.dim, vocab_size, pad_token_id) if connector == "qformer" and qformer_cfg else None,
-        ),
-        language_model=DecoderLM(lm_cfg, vocab_size),
+        vision=VisionTransformer(cfg.vision),
+        connector=build_connector_for(cfg, vocab_size, pad_token_id),
+        language_model=DecoderLM(cfg.language_model, vocab_size),
         image_token_id=image_token_id,
         pad_token_id=pad_token_id,
-        vision_feature_layer=vision_feature_layer,
+        vision_feature_layer=cfg.vision_feature_layer,
     )
-    return init_weights(model)  # Linear and Embedding only: the Q-Former's queries keep their own init
+    return init_weights(model)  # Linear and Embedding only: learned queries keep their own init
 
 
 def build_qformer_pretrain(

@@ -7,11 +7,13 @@ the tokenizer owns them and the builders take them as arguments.
 
 from __future__ import annotations
 
+import math
+
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, PositiveFloat, PositiveInt, model_validator
 
-ConnectorName = Literal["linear", "mlp2x_gelu", "swiglu_adapter", "qformer"]
+ConnectorName = Literal["linear", "mlp2x_gelu", "swiglu_adapter", "qformer", "resampler"]
 
 
 def _check_heads_divide_dim(name: str, dim: int, heads: int) -> None:
@@ -139,3 +141,26 @@ class QFormerConfig(BaseModel):
     @property
     def mlp_hidden(self) -> int:
         return int(self.dim * self.mlp_ratio)
+
+
+class ResamplerConfig(BaseModel):
+    """Qwen-VL's position-aware adapter: one cross-attention layer whose learned queries, laid out on
+    a square grid, read the image's patch tokens; every image becomes `num_queries` tokens."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    num_queries: PositiveInt = 256
+    heads: PositiveInt = 4
+    dim: PositiveInt | None = None
+    """The attention width (default: the LM's)."""
+
+    @model_validator(mode="after")
+    def _check_shapes(self) -> ResamplerConfig:
+        side = math.isqrt(self.num_queries)
+        if side * side != self.num_queries:
+            raise ValueError(f"ResamplerConfig: num_queries={self.num_queries} is not a square number (allowed: 4, 9, 16, ..., 256); the queries sit on a square grid")
+        if self.dim is not None:
+            _check_heads_divide_dim("ResamplerConfig", self.dim, self.heads)
+            if self.dim % 4:
+                raise ValueError(f"ResamplerConfig: dim={self.dim} must be divisible by 4 (2D sin-cos positions)")
+        return self

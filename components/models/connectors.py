@@ -53,14 +53,10 @@ CONNECTORS: dict[str, Callable[[int, int], nn.Module]] = {
 }
 
 
-def build_connector(name: str, vision_dim: int, lm_dim: int, qformer: nn.Module | None = None) -> nn.Module:
-    """(B, N, vision_dim) -> (B, N or M, lm_dim) projector registered under `name`; `qformer`
-    (a built QFormer) for the `qformer` connector."""
-    if name == "qformer":
-        if qformer is None:
-            raise ValueError("the qformer connector needs a Q-Former (set model.qformer in the recipe)")
-        return QFormerConnector(qformer, lm_dim)
+def build_connector(name: str, vision_dim: int, lm_dim: int) -> nn.Module:
+    """(B, N, vision_dim) -> (B, N, lm_dim) projector registered under `name`. The query-based
+    connectors (qformer, resampler) have configs of their own: see builders.build_connector_for."""
     if name not in CONNECTORS:
-        allowed = ", ".join(sorted([*CONNECTORS, "qformer"]))
+        allowed = ", ".join(sorted([*CONNECTORS, "qformer", "resampler"]))
         raise ValueError(f"unknown connector {name!r}; allowed connectors: {allowed}")
     return CONNECTORS[name](vision_dim, lm_dim)

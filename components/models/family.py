@@ -11,7 +11,14 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from components.models.config import ConnectorName, LanguageModelConfig, QFormerConfig, TextEncoderConfig, VisionConfig
+from components.models.config import (
+    ConnectorName,
+    LanguageModelConfig,
+    QFormerConfig,
+    ResamplerConfig,
+    TextEncoderConfig,
+    VisionConfig,
+)
 
 
 class ModelConfig(BaseModel):
@@ -26,6 +33,8 @@ class ModelConfig(BaseModel):
     """Which ViT block's output feeds the connector (LLaVA's mm_vision_select_layer)."""
     qformer: QFormerConfig | None = None
     """BLIP-2's Querying Transformer, for the families that read the image through one."""
+    resampler: ResamplerConfig | None = None
+    """Qwen-VL's cross-attention adapter, for the `resampler` connector."""
 
     @model_validator(mode="after")
     def _feature_layer_exists(self) -> ModelConfig:
@@ -37,4 +46,10 @@ class ModelConfig(BaseModel):
             )
         if self.connector == "qformer" and self.qformer is None:
             raise ValueError("connector 'qformer' reads the image through a Q-Former: set model.qformer (num_queries, dim, depth, ...)")
+        if self.connector == "resampler":
+            if self.resampler is None:
+                raise ValueError("connector 'resampler' compresses the image with learned queries: set model.resampler (num_queries, heads)")
+            width = self.resampler.dim or self.language_model.dim
+            if width % self.resampler.heads or width % 4:
+                raise ValueError(f"model.resampler: the attention width {width} (dim, or the LM's) must be divisible by heads={self.resampler.heads} and by 4")
         return self

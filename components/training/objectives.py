@@ -61,13 +61,17 @@ def qformer_pretrain(model: nn.Module, batch: Batch) -> tuple[torch.Tensor, dict
     return losses["loss"], {k: v.detach() for k, v in losses.items() if k != "loss"}
 
 
+# The objectives that train a LLaVA-style model (tower -> connector -> LM) on conversations:
+# captions (pretrain), instructions (instruct), or both mixed (multitask: Qwen-VL's stage 2, CogVLM's).
+LLAVA_OBJECTIVES = frozenset({"llava_pretrain", "llava_instruct", "llava_multitask"})
 # The objectives whose loss is over target tokens, and so can weight them per answer.
-TOKEN_OBJECTIVES = frozenset({"language_modeling", "llava_pretrain", "llava_instruct"})
+TOKEN_OBJECTIVES = frozenset({"language_modeling"}) | LLAVA_OBJECTIVES
 
 OBJECTIVES: dict[str, LossFn] = {
     "contrastive": contrastive,
     "language_modeling": language_modeling,
     "llava_pretrain": llava,
     "llava_instruct": llava,
+    "llava_multitask": llava,
     "qformer_pretrain": qformer_pretrain,
 }

@@ -39,7 +39,19 @@ def build_stage_dataset(
         return LlavaJsonDataset(captions_file(dataset_dir, split), dataset_dir, tokenizer, "caption", image_size, max_len)
     if objective == "llava_instruct":
         return LlavaJsonDataset(instruct_file(dataset_dir, split), dataset_dir, tokenizer, "instruct", image_size, max_len)
+    if objective == "llava_multitask":
+        return ConversationMix([
+            LlavaJsonDataset(captions_file(dataset_dir, split), dataset_dir, tokenizer, "caption", image_size, max_len),
+            LlavaJsonDataset(instruct_file(dataset_dir, split), dataset_dir, tokenizer, "instruct", image_size, max_len),
+        ])
     raise ValueError(f"unknown objective {objective!r}")
+
+
+class ConversationMix(ConcatDataset):
+    """Several conversation datasets as one, shuffled together; batching by length still works."""
+
+    def length_estimates(self) -> list[int]:
+        return [n for dataset in self.datasets for n in dataset.length_estimates()]
 
 
 def build_dataloader(

@@ -12,6 +12,7 @@ from torch import nn
 from components.data.tokenizer import TextTokenizer
 from components.models.builders import build_clip, build_language_model, build_llava, build_qformer_pretrain
 from components.models.family import ModelConfig
+from components.training.objectives import LLAVA_OBJECTIVES
 
 
 class LanguageModelOnly(nn.Module):
@@ -27,17 +28,8 @@ def build_stage_model(objective: str, cfg: ModelConfig, tokenizer: TextTokenizer
         return build_clip(cfg.vision, cfg.text_encoder, tokenizer.vocab_size, tokenizer.pad_id, cfg.clip_embed_dim)
     if objective == "language_modeling":
         return LanguageModelOnly(build_language_model(cfg.language_model, tokenizer.vocab_size))
-    if objective in ("llava_pretrain", "llava_instruct"):
-        return build_llava(
-            cfg.vision,
-            cfg.language_model,
-            cfg.connector,
-            tokenizer.vocab_size,
-            tokenizer.image_id,
-            tokenizer.pad_id,
-            cfg.vision_feature_layer,
-            cfg.qformer,
-        )
+    if objective in LLAVA_OBJECTIVES:
+        return build_llava(cfg, tokenizer.vocab_size, tokenizer.image_id, tokenizer.pad_id)
     if objective == "qformer_pretrain":
         if cfg.qformer is None:
             raise ValueError("the qformer_pretrain objective needs model.qformer in the recipe")
@@ -45,5 +37,5 @@ def build_stage_model(objective: str, cfg: ModelConfig, tokenizer: TextTokenizer
             cfg.vision, cfg.qformer, tokenizer.vocab_size, tokenizer.pad_id, tokenizer.bos_id, cfg.clip_embed_dim
         )
     raise ValueError(
-        f"unknown objective {objective!r} (allowed: contrastive, language_modeling, llava_pretrain, llava_instruct, qformer_pretrain)"
+        f"unknown objective {objective!r} (allowed: contrastive, language_modeling, llava_pretrain, llava_instruct, llava_multitask, qformer_pretrain)"
     )

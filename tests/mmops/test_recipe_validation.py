@@ -90,14 +90,14 @@ CASES = {
     "unknown key": (lambda r: r["model"].update(conector="linear"), r"model\.conector: unknown field \(allowed: .*connector"),
     "wrong type": (lambda r: r["stages"][0].update(steps="many"), r"stages\.0\.steps: .*integer"),
     "missing parent": (lambda r: r["stages"][2]["init"].update(vision="clipp"), r"takes weights from 'clipp'.*earlier stages: clip, lm"),
-    "unknown connector": (lambda r: r["model"].update(connector="perceiver"), r"model\.connector: .*'linear', 'mlp2x_gelu', 'swiglu_adapter' or 'qformer'"),
+    "unknown connector": (lambda r: r["model"].update(connector="perceiver"), r"model\.connector: .*'linear', 'mlp2x_gelu', 'swiglu_adapter', 'qformer' or 'resampler'"),
     "unknown trainable group": (lambda r: r["stages"][3].update(trainable=["projector"]), r"'projector' is not a part.*allowed: vision, connector, language_model"),
     "bad model uri": (lambda r: r["stages"][2]["init"].update(vision="models:/clip"), r"not a model URI"),
     "unknown colour": (lambda r: r["data"]["shapes"].update(colours=["red", "mauve"]), r"mauve"),
     "answer weighting without tokens": (lambda r: r["stages"][0].update(loss_weighting="answer"), r"stages\.0.*contrastive objective has none \(allowed there: token\)"),
     "unknown loss weighting": (lambda r: r["stages"][3].update(loss_weighting="turn"), r"stages\.3\.loss_weighting: .*'token' or 'answer'"),
     "length grouping of captions": (lambda r: r["stages"][0].update(group_by_length=True),
-                                    r"stages\.0.*contrastive objective has none \(allowed for: llava_instruct, llava_pretrain\)"),
+                                    r"stages\.0.*contrastive objective has none \(allowed for: llava_instruct, llava_multitask, llava_pretrain\)"),
 }
 
 

@@ -3,6 +3,7 @@ import torch
 
 from components.models.builders import build_llava
 from components.models.config import LanguageModelConfig, VisionConfig
+from components.models.family import ModelConfig
 
 VISION = VisionConfig(image_size=16, patch_size=4, dim=32, depth=2, heads=2)
 LM = LanguageModelConfig(dim=32, depth=2, heads=2, mlp_hidden=64, max_seq_len=64)
@@ -13,7 +14,7 @@ NO_EOS = -1  # never produced by argmax: every sample runs to max_new_tokens
 @pytest.fixture
 def model():
     torch.manual_seed(0)
-    llava = build_llava(VISION, LM, "mlp2x_gelu", VOCAB, IMAGE, PAD).double().eval()
+    llava = build_llava(ModelConfig(vision=VISION, language_model=LM, connector="mlp2x_gelu"), VOCAB, IMAGE, PAD).double().eval()
     # The 0.02 init gives near-uniform attention and logits, so positions and padding
     # barely matter; larger weights make greedy picks sensitive to both.
     with torch.no_grad():

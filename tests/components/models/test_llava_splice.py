@@ -3,6 +3,7 @@ import torch
 
 from components.models.builders import build_llava
 from components.models.config import LanguageModelConfig, VisionConfig
+from components.models.family import ModelConfig
 
 VISION = VisionConfig(image_size=16, patch_size=4, dim=32, depth=2, heads=2)
 LM = LanguageModelConfig(dim=32, depth=2, heads=2, mlp_hidden=64, max_seq_len=64)
@@ -13,7 +14,7 @@ N = VISION.num_patches
 @pytest.fixture
 def model():
     torch.manual_seed(0)
-    return build_llava(VISION, LM, "mlp2x_gelu", VOCAB, IMAGE, PAD).double()
+    return build_llava(ModelConfig(vision=VISION, language_model=LM, connector="mlp2x_gelu"), VOCAB, IMAGE, PAD).double()
 
 
 def batch():
@@ -102,3 +103,17 @@ def test_loss_is_mean_next_token_cross_entropy(model):
     logp = logits.log_softmax(-1)
     picks = [logp[0, 1 + N, 7], logp[0, 2 + N, 8], logp[1, 0, 10], logp[1, 1, 11]]
     torch.testing.assert_close(out["loss"], -torch.stack(picks).mean())
+
+
+def test_a_resampler_connector_gives_every_image_its_fixed_number_of_tokens():
+    """Qwen-VL: the 16 patch tokens become num_queries (4) image tokens in the LM's sequence."""
+    torch.manual_seed(0)
+    cfg = ModelConfig(vision=VISION, language_model=LM, connector="resampler", resampler={"num_queries": 4, "heads": 2})
+    llava = build_llava(cfg, VOCAB, IMAGE, PAD)
+    assert N == 16
+    ids = torch.tensor([[1, IMAGE, 5, 6]])
+    embeds, mask, positions, labels = llava.build_inputs(
+        ids, torch.ones_like(ids), torch.randn(1, 3, 16, 16), torch.tensor([1]), labels=ids.clone()
+    )
+    assert embeds.shape == (1, 3 + 4, LM.dim)
+    assert labels[0, 1:5].eq(-100).all() and positions[0].tolist() == list(range(7))

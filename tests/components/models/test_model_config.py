@@ -34,3 +34,17 @@ def test_language_model_defaults():
     cfg = LanguageModelConfig()
     assert (cfg.dim, cfg.depth, cfg.heads, cfg.mlp_hidden, cfg.max_seq_len) == (128, 4, 4, 344, 512)
     assert cfg.rope_theta == 10000.0
+
+
+def test_the_resampler_connector_needs_its_config_and_a_square_query_grid():
+    from components.models.config import ResamplerConfig
+    from components.models.family import ModelConfig
+
+    with pytest.raises(ValidationError, match="connector 'resampler' .* set model.resampler"):
+        ModelConfig(connector="resampler")
+    with pytest.raises(ValidationError, match="num_queries=10 is not a square number"):
+        ResamplerConfig(num_queries=10)
+    with pytest.raises(ValidationError, match="attention width 30 .* divisible by heads=4 and by 4"):
+        ModelConfig(connector="resampler", resampler={"num_queries": 4, "heads": 4},
+                    language_model={"dim": 30, "heads": 3, "mlp_hidden": 64})
+    assert ModelConfig(connector="resampler", resampler={"num_queries": 16}).resampler.heads == 4
