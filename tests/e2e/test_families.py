@@ -103,3 +103,29 @@ def test_a_missing_parent_model_fails_before_anything_is_trained(tmp_path: Path)
     result = mmops("run", str(HERE / "tiny_minigpt4.yaml"), "--workdir", str(work), status=2)
     assert "tiny-blip2" in result.stderr and "has no" in result.stderr
     assert not (work / "datasets").exists() and not list(Settings.for_workdir(work, env={}).runs_dir.glob("*"))
+
+
+def test_qwen_vl_runs_its_three_stages_with_the_seed_freeze_plan(tmp_path: Path):
+    work = tmp_path / "work"
+    mmops("run", str(HERE / "tiny_qwen_vl.yaml"), "--workdir", str(work))
+    settings = Settings.for_workdir(work, env={})
+    client = client_for(settings)
+    version = client.get_model_version("tiny-qwen-vl", "1")
+    stage_runs = json.loads(version.tags["mmops.stage_runs"])
+    assert list(stage_runs) == ["clip", "lm", "pretrain", "multitask", "sft"]
+    trainable = {name: client.get_run(run_id).data.params["trainable"] for name, run_id in stage_runs.items()}
+    assert trainable["pretrain"] == "vision,connector"
+    assert trainable["multitask"] == "vision,connector,language_model"
+    assert trainable["sft"] == "connector,language_model"
+
+    from safetensors.torch import load_file
+
+    stages = next(settings.runs_dir.glob("tiny-qwen-vl-*")) / "stages"
+    weights = {name: load_file(str(stages / name / "model.safetensors")) for name in ("lm", "pretrain", "multitask", "sft")}
+    frozen_lm = {k: v for k, v in weights["pretrain"].items() if k.startswith("language_model.")}
+    assert frozen_lm and all(torch.equal(v, weights["lm"][k]) for k, v in frozen_lm.items())  # stage 1: LM frozen
+    for name, tensor in weights["sft"].items():  # stage 3: the tower frozen
+        if name.startswith("vision."):
+            assert torch.equal(tensor, weights["multitask"][name]), name
+    assert "connector.queries" in weights["sft"]
+    assert "vqa_exact_match" in client.get_run(version.run_id).data.metrics
