@@ -42,6 +42,7 @@ def stage_params(stage: StageConfig) -> dict[str, str]:
         "optimizer.warmup_steps": str(opt.warmup_steps),
         "optimizer.min_lr_ratio": str(opt.min_lr_ratio),
         "optimizer.grad_clip": str(opt.grad_clip),
+        "optimizer.lr_scale": json.dumps(opt.lr_scale, sort_keys=True),
         "loss_weighting": stage.loss_weighting,
         "group_by_length": str(stage.group_by_length),
     }

@@ -19,6 +19,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 from components.data.shapes_world import ShapesConfig
 from components.models.family import ModelConfig
 from components.training.config import OptimizerConfig
+from components.training.freeze import in_group
 from components.training.objectives import LLAVA_OBJECTIVES
 from mmops.errors import RecipeError
 
@@ -28,9 +29,9 @@ Objective = Literal["contrastive", "language_modeling", "llava_pretrain", "llava
 MODEL_PARTS: dict[str, tuple[str, ...]] = {
     "contrastive": ("vision", "text", "image_projection", "text_projection", "logit_scale"),
     "language_modeling": ("language_model",),
-    "llava_pretrain": ("vision", "connector", "language_model"),
-    "llava_instruct": ("vision", "connector", "language_model"),
-    "llava_multitask": ("vision", "connector", "language_model"),
+    "llava_pretrain": ("vision", "connector", "language_model", "visual_expert"),
+    "llava_instruct": ("vision", "connector", "language_model", "visual_expert"),
+    "llava_multitask": ("vision", "connector", "language_model", "visual_expert"),
     "qformer_pretrain": ("vision", "qformer", "image_projection", "text_projection", "itm_head", "lm_head", "logit_scale"),
 }
 
@@ -101,6 +102,9 @@ class StageConfig(Strict):
                 raise ValueError(
                     f"trainable group {group!r} is not a part of the {self.objective} model (allowed: {', '.join(parts)})"
                 )
+        for part in self.optimizer.lr_scale:
+            if not any(in_group(part, group) or in_group(group, part) for group in self.trainable):
+                raise ValueError(f"optimizer.lr_scale part {part!r} does not train in this stage (trainable: {', '.join(self.trainable)})")
         for part, source in self.init.items():
             if part != "*" and part.split(".")[0] not in parts:
                 raise ValueError(f"init part {part!r} is not a part of the {self.objective} model (allowed: *, {', '.join(parts)})")
@@ -147,7 +151,7 @@ class PromotionConfig(Strict):
 class Recipe(Strict):
     name: Name
     """The registered model name."""
-    family: Literal["llava", "llava-1.5", "blip2", "minigpt4", "qwen-vl"]
+    family: Literal["llava", "llava-1.5", "blip2", "minigpt4", "qwen-vl", "cogvlm"]
     description: str = ""
     data: DataConfig = DataConfig()
     model: ModelConfig = ModelConfig()
@@ -179,6 +183,10 @@ class Recipe(Strict):
             needing = [s.name for s in self.stages if s.objective == "qformer_pretrain"]
             if needing:
                 raise ValueError(f"stage {needing[0]!r} trains a Q-Former (qformer_pretrain), but model.qformer is not set")
+        if not self.model.visual_expert:
+            for stage in self.stages:
+                if any(in_group(p, "visual_expert") for p in [*stage.trainable, *stage.init]):
+                    raise ValueError(f"stage {stage.name!r} names the part visual_expert, but model.visual_expert is not true")
         if self.final_stage.objective not in LLAVA_OBJECTIVES:
             raise ValueError(f"the output stage {self.final_stage.name!r} must produce a LLaVA model, not {self.final_stage.objective}")
         return self

@@ -20,6 +20,7 @@ from components.models.qformer import QFormer
 from components.models.resampler import CrossAttentionResampler
 from components.models.text_encoder import TextEncoder
 from components.models.vision import VisionTransformer
+from components.models.visual_expert import visual_experts
 
 INIT_STD = 0.02
 
@@ -79,15 +80,20 @@ def build_llava(cfg: ModelConfig, vocab_size: int, image_token_id: int, pad_toke
     """A LLaVA-style model (vision tower -> connector -> decoder LM) as `cfg` describes it."""
     _check_token_id("image_token_id", image_token_id, vocab_size)
     _check_token_id("pad_token_id", pad_token_id, vocab_size)
-    model = LlavaModel(
-        vision=VisionTransformer(cfg.vision),
-        connector=build_connector_for(cfg, vocab_size, pad_token_id),
-        language_model=DecoderLM(cfg.language_model, vocab_size),
-        image_token_id=image_token_id,
-        pad_token_id=pad_token_id,
-        vision_feature_layer=cfg.vision_feature_layer,
+    model = init_weights(  # Linear and Embedding only: learned queries keep their own init
+        LlavaModel(
+            vision=VisionTransformer(cfg.vision),
+            connector=build_connector_for(cfg, vocab_size, pad_token_id),
+            language_model=DecoderLM(cfg.language_model, vocab_size),
+            image_token_id=image_token_id,
+            pad_token_id=pad_token_id,
+            vision_feature_layer=cfg.vision_feature_layer,
+            image_positions=cfg.image_positions,
+        )
     )
-    return init_weights(model)  # Linear and Embedding only: learned queries keep their own init
+    if cfg.visual_expert:  # copies of the initialised LM's layers
+        model.visual_expert = visual_experts(model.language_model.blocks)
+    return model
 
 
 def build_qformer_pretrain(

@@ -7,7 +7,7 @@ parsed into it. Families that differ only in a connector differ only in the
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -35,6 +35,10 @@ class ModelConfig(BaseModel):
     """BLIP-2's Querying Transformer, for the families that read the image through one."""
     resampler: ResamplerConfig | None = None
     """Qwen-VL's cross-attention adapter, for the `resampler` connector."""
+    visual_expert: bool = False
+    """CogVLM: every LM layer gets an image copy of its QKV, output projection and MLP (part `visual_expert`)."""
+    image_positions: Literal["sequential", "shared"] = "sequential"
+    """Position ids of image tokens: one each (LLaVA) or one for the whole image (CogVLM)."""
 
     @model_validator(mode="after")
     def _feature_layer_exists(self) -> ModelConfig:

@@ -14,6 +14,13 @@ def position_ids_from_mask(attention_mask: Tensor) -> Tensor:
     return (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
 
 
+def positions_sharing_image(attention_mask: Tensor, image_mask: Tensor) -> Tensor:
+    """As position_ids_from_mask, but a run of image tokens shares one position (CogVLM):
+    the image does not push the text after it hundreds of positions away."""
+    repeat = image_mask & torch.nn.functional.pad(image_mask, (1, 0))[:, :-1]  # an image token after another
+    return position_ids_from_mask(attention_mask.bool() & ~repeat)
+
+
 def causal_padding_mask(attention_mask: Tensor, num_new: int) -> Tensor:
     """Bool mask (B, 1, T, S) for the last T=num_new queries over S keys; True = may attend.
 
@@ -56,11 +63,16 @@ class DecoderLM(nn.Module):
         position_ids: Tensor,
         past_key_values: list[KVCache] | None = None,
         use_cache: bool = False,
+        experts: nn.ModuleList | None = None,
+        image_mask: Tensor | None = None,
     ) -> tuple[Tensor, list[KVCache] | None]:
         """inputs_embeds (B, T, D); attention_mask (B, S = past + T), 1 = real token;
         position_ids (B, T). Returns logits (B, T, V) and, with use_cache, the
-        per-block (k, v) covering all S positions."""
-        hidden, cache = self.hidden_states(inputs_embeds, attention_mask, position_ids, past_key_values, use_cache)
+        per-block (k, v) covering all S positions. `experts` (one VisualExpert per
+        block, CogVLM) take over the tokens `image_mask` (B, T) marks."""
+        hidden, cache = self.hidden_states(
+            inputs_embeds, attention_mask, position_ids, past_key_values, use_cache, experts, image_mask
+        )
         return self.lm_head(hidden), cache
 
     def hidden_states(
@@ -70,6 +82,8 @@ class DecoderLM(nn.Module):
         position_ids: Tensor,
         past_key_values: list[KVCache] | None = None,
         use_cache: bool = False,
+        experts: nn.ModuleList | None = None,
+        image_mask: Tensor | None = None,
     ) -> tuple[Tensor, list[KVCache] | None]:
         """As forward, but the final-normed hidden states (B, T, D) instead of logits: training
         applies lm_head only where a token is predicted."""
@@ -95,6 +109,9 @@ class DecoderLM(nn.Module):
         present: list[KVCache] = []
         for i, block in enumerate(self.blocks):
             cache = None if past_key_values is None else past_key_values[i]
-            x, kv = block(x, attn_mask=mask, cos_sin=cos_sin, kv_cache=cache)
+            if experts is None:
+                x, kv = block(x, attn_mask=mask, cos_sin=cos_sin, kv_cache=cache)
+            else:
+                x, kv = experts[i](block, x, mask, cos_sin, cache, image_mask)
             present.append(kv)
         return self.norm(x), (present if use_cache else None)  # (B, T, D)

@@ -2,18 +2,30 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from components.models.language_model import DecoderLM, position_ids_from_mask
+from components.models.language_model import DecoderLM, position_ids_from_mask, positions_sharing_image
 from components.models.vision import VisionTransformer
 
 IGNORE_INDEX = -100
 PaddingSide = Literal["right", "left"]
 LossWeighting = Literal["token", "answer"]
+ImagePositions = Literal["sequential", "shared"]
+
+
+class SplicedInputs(NamedTuple):
+    """The LM's input once each `<image>` is replaced by its image tokens; all (B, L) but embeds (B, L, D)."""
+
+    embeds: Tensor
+    attention_mask: Tensor
+    position_ids: Tensor
+    labels: Tensor | None
+    image_mask: Tensor
+    """True at image tokens."""
 
 
 def answer_weights(targets: Tensor) -> Tensor:
@@ -69,14 +81,20 @@ class LlavaModel(nn.Module):
         image_token_id: int,
         pad_token_id: int,
         vision_feature_layer: int = -2,
+        visual_expert: nn.ModuleList | None = None,
+        image_positions: ImagePositions = "sequential",
     ) -> None:
+        """`visual_expert`: one VisualExpert per LM block (CogVLM), or None. `image_positions`:
+        each image token its own position id (LLaVA) or one shared by the whole image (CogVLM)."""
         super().__init__()
         self.vision = vision
         self.connector = connector
         self.language_model = language_model
+        self.visual_expert = visual_expert
         self.image_token_id = image_token_id
         self.pad_token_id = pad_token_id
         self.vision_feature_layer = vision_feature_layer
+        self.image_positions = image_positions
 
     def image_features(self, pixel_values: Tensor) -> Tensor:
         hidden = self.vision.hidden_states(pixel_values, self.vision_feature_layer)  # (B, 1 + N, Dv)
@@ -90,12 +108,11 @@ class LlavaModel(nn.Module):
         has_image: Tensor,
         labels: Tensor | None = None,
         padding_side: PaddingSide = "right",
-    ) -> tuple[Tensor, Tensor, Tensor, Tensor | None]:
+    ) -> SplicedInputs:
         """Replace each sample's `<image>` token by its N image features and re-pad.
 
         input_ids, attention_mask, labels: (B, T); pixel_values (B, 3, S, S); has_image (B,).
-        Returns inputs_embeds (B, L, D), attention_mask (B, L), position_ids (B, L),
-        labels (B, L) or None, where L = longest spliced sample (T - 1 + N with an image).
+        Returns the spliced inputs, of length L = the longest spliced sample (T - 1 + N with an image).
         """
         if padding_side not in ("right", "left"):
             raise ValueError(f"padding_side must be 'right' or 'left'; got {padding_side!r}")
@@ -106,12 +123,13 @@ class LlavaModel(nn.Module):
         if has_image.any():
             features = self.image_features(pixel_values[has_image]).to(text_embeds.dtype)  # (B_img, N, D)
 
-        embeds, targets = [], []
+        embeds, targets, images = [], [], []
         image_row = 0
         for b in range(B):
             real = attention_mask[b].bool()
             ids, emb = input_ids[b][real], text_embeds[b][real]  # (T_b,), (T_b, D)
             lab = labels[b][real] if labels is not None else None
+            is_image = torch.zeros(len(ids), dtype=torch.bool, device=ids.device)
             where = (ids == self.image_token_id).nonzero().flatten()
             expected = 1 if has_image[b] else 0
             if len(where) != expected:
@@ -124,29 +142,34 @@ class LlavaModel(nn.Module):
                 feats = features[image_row]  # (N, D)
                 image_row += 1
                 emb = torch.cat([emb[:p], feats, emb[p + 1 :]])  # (T_b - 1 + N, D)
+                is_image = torch.cat([is_image[:p], is_image.new_ones(feats.shape[0]), is_image[p + 1 :]])
                 if lab is not None:
                     ignore = lab.new_full((feats.shape[0],), IGNORE_INDEX)
                     lab = torch.cat([lab[:p], ignore, lab[p + 1 :]])
             embeds.append(emb)
             targets.append(lab)
-        return self._pad(embeds, targets if labels is not None else None, attention_mask, padding_side)
+            images.append(is_image)
+        return self._pad(embeds, targets if labels is not None else None, images, attention_mask, padding_side)
 
-    @staticmethod
     def _pad(
-        embeds: list[Tensor], labels: list[Tensor] | None, like_mask: Tensor, side: PaddingSide
-    ) -> tuple[Tensor, Tensor, Tensor, Tensor | None]:
+        self, embeds: list[Tensor], labels: list[Tensor] | None, images: list[Tensor], like_mask: Tensor, side: PaddingSide
+    ) -> SplicedInputs:
         B, L, D = len(embeds), max(len(e) for e in embeds), embeds[0].shape[-1]
         out_embeds = embeds[0].new_zeros(B, L, D)
         out_mask = like_mask.new_zeros(B, L)
+        out_images = torch.zeros(B, L, dtype=torch.bool, device=like_mask.device)
         out_labels = None if labels is None else labels[0].new_full((B, L), IGNORE_INDEX)
         for b, emb in enumerate(embeds):
             n = len(emb)
             span = slice(0, n) if side == "right" else slice(L - n, L)
             out_embeds[b, span] = emb
             out_mask[b, span] = 1
+            out_images[b, span] = images[b]
             if out_labels is not None:
                 out_labels[b, span] = labels[b]
-        return out_embeds, out_mask, position_ids_from_mask(out_mask), out_labels
+        shared = self.image_positions == "shared"
+        positions = positions_sharing_image(out_mask, out_images) if shared else position_ids_from_mask(out_mask)
+        return SplicedInputs(out_embeds, out_mask, positions, out_labels, out_images)
 
     def forward(
         self,
@@ -158,11 +181,11 @@ class LlavaModel(nn.Module):
         loss_weighting: LossWeighting = "token",
     ) -> dict[str, Tensor | None]:
         """With labels: {"loss"} (lm_head applied at target positions only). Without: {"logits"} (B, L, V)."""
-        embeds, mask, positions, labels = self.build_inputs(
+        embeds, mask, positions, labels, image_mask = self.build_inputs(
             input_ids, attention_mask, pixel_values, has_image, labels
         )
         lm = self.language_model
-        hidden, _ = lm.hidden_states(embeds, mask, positions)  # (B, L, D)
+        hidden, _ = lm.hidden_states(embeds, mask, positions, experts=self.visual_expert, image_mask=image_mask)  # (B, L, D)
         if labels is None:
             return {"loss": None, "logits": lm.lm_head(hidden)}
         return {"loss": target_loss(hidden, lm.lm_head, labels, loss_weighting), "logits": None}
@@ -179,7 +202,7 @@ class LlavaModel(nn.Module):
         use_cache: bool = True,
     ) -> list[list[int]]:
         """Greedy decoding from LEFT-padded prompts; returns new ids per sample, eos excluded."""
-        embeds, mask, positions, _ = self.build_inputs(
+        embeds, mask, positions, _, image_mask = self.build_inputs(
             input_ids, attention_mask, pixel_values, has_image, padding_side="left"
         )
         B = embeds.shape[0]
@@ -189,7 +212,8 @@ class LlavaModel(nn.Module):
             return generated
 
         lm = self.language_model
-        logits, cache = lm(embeds, mask, positions, use_cache=use_cache)  # prompt pass
+        experts = self.visual_expert
+        logits, cache = lm(embeds, mask, positions, use_cache=use_cache, experts=experts, image_mask=image_mask)  # prompt pass
         for step in range(max_new_tokens):
             next_ids = logits[:, -1].argmax(-1)  # (B,)
             done_now = done | (next_ids == eos_token_id)
@@ -203,9 +227,10 @@ class LlavaModel(nn.Module):
             new_positions = positions[:, -1:] + 1  # (B, 1)
             mask = torch.cat([mask, mask.new_ones(B, 1)], dim=1)  # (B, S + 1)
             positions = torch.cat([positions, new_positions], dim=1)
-            if use_cache:
-                logits, cache = lm(new_embeds, mask, new_positions, cache, use_cache=True)
+            if use_cache:  # generated tokens are text: the experts leave them to the LM
+                logits, cache = lm(new_embeds, mask, new_positions, cache, use_cache=True, experts=experts)
             else:
                 embeds = torch.cat([embeds, new_embeds], dim=1)  # (B, S + 1, D)
-                logits, _ = lm(embeds, mask, positions)
+                image_mask = torch.cat([image_mask, image_mask.new_zeros(B, 1)], dim=1)
+                logits, _ = lm(embeds, mask, positions, experts=experts, image_mask=image_mask)
         return generated

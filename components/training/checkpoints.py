@@ -6,6 +6,7 @@ never code.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -13,6 +14,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from components.models.visual_expert import expert_weights_from_lm
 from components.training.freeze import in_group
 
 
@@ -40,14 +42,23 @@ def load_weights(path: Path) -> dict[str, torch.Tensor]:
         raise CheckpointError(f"{path}: not a valid safetensors file ({exc})") from None
 
 
+DERIVED_PARTS: dict[str, Callable[[dict[str, torch.Tensor], str], dict[str, torch.Tensor]]] = {
+    "visual_expert": expert_weights_from_lm,
+}
+
+
 def init_part(model: nn.Module, part: str, weights: dict[str, torch.Tensor], source: str) -> int:
     """Copy the weights of one part ('*' = every part the source has) into the model; return tensors copied.
 
     A nested part such as `connector.qformer` is taken from the source's own `connector.qformer.*`
     tensors or, when it has none, from its top-level `qformer.*` ones: a module trained alone in
-    one stage (BLIP-2's Q-Former) becomes part of a bigger model in the next.
+    one stage (BLIP-2's Q-Former) becomes part of a bigger model in the next. A part in
+    DERIVED_PARTS that the source lacks is derived from what it has (CogVLM's visual experts
+    start as copies of a text-only LM's layers).
     """
     own = model.state_dict()
+    if part in DERIVED_PARTS and not any(in_group(n, part) for n in weights):
+        weights = DERIVED_PARTS[part](weights, part)
     if part != "*" and "." in part and not any(in_group(n, part) for n in weights):
         leaf = part.rsplit(".", 1)[1]
         weights = {f"{part}{n[len(leaf):]}": t for n, t in weights.items() if in_group(n, leaf)}

@@ -18,3 +18,5 @@ class OptimizerConfig(BaseModel):
     min_lr_ratio: Annotated[float, Field(ge=0, le=1)] = 0.1
     """The cosine schedule decays the learning rate to lr * min_lr_ratio at the last step."""
     grad_clip: Annotated[float, Field(gt=0)] | None = 1.0
+    lr_scale: dict[str, Annotated[float, Field(gt=0, le=1.0)]] = {}
+    """Parts that train at a fraction of lr, e.g. {language_model: 0.1} (CogVLM's SFT); the rest at lr."""

@@ -15,6 +15,7 @@ from torch import nn
 
 from components.models.llava import LossWeighting
 from components.training.config import OptimizerConfig
+from components.training.freeze import in_group
 from components.training.objectives import OBJECTIVES, TOKEN_OBJECTIVES
 
 
@@ -41,17 +42,27 @@ class StageModule(L.LightningModule):
 
     def configure_optimizers(self):
         cfg = self.optimizer_config
-        params = [p for p in self.model.parameters() if p.requires_grad]
-        decay = [p for p in params if p.ndim >= 2]
-        no_decay = [p for p in params if p.ndim < 2]
-        groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-        optimizer = torch.optim.AdamW(
-            [group for group in groups if group["params"]],
-            lr=cfg.lr,
-            betas=cfg.betas,
-        )
+        groups = parameter_groups(self.model, cfg)
+        optimizer = torch.optim.AdamW(groups, lr=cfg.lr, betas=cfg.betas)
         schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_factor(step, cfg, self.total_steps))
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
+
+
+def parameter_groups(model: nn.Module, cfg: OptimizerConfig) -> list[dict]:
+    """The trainable parameters in AdamW groups: matrices decay, vectors do not, and each part in
+    cfg.lr_scale gets its fraction of the learning rate."""
+    unknown = [part for part in cfg.lr_scale if not any(in_group(n, part) for n, p in model.named_parameters() if p.requires_grad)]
+    if unknown:
+        raise ValueError(f"optimizer.lr_scale names {', '.join(unknown)}, which has no trainable parameter in this stage")
+    groups: dict[tuple[float, bool], list[nn.Parameter]] = {}
+    for name, param in model.named_parameters():
+        if param.requires_grad:
+            scale = next((s for part, s in cfg.lr_scale.items() if in_group(name, part)), 1.0)
+            groups.setdefault((scale, param.ndim >= 2), []).append(param)
+    return [
+        {"params": params, "lr": cfg.lr * scale, "weight_decay": cfg.weight_decay if decays else 0.0}
+        for (scale, decays), params in groups.items()
+    ]
 
 
 def lr_factor(step: int, cfg: OptimizerConfig, total_steps: int) -> float:

@@ -96,6 +96,10 @@ CASES = {
     "unknown colour": (lambda r: r["data"]["shapes"].update(colours=["red", "mauve"]), r"mauve"),
     "answer weighting without tokens": (lambda r: r["stages"][0].update(loss_weighting="answer"), r"stages\.0.*contrastive objective has none \(allowed there: token\)"),
     "unknown loss weighting": (lambda r: r["stages"][3].update(loss_weighting="turn"), r"stages\.3\.loss_weighting: .*'token' or 'answer'"),
+    "lr scale of a frozen part": (lambda r: r["stages"][2]["optimizer"].update(lr_scale={"language_model": 0.1}),
+                                  r"stages\.2.*lr_scale part 'language_model' does not train in this stage \(trainable: connector\)"),
+    "visual expert without the model flag": (lambda r: r["stages"][3].update(trainable=["connector", "visual_expert"]),
+                                             r"stage 'instruct' names the part visual_expert, but model\.visual_expert is not true"),
     "length grouping of captions": (lambda r: r["stages"][0].update(group_by_length=True),
                                     r"stages\.0.*contrastive objective has none \(allowed for: llava_instruct, llava_multitask, llava_pretrain\)"),
 }

@@ -41,7 +41,7 @@ def test_image_features_use_patch_tokens_of_selected_layer(model):
 
 def test_splice_places_features_where_image_token_stood(model):
     ids, mask, pixels, has_image, labels = batch()
-    embeds, new_mask, pos, new_labels = model.build_inputs(ids, mask, pixels, has_image, labels)
+    embeds, new_mask, pos, new_labels, _ = model.build_inputs(ids, mask, pixels, has_image, labels)
     L = 5 - 1 + N
     assert embeds.shape == (2, L, LM.dim) and new_mask.shape == new_labels.shape == (2, L)
     text = model.language_model.embed(ids)
@@ -56,7 +56,7 @@ def test_splice_places_features_where_image_token_stood(model):
 
 def test_sample_without_image_passes_through(model):
     ids, mask, pixels, has_image, labels = batch()
-    embeds, new_mask, pos, new_labels = model.build_inputs(ids, mask, pixels, has_image, labels)
+    embeds, new_mask, pos, new_labels, _ = model.build_inputs(ids, mask, pixels, has_image, labels)
     text = model.language_model.embed(ids)
     torch.testing.assert_close(embeds[1, :3], text[1, :3])
     assert (embeds[1, 3:] == 0).all()
@@ -68,7 +68,7 @@ def test_left_padding_kept(model):
     ids = torch.tensor([[PAD, PAD, 9, IMAGE, 10], [5, 6, IMAGE, 7, 8]])
     mask = torch.tensor([[0, 0, 1, 1, 1], [1, 1, 1, 1, 1]])
     pixels = torch.randn(2, 3, 16, 16, dtype=torch.float64)
-    embeds, new_mask, pos, _ = model.build_inputs(ids, mask, pixels, torch.tensor([True, True]), padding_side="left")
+    embeds, new_mask, pos, _, _ = model.build_inputs(ids, mask, pixels, torch.tensor([True, True]), padding_side="left")
     assert new_mask[0].tolist() == [0, 0] + [1] * (2 + N)
     assert pos[0, 2:].tolist() == list(range(2 + N))
     torch.testing.assert_close(embeds[0, 3 : 3 + N], model.image_features(pixels[:1])[0])
@@ -112,7 +112,7 @@ def test_a_resampler_connector_gives_every_image_its_fixed_number_of_tokens():
     llava = build_llava(cfg, VOCAB, IMAGE, PAD)
     assert N == 16
     ids = torch.tensor([[1, IMAGE, 5, 6]])
-    embeds, mask, positions, labels = llava.build_inputs(
+    embeds, mask, positions, labels, _ = llava.build_inputs(
         ids, torch.ones_like(ids), torch.randn(1, 3, 16, 16), torch.tensor([1]), labels=ids.clone()
     )
     assert embeds.shape == (1, 3 + 4, LM.dim)

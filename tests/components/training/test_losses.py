@@ -98,3 +98,18 @@ def test_loss_without_targets_is_zero_and_differentiable():
     loss = target_loss(hidden, head, torch.full((2, 3), IGNORE_INDEX))
     loss.backward()
     assert float(loss) == 0.0 and hidden.grad is not None
+
+
+def test_lr_scale_gives_a_part_its_fraction_of_the_learning_rate():
+    from components.training.config import OptimizerConfig
+    from components.training.stage_module import parameter_groups
+
+    model = torch.nn.ModuleDict({"connector": torch.nn.Linear(4, 4), "language_model": torch.nn.Linear(4, 4)})
+    groups = parameter_groups(model, OptimizerConfig(lr=1e-3, weight_decay=0.1, lr_scale={"language_model": 0.1}))
+    by_param = {id(p): (g["lr"], g["weight_decay"]) for g in groups for p in g["params"]}
+    assert by_param[id(model["connector"].weight)] == (1e-3, 0.1)
+    assert by_param[id(model["connector"].bias)] == (1e-3, 0.0)
+    assert by_param[id(model["language_model"].weight)] == pytest.approx((1e-4, 0.1))
+    model["language_model"].requires_grad_(False)
+    with pytest.raises(ValueError, match="lr_scale names language_model, which has no trainable parameter"):
+        parameter_groups(model, OptimizerConfig(lr_scale={"language_model": 0.1}))
