@@ -129,3 +129,36 @@ def test_qwen_vl_runs_its_three_stages_with_the_seed_freeze_plan(tmp_path: Path)
             assert torch.equal(tensor, weights["multitask"][name]), name
     assert "connector.queries" in weights["sft"]
     assert "vqa_exact_match" in client.get_run(version.run_id).data.metrics
+
+
+def test_cogvlm_trains_visual_experts_started_from_the_lm_and_fine_tunes_the_lm_at_a_tenth_of_the_rate(tmp_path: Path):
+    work = tmp_path / "work"
+    mmops("run", str(HERE / "tiny_cogvlm.yaml"), "--workdir", str(work))
+    settings = Settings.for_workdir(work, env={})
+    client = client_for(settings)
+    version = client.get_model_version("tiny-cogvlm", "1")
+    stage_runs = json.loads(version.tags["mmops.stage_runs"])
+    assert list(stage_runs) == ["clip", "lm", "pretrain", "grounding", "sft"]
+    sft = client.get_run(stage_runs["sft"]).data.params
+    assert sft["trainable"] == "connector,visual_expert,language_model"
+    assert json.loads(sft["optimizer.lr_scale"]) == {"language_model": 0.1}
+
+    from safetensors.torch import load_file
+
+    stages = next(settings.runs_dir.glob("tiny-cogvlm-*")) / "stages"
+    lm, pretrain, grounding, sft_weights = (load_file(str(stages / s / "model.safetensors")) for s in ("lm", "pretrain", "grounding", "sft"))
+    for name, tensor in lm.items():  # stage 1 keeps the LM frozen ...
+        assert torch.equal(pretrain[name], tensor), name
+    # ... while the experts, started as copies of its layers, trained
+    assert not torch.equal(pretrain["visual_expert.0.qkv.weight"], lm["language_model.blocks.0.attn.qkv.weight"])
+    for name, tensor in sft_weights.items():  # SFT: everything but the tower
+        if name.startswith("vision."):
+            assert torch.equal(tensor, grounding[name]), name
+    assert not torch.equal(sft_weights["language_model.blocks.0.attn.qkv.weight"], grounding["language_model.blocks.0.attn.qkv.weight"])
+
+    # the served model rebuilds the experts from the logged config and answers
+    image = next((work / "datasets" / "data" / "tiny-shapes" / "images" / "test").glob("*.png"))
+    with tracking(settings):
+        served = mlflow.pyfunc.load_model("models:/tiny-cogvlm/1")
+        answers = served.predict(pd.DataFrame({"image": [str(image)], "prompt": ["How many shapes are there?"]}))
+    assert len(answers) == 1 and isinstance(answers[0], str)
