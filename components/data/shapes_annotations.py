@@ -41,7 +41,7 @@ class QuestionAnswer:
 
 def caption(scene: Scene) -> str:
     """The objects left to right: 'a ..., a ... and a ...' (lowercase, no period)."""
-    return _join([_words(o, scene.image_size) for o in _left_to_right(scene)])
+    return _join([_words(o, scene) for o in _left_to_right(scene)])
 
 
 HARD_NEGATIVE_KINDS: tuple[str, ...] = ("shape", "colour", "size", "position")
@@ -62,7 +62,7 @@ def hard_negative_captions(
     Contrastive training with these as extra negatives (NegCLIP) cannot be solved by a
     bag of colour words: the image embedding has to bind each shape to its colour and place.
     """
-    words = [_words(o, scene.image_size) for o in _left_to_right(scene)]
+    words = [_words(o, scene) for o in _left_to_right(scene)]
     n = len(words)
 
     def changed(index: int, field: str, value: str) -> str:
@@ -94,8 +94,8 @@ def _left_to_right(scene: Scene) -> list[ShapeObject]:
     return sorted(scene.objects, key=lambda o: o.centre[0])
 
 
-def _words(obj: ShapeObject, image_size: int) -> dict[str, str]:
-    return {"size": obj.size, "colour": obj.colour, "shape": obj.shape, "where": position_words(obj, image_size)}
+def _words(obj: ShapeObject, scene: Scene) -> dict[str, str]:
+    return {"size": obj.size, "colour": obj.colour, "shape": obj.shape, "where": position_words(obj, scene.width, scene.height)}
 
 
 def _join(objects: Sequence[dict[str, str]]) -> str:
@@ -110,14 +110,16 @@ def caption_prompt(rng: np.random.Generator) -> str:
     return CAPTION_PROMPTS[int(rng.integers(len(CAPTION_PROMPTS)))]
 
 
-def normalise_box(box_px: Box, image_size: int) -> Box:
-    """Pixel box -> 0..999 integers: round(coord / image_size * 999)."""
-    return tuple(round(v / image_size * BOX_SCALE) for v in box_px)  # type: ignore[return-value]
+def normalise_box(box_px: Box, width: int, height: int | None = None) -> Box:
+    """Pixel box -> 0..999 integers: x / width * 999, y / height * 999, rounded."""
+    x0, y0, x1, y1 = box_px
+    h = height or width
+    return tuple(round(v * BOX_SCALE) for v in (x0 / width, y0 / h, x1 / width, y1 / h))  # type: ignore[return-value]
 
 
-def format_box(box_px: Box, image_size: int) -> str:
+def format_box(box_px: Box, width: int, height: int | None = None) -> str:
     """'[[062,125,312,406]]': the normalised box, zero-padded to three digits."""
-    return "[[" + ",".join(f"{v:03d}" for v in normalise_box(box_px, image_size)) + "]]"
+    return "[[" + ",".join(f"{v:03d}" for v in normalise_box(box_px, width, height)) + "]]"
 
 
 def parse_box(text: str) -> Box | None:
@@ -200,7 +202,7 @@ def candidate_questions(
             qa(
                 "grounding",
                 f"Where is the {_name(o)}? Answer with a bounding box.",
-                format_box(o.box, scene.image_size),
+                format_box(o.box, scene.width, scene.height),
             )
             for o in objects
         ],

@@ -12,7 +12,7 @@ alone, and a whole dataset is identical across runs and machines.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Annotated, Literal
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -57,6 +57,9 @@ class ShapesConfig(BaseModel):
     max_shapes: int = Field(3, ge=1, le=MAX_SHAPES_PER_SCENE)
     colours: tuple[str, ...] = ("red", "green", "blue", "yellow", "purple", "orange")
     shapes: tuple[str, ...] = SHAPE_NAMES
+    canvases: tuple[tuple[Annotated[int, Field(ge=32, le=2048)], Annotated[int, Field(ge=32, le=2048)]], ...] | None = None
+    """(height, width) sizes a scene is drawn at, one picked per scene (LLaVA-1.6's variable
+    aspect); unset, every scene is image_size square."""
 
     @field_validator("colours")
     @classmethod
@@ -82,6 +85,13 @@ class ShapesConfig(BaseModel):
                 "colour, so list at least max_shapes colours"
             )
         return self
+
+    @field_validator("canvases")
+    @classmethod
+    def _some_canvases(cls, value: tuple | None) -> tuple | None:
+        if value is not None and not value:
+            raise ValueError("ShapesConfig.canvases is empty; list (height, width) sizes or leave it out for square images")
+        return value
 
     def split_size(self, split: str) -> int:
         """Number of scenes in `split` (one of SPLITS)."""
@@ -126,38 +136,46 @@ class ShapeObject:
 
 @dataclass(frozen=True)
 class Scene:
-    """The objects of one image, ordered left to right by x-centre."""
+    """The objects of one image of width x height pixels, ordered left to right by x-centre."""
 
-    image_size: int
+    width: int
+    height: int
     objects: tuple[ShapeObject, ...]
 
+    @classmethod
+    def square(cls, image_size: int, objects: tuple[ShapeObject, ...]) -> Scene:
+        return cls(image_size, image_size, objects)
+
     def to_dict(self) -> dict:
-        return {"image_size": self.image_size, "objects": [o.to_dict() for o in self.objects]}
+        return {"width": self.width, "height": self.height, "objects": [o.to_dict() for o in self.objects]}
 
     @classmethod
     def from_dict(cls, data: dict) -> Scene:
+        """Also reads the square-only form {"image_size": S, ...} of earlier datasets."""
         objects = tuple(
             ShapeObject(o["colour"], o["shape"], o["size"], tuple(int(v) for v in o["box"]))
             for o in data["objects"]
         )
-        return cls(image_size=int(data["image_size"]), objects=objects)
+        if "image_size" in data:
+            return cls.square(int(data["image_size"]), objects)
+        return cls(int(data["width"]), int(data["height"]), objects)
 
 
-def side_px(size: str, image_size: int) -> int:
-    """Side length in pixels of a `size` ("small" | "large") shape."""
-    return max(4, round(SIZE_FRACTION[size] * image_size))
+def side_px(size: str, width: int, height: int | None = None) -> int:
+    """Side length in pixels of a `size` ("small" | "large") shape, a fraction of the shorter side."""
+    return max(4, round(SIZE_FRACTION[size] * min(width, height or width)))
 
 
-def min_x_separation(image_size: int) -> float:
+def min_x_separation(width: int) -> float:
     """The least distance between two objects' x-centres in one scene."""
-    return image_size / 8
+    return width / 8
 
 
-def position_words(obj: ShapeObject, image_size: int) -> str:
+def position_words(obj: ShapeObject, width: int, height: int | None = None) -> str:
     """Where the centre lies on a 3x3 grid: 'top left', 'middle right', 'centre', ..."""
     cx, cy = obj.centre
-    row = ("top", "middle", "bottom")[min(int(cy * 3 // image_size), 2)]
-    col = ("left", "centre", "right")[min(int(cx * 3 // image_size), 2)]
+    row = ("top", "middle", "bottom")[min(int(cy * 3 // (height or width)), 2)]
+    col = ("left", "centre", "right")[min(int(cx * 3 // width), 2)]
     return "centre" if (row, col) == ("middle", "centre") else f"{row} {col}"
 
 
@@ -174,26 +192,31 @@ def sample_scene(config: ShapesConfig, split: str, index: int) -> Scene:
     colours = [config.colours[int(i)] for i in picked]
     shapes = [config.shapes[int(i)] for i in rng.integers(0, len(config.shapes), size=count)]
     sizes = [("small", "large")[int(i)] for i in rng.integers(0, 2, size=count)]
-    size_px = config.image_size
+    height = width = config.image_size
+    if config.canvases is not None:  # drawn only then, so square datasets stay what they were
+        height, width = config.canvases[int(rng.integers(len(config.canvases)))]
     for _ in range(_SCENE_TRIES):
-        boxes = _place_boxes([side_px(s, size_px) for s in sizes], size_px, rng)
+        boxes = _place_boxes([side_px(s, width, height) for s in sizes], width, height, rng)
         if boxes is not None:
             break
     else:  # unreachable for the validated sizes: four large shapes fit with room to spare
-        raise RuntimeError(f"could not place {sizes} in a {size_px}px image ({split} #{index})")
+        raise RuntimeError(f"could not place {sizes} in a {width}x{height}px image ({split} #{index})")
     objects = [ShapeObject(c, s, z, b) for c, s, z, b in zip(colours, shapes, sizes, boxes)]
     objects.sort(key=lambda o: o.centre[0])
-    return Scene(image_size=size_px, objects=tuple(objects))
+    return Scene(width, height, tuple(objects))
 
 
-def _place_boxes(sides: list[int], image_size: int, rng: np.random.Generator) -> list[Box] | None:
+def _place_boxes(sides: list[int], width: int, height: int, rng: np.random.Generator) -> list[Box] | None:
     """Random boxes that keep the margin and x-separation, or None if one did not fit."""
     boxes: list[Box] = []
     for side in sides:
         for _ in range(_PLACEMENT_TRIES):
-            x0, y0 = (int(v) for v in rng.integers(0, image_size - side + 1, size=2))
+            if width == height:  # one draw of two, as square scenes always did
+                x0, y0 = (int(v) for v in rng.integers(0, width - side + 1, size=2))
+            else:
+                x0, y0 = int(rng.integers(0, width - side + 1)), int(rng.integers(0, height - side + 1))
             box = (x0, y0, x0 + side, y0 + side)
-            if all(_compatible(box, other, image_size) for other in boxes):
+            if all(_compatible(box, other, width) for other in boxes):
                 boxes.append(box)
                 break
         else:
@@ -201,17 +224,17 @@ def _place_boxes(sides: list[int], image_size: int, rng: np.random.Generator) ->
     return boxes
 
 
-def _compatible(a: Box, b: Box, image_size: int) -> bool:
+def _compatible(a: Box, b: Box, width: int) -> bool:
     gap_x = max(a[0] - b[2], b[0] - a[2])  # negative when the x-ranges overlap
     gap_y = max(a[1] - b[3], b[1] - a[3])
     apart = gap_x >= _BOX_MARGIN_PX or gap_y >= _BOX_MARGIN_PX
-    separated = abs((a[0] + a[2]) - (b[0] + b[2])) / 2 >= min_x_separation(image_size)
+    separated = abs((a[0] + a[2]) - (b[0] + b[2])) / 2 >= min_x_separation(width)
     return apart and separated
 
 
 def render_scene(scene: Scene) -> Image.Image:
     """Draw the scene as an RGB image; every shape fills its box."""
-    image = Image.new("RGB", (scene.image_size, scene.image_size), BACKGROUND_RGB)
+    image = Image.new("RGB", (scene.width, scene.height), BACKGROUND_RGB)
     draw = ImageDraw.Draw(image)
     for obj in scene.objects:
         x0, y0, x1, y1 = obj.box

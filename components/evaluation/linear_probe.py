@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from components.data.llava_json import load_image, load_llava_json, resolve_image
+from components.data.shapes_world import Scene
 from components.models.vision import VisionTransformer
 
 
@@ -57,9 +58,10 @@ def object_token_features(
         pixels = torch.stack([load_image(resolve_image(image_root, s["image"]), cfg.image_size) for s in chunk])
         tokens = vision.hidden_states(pixels, layer)[:, 1:]  # (B, N, D) without CLS
         for b, sample in enumerate(chunk):
-            scale = cfg.image_size / sample["scene"]["image_size"]
+            scene = Scene.from_dict(sample["scene"])  # the image was resized to the tower's square input
+            sx, sy = cfg.image_size / scene.width, cfg.image_size / scene.height
             for obj in sample["scene"]["objects"]:
-                x0, y0, x1, y1 = (c * scale for c in obj["box"])
+                x0, y0, x1, y1 = (c * f for c, f in zip(obj["box"], (sx, sy, sx, sy)))
                 col, row = int((x0 + x1) / 2) // cfg.patch_size, int((y0 + y1) / 2) // cfg.patch_size
                 rows.append(tokens[b, min(row, grid - 1) * grid + min(col, grid - 1)])
                 objects.append(obj)

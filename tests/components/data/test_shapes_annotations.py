@@ -24,7 +24,7 @@ CONFIG = ShapesConfig(seed=5, max_shapes=4)
 
 
 def _scene(*objects: tuple[str, str, str, tuple[int, int, int, int]]) -> Scene:
-    return Scene(image_size=64, objects=tuple(ShapeObject(*o) for o in objects))
+    return Scene.square(64, tuple(ShapeObject(*o) for o in objects))
 
 
 RED_CIRCLE = ("red", "circle", "large", (2, 2, 20, 20))
@@ -199,3 +199,8 @@ def test_box_iou() -> None:
     assert box_iou((0, 0, 10, 10), (5, 0, 15, 10)) == pytest.approx(1 / 3)
     assert box_iou((0, 0, 10, 10), (0, 0, 5, 5)) == pytest.approx(0.25)
     assert box_iou((3, 3, 3, 3), (3, 3, 3, 3)) == 0.0
+
+
+def test_boxes_of_a_wide_scene_are_normalised_per_axis():
+    assert normalise_box((64, 16, 128, 48), 128, 64) == (500, 250, 999, 749)
+    assert format_box((0, 0, 32, 64), 128, 64) == "[[000,000,250,999]]"

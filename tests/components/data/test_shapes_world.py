@@ -67,7 +67,7 @@ def test_scene_invariants(image_size: int) -> None:
     for index in range(150):
         scene = sample_scene(config, "train", index)
         objects = scene.objects
-        assert scene.image_size == image_size
+        assert (scene.width, scene.height) == (image_size, image_size)
         assert 1 <= len(objects) <= 4
         assert len({o.colour for o in objects}) == len(objects)
         for obj in objects:
@@ -126,9 +126,9 @@ def test_position_words(box: tuple[int, int, int, int], words: str) -> None:
 
 
 def test_render_fills_each_shape_in_its_box() -> None:
-    scene = Scene(
-        image_size=64,
-        objects=(
+    scene = Scene.square(
+        64,
+        (
             _obj("circle", (2, 2, 20, 20), "red"),
             _obj("square", (24, 2, 42, 20), "blue"),
             _obj("triangle", (2, 40, 20, 58), "green"),
@@ -148,3 +148,34 @@ def test_render_fills_each_shape_in_its_box() -> None:
     assert image.getpixel((40, 40)) == BACKGROUND_RGB  # diamond
     assert image.getpixel((32, 32)) == BACKGROUND_RGB  # between shapes
     assert image.getpixel((20, 10)) == BACKGROUND_RGB  # x1 is exclusive
+
+
+def test_scenes_drawn_on_canvases_of_several_aspects_keep_every_invariant() -> None:
+    """LLaVA-1.6's data: wide, tall and square scenes; positions and boxes read per axis."""
+    canvases = ((64, 64), (64, 128), (128, 64))
+    config = ShapesConfig(image_size=64, canvases=canvases, min_shapes=1, max_shapes=3, seed=5)
+    seen = set()
+    for index in range(120):
+        scene = sample_scene(config, "train", index)
+        seen.add((scene.height, scene.width))
+        assert render_scene(scene).size == (scene.width, scene.height)
+        for obj in scene.objects:
+            x0, y0, x1, y1 = obj.box
+            assert 0 <= x0 < x1 <= scene.width and 0 <= y0 < y1 <= scene.height
+            assert x1 - x0 == side_px(obj.size, scene.width, scene.height)
+        for a, b in itertools.combinations(scene.objects, 2):
+            assert abs(a.centre[0] - b.centre[0]) >= min_x_separation(scene.width)
+        assert Scene.from_dict(scene.to_dict()) == scene
+    assert seen == set(canvases)
+    wide = _obj("square", (100, 50, 118, 60))
+    assert position_words(wide, 128, 64) == "bottom right"
+
+
+def test_square_scenes_are_unchanged_by_the_canvas_option_and_old_scene_dicts_still_read() -> None:
+    config = ShapesConfig(image_size=64, seed=2)
+    assert sample_scene(config, "val", 3) == sample_scene(config.model_copy(update={"canvases": None}), "val", 3)
+    scene = sample_scene(config, "val", 3)
+    legacy = {"image_size": 64, "objects": scene.to_dict()["objects"]}
+    assert Scene.from_dict(legacy) == scene
+    with pytest.raises(ValueError, match="canvases is empty"):
+        ShapesConfig(canvases=())
