@@ -33,7 +33,7 @@ def evaluate(ctx: PipelineContext, dataset: DatasetVersion) -> dict[str, float]:
     with torch.inference_mode():
         metrics, predictions = evaluate_llava(
             model, tokenizer, instruct_file(dataset.path, "test"), dataset.path, recipe.model.vision.image_size,
-            cfg.batch_size, cfg.max_new_tokens, cfg.limit, progress,
+            cfg.batch_size, cfg.max_new_tokens, cfg.limit, progress, recipe.model.anyres_pinpoints,
         )
     client = client_for(ctx.settings)
     for key, value in metrics.items():

@@ -19,7 +19,7 @@ import pandas as pd
 from mlflow.pyfunc import PythonModel
 
 from components.data.conversation import encode_prompt
-from components.data.llava_json import load_image
+from components.data.llava_images import ImageProcessor
 from components.data.tokenizer import IMAGE_TOKEN, TextTokenizer
 from components.inference.answer import answer_prompts
 from components.models.builders import build_llava
@@ -42,22 +42,22 @@ class LlavaPyfunc(PythonModel):
         missing = {"image", "prompt"} - set(frame.columns)
         if missing:
             raise ValueError(f"input needs columns image and prompt; missing: {', '.join(sorted(missing))}")
-        size = self.config.vision.image_size
-        images = [self._image(value, size) for value in frame["image"]]
+        processor = ImageProcessor(self.config.vision.image_size, self.config.anyres_pinpoints)
+        images = [self._image(value, processor) for value in frame["image"]]
         prompts = []
         for prompt, image in zip(frame["prompt"], images):
             question = str(prompt)
             if image is not None and IMAGE_TOKEN not in question:
                 question = f"{IMAGE_TOKEN}\n{question}"
             prompts.append(encode_prompt([], question, self.tokenizer))
-        return answer_prompts(self.model, self.tokenizer, prompts, images, size, max_new_tokens=self.max_new_tokens)
+        return answer_prompts(self.model, self.tokenizer, prompts, images, processor, max_new_tokens=self.max_new_tokens)
 
     @staticmethod
-    def _image(value, size: int):
+    def _image(value, processor: ImageProcessor):
         if value is None or (isinstance(value, float) and pd.isna(value)):
             return None
         if isinstance(value, str) and Path(value).is_file():
-            return load_image(Path(value), size)
+            return processor(Path(value))
         if isinstance(value, str):
             try:
                 value = base64.b64decode(value, validate=True)
@@ -66,7 +66,7 @@ class LlavaPyfunc(PythonModel):
         with tempfile.NamedTemporaryFile(suffix=".png") as handle:
             handle.write(bytes(value))
             handle.flush()
-            return load_image(Path(handle.name), size)
+            return processor(Path(handle.name))
 
 
 mlflow.models.set_model(LlavaPyfunc())

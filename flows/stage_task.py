@@ -89,7 +89,9 @@ def run_stage(ctx: PipelineContext, stage: StageConfig, dataset: DatasetVersion)
             client.set_tag(run_id, f"mmops.parent_model.{source.removeprefix('models:/').replace('@', ':')}", resolved)
 
         image_size = recipe.model.vision.image_size
-        dataset_obj = build_stage_dataset(stage.objective, dataset.path, tokenizer, image_size, stage.max_len)
+        dataset_obj = build_stage_dataset(
+            stage.objective, dataset.path, tokenizer, image_size, stage.max_len, pinpoints=recipe.model.anyres_pinpoints
+        )
         loader = build_dataloader(dataset_obj, stage.batch_size, tokenizer.pad_id, stage.seed, group_by_length=stage.group_by_length)
         logger.info("stage %s (%s): %d steps, batch %d, training %s", stage.name, stage.objective, stage.steps, stage.batch_size, stage.trainable)
         result = train_stage(

@@ -29,9 +29,9 @@ Objective = Literal["contrastive", "language_modeling", "llava_pretrain", "llava
 MODEL_PARTS: dict[str, tuple[str, ...]] = {
     "contrastive": ("vision", "text", "image_projection", "text_projection", "logit_scale"),
     "language_modeling": ("language_model",),
-    "llava_pretrain": ("vision", "connector", "language_model", "visual_expert"),
-    "llava_instruct": ("vision", "connector", "language_model", "visual_expert"),
-    "llava_multitask": ("vision", "connector", "language_model", "visual_expert"),
+    "llava_pretrain": ("vision", "connector", "language_model", "visual_expert", "image_newline"),
+    "llava_instruct": ("vision", "connector", "language_model", "visual_expert", "image_newline"),
+    "llava_multitask": ("vision", "connector", "language_model", "visual_expert", "image_newline"),
     "qformer_pretrain": ("vision", "qformer", "image_projection", "text_projection", "itm_head", "lm_head", "logit_scale"),
 }
 
@@ -151,7 +151,7 @@ class PromotionConfig(Strict):
 class Recipe(Strict):
     name: Name
     """The registered model name."""
-    family: Literal["llava", "llava-1.5", "blip2", "minigpt4", "qwen-vl", "cogvlm"]
+    family: Literal["llava", "llava-1.5", "llava-1.6", "blip2", "minigpt4", "qwen-vl", "cogvlm"]
     description: str = ""
     data: DataConfig = DataConfig()
     model: ModelConfig = ModelConfig()

@@ -15,9 +15,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
 from torch.utils.data import Dataset
 
 from components.data.conversation import (
@@ -30,8 +28,10 @@ from components.data.conversation import (
     strip_image_token,
 )
 from components.data.errors import DataError
+from components.data.llava_images import ImageProcessor, collate_images, load_image
 from components.data.paths import resolve_image
 from components.data.tokenizer import TextTokenizer
+from components.models.anyres import Size
 
 ROLES = ("human", "gpt")
 
@@ -89,22 +89,6 @@ def _check_sample(path: Path, index: int, sample: object) -> None:
                         "non-empty caption strings, or leave the field out")
 
 
-def load_image(path: Path, image_size: int) -> torch.Tensor:
-    """RGB image as a float tensor (3, image_size, image_size) in [-1, 1], resized
-    (bicubic, aspect ratio not kept) when it is not already that size."""
-    try:
-        with Image.open(path) as image:
-            rgb = image.convert("RGB")
-    except FileNotFoundError as exc:
-        raise DataError(f"image file not found: {path}") from exc
-    except UnidentifiedImageError as exc:
-        raise DataError(f"{path} is not an image Pillow can read") from exc
-    if rgb.size != (image_size, image_size):
-        rgb = rgb.resize((image_size, image_size), Image.Resampling.BICUBIC)
-    pixels = torch.from_numpy(np.asarray(rgb, dtype=np.float32))  # (S, S, 3) in 0..255
-    return (pixels / 127.5 - 1.0).permute(2, 0, 1).contiguous()  # (3, S, S)
-
-
 def _image_paths(json_path: Path, root: Path, samples: list[dict]) -> list[Path | None]:
     """Each sample's resolved image path, checked up front so a bad path fails at once."""
     return [
@@ -122,10 +106,12 @@ class LlavaJsonDataset(Dataset):
     """
 
     def __init__(self, json_path: Path, image_root: Path, tokenizer: TextTokenizer,
-                 mode: ConversationMode, image_size: int, max_len: int) -> None:
+                 mode: ConversationMode, image_size: int, max_len: int, pinpoints: tuple[Size, ...] | None = None) -> None:
+        """`pinpoints`: any-resolution input (LLaVA-1.6), see llava_images.ImageProcessor."""
         self.samples = load_llava_json(json_path)
         self.image_paths = _image_paths(Path(json_path), Path(image_root), self.samples)
         self.tokenizer, self.mode = tokenizer, mode
+        self.images = ImageProcessor(image_size, pinpoints)
         self.image_size, self.max_len = image_size, max_len
         self._encoded: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
 
@@ -140,11 +126,7 @@ class LlavaJsonDataset(Dataset):
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         ids, labels = self._encode(index)
         path = self.image_paths[index]
-        if path is None:
-            pixels = torch.zeros(3, self.image_size, self.image_size)
-        else:
-            pixels = load_image(path, self.image_size)
-        return {"pixel_values": pixels, "has_image": torch.tensor(path is not None), "input_ids": ids, "labels": labels}
+        return {**self.images(path), "has_image": torch.tensor(path is not None), "input_ids": ids, "labels": labels}
 
     def _encode(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         if index not in self._encoded:
@@ -263,7 +245,8 @@ def collate_batch(items: list[dict[str, torch.Tensor]], pad_id: int) -> dict[str
             texts = [item[key] for item in items]
             batch[key] = _pad(texts, pad_id)
             batch[mask_key] = _pad([torch.ones_like(r) for r in texts], 0)
-    for key in ("pixel_values", "has_image"):
-        if key in items[0]:
-            batch[key] = torch.stack([item[key] for item in items])
+    if "pixel_values" in items[0]:
+        batch |= collate_images(items)
+    if "has_image" in items[0]:
+        batch["has_image"] = torch.stack([item["has_image"] for item in items])
     return batch

@@ -13,10 +13,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from components.data.conversation import encode_prompt
-from components.data.llava_json import load_image, load_llava_json, resolve_image
+from components.data.llava_images import ImageProcessor
+from components.data.llava_json import load_llava_json, resolve_image
 from components.data.shapes_annotations import box_iou, parse_box
 from components.data.tokenizer import TextTokenizer
 from components.inference.answer import answer_prompts
+from components.models.anyres import Size
 from components.models.llava import LlavaModel
 
 GROUNDING = "grounding"
@@ -86,12 +88,15 @@ def evaluate_llava(
     max_new_tokens: int = 24,
     limit: int | None = None,
     progress: Callable[[int, int], None] | None = None,
+    pinpoints: tuple[Size, ...] | None = None,
 ) -> tuple[dict[str, float], list[dict]]:
+    """`pinpoints`: the model's any-resolution grids (LLaVA-1.6), else square input."""
     items = eval_items(json_path, image_root, limit)
     prompts = [encode_prompt(list(item.history), item.question, tokenizer) for item in items]
-    loaded = {path: load_image(path, image_size) for path in {it.image for it in items if it.image}}
+    processor = ImageProcessor(image_size, pinpoints)
+    loaded = {path: processor(path) for path in {it.image for it in items if it.image}}
     images = [loaded[it.image] if it.image else None for it in items]
-    answers = answer_prompts(model, tokenizer, prompts, images, image_size, batch_size, max_new_tokens, progress)
+    answers = answer_prompts(model, tokenizer, prompts, images, processor, batch_size, max_new_tokens, progress)
     predictions = [
         {"id": it.sample_id, "type": it.question_type, "question": it.question, "answer": it.answer, "prediction": a}
         for it, a in zip(items, answers)

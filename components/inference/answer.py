@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 import torch
 
+from components.data.llava_images import ImageProcessor, collate_images
 from components.data.tokenizer import TextTokenizer
 from components.models.llava import LlavaModel
 
@@ -15,17 +16,18 @@ def answer_prompts(
     model: LlavaModel,
     tokenizer: TextTokenizer,
     prompts: list[list[int]],
-    images: list[torch.Tensor | None],
-    image_size: int,
+    images: list[dict[str, torch.Tensor] | None],
+    processor: ImageProcessor,
     batch_size: int = 64,
     max_new_tokens: int = 24,
     progress: Callable[[int, int], None] | None = None,
 ) -> list[str]:
-    """prompts: token ids ending where the answer starts (see encode_prompt); images: (3, S, S) or None."""
+    """prompts: token ids ending where the answer starts (see encode_prompt); images: what
+    `processor` made of each prompt's image, or None."""
     model.eval()
     order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))  # similar lengths batch together
     answers = [""] * len(prompts)
-    blank = torch.zeros(3, image_size, image_size)
+    blank = processor(None)
     for start in range(0, len(order), batch_size):
         chunk = order[start : start + batch_size]
         width = max(len(prompts[i]) for i in chunk)
@@ -35,8 +37,11 @@ def answer_prompts(
             ids[row, width - len(prompts[i]) :] = torch.tensor(prompts[i])
             mask[row, width - len(prompts[i]) :] = 1
         has_image = torch.tensor([images[i] is not None for i in chunk])
-        pixels = torch.stack([images[i] if images[i] is not None else blank for i in chunk])
-        outputs = model.generate(ids, mask, pixels, has_image, max_new_tokens=max_new_tokens, eos_token_id=tokenizer.eos_id)
+        pixels = collate_images([images[i] if images[i] is not None else blank for i in chunk])
+        outputs = model.generate(
+            ids, mask, pixels["pixel_values"], has_image, max_new_tokens=max_new_tokens, eos_token_id=tokenizer.eos_id,
+            image_sizes=pixels.get("image_sizes"),
+        )
         for i, out in zip(chunk, outputs):
             answers[i] = tokenizer.decode(out).strip()
         if progress:

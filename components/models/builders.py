@@ -89,6 +89,7 @@ def build_llava(cfg: ModelConfig, vocab_size: int, image_token_id: int, pad_toke
             pad_token_id=pad_token_id,
             vision_feature_layer=cfg.vision_feature_layer,
             image_positions=cfg.image_positions,
+            anyres_pinpoints=cfg.anyres_pinpoints,
         )
     )
     if cfg.visual_expert:  # copies of the initialised LM's layers

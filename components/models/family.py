@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt, model_validator
 
 from components.models.config import (
     ConnectorName,
@@ -39,6 +39,9 @@ class ModelConfig(BaseModel):
     """CogVLM: every LM layer gets an image copy of its QKV, output projection and MLP (part `visual_expert`)."""
     image_positions: Literal["sequential", "shared"] = "sequential"
     """Position ids of image tokens: one each (LLaVA) or one for the whole image (CogVLM)."""
+    anyres_pinpoints: tuple[tuple[PositiveInt, PositiveInt], ...] | None = None
+    """LLaVA-1.6's any-resolution input: the (height, width) grids an image may be fitted into,
+    each a whole number of vision.image_size tiles; the model then has a learned `image_newline`."""
 
     @model_validator(mode="after")
     def _feature_layer_exists(self) -> ModelConfig:
@@ -50,6 +53,15 @@ class ModelConfig(BaseModel):
             )
         if self.connector == "qformer" and self.qformer is None:
             raise ValueError("connector 'qformer' reads the image through a Q-Former: set model.qformer (num_queries, dim, depth, ...)")
+        if self.anyres_pinpoints is not None:
+            tile = self.vision.image_size
+            if not self.anyres_pinpoints:
+                raise ValueError("anyres_pinpoints is empty: list (height, width) grids, or leave it out for square input")
+            for pin in self.anyres_pinpoints:
+                if pin[0] % tile or pin[1] % tile:
+                    raise ValueError(f"anyres_pinpoints {list(pin)} is not a whole number of {tile}-pixel tiles (vision.image_size)")
+            if self.connector in ("qformer", "resampler"):
+                raise ValueError(f"anyres_pinpoints lays out patch tokens on a grid; the {self.connector} connector has no grid (allowed: linear, mlp2x_gelu, swiglu_adapter)")
         if self.connector == "resampler":
             if self.resampler is None:
                 raise ValueError("connector 'resampler' compresses the image with learned queries: set model.resampler (num_queries, heads)")

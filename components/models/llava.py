@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from components.models.anyres import Size, anyres_grid_shape, merge_anyres_features
 from components.models.language_model import DecoderLM, position_ids_from_mask, positions_sharing_image
 from components.models.vision import VisionTransformer
 
@@ -83,9 +84,12 @@ class LlavaModel(nn.Module):
         vision_feature_layer: int = -2,
         visual_expert: nn.ModuleList | None = None,
         image_positions: ImagePositions = "sequential",
+        anyres_pinpoints: tuple[Size, ...] | None = None,
     ) -> None:
         """`visual_expert`: one VisualExpert per LM block (CogVLM), or None. `image_positions`:
-        each image token its own position id (LLaVA) or one shared by the whole image (CogVLM)."""
+        each image token its own position id (LLaVA) or one shared by the whole image (CogVLM).
+        `anyres_pinpoints`: LLaVA-1.6's any-resolution grids; pixel_values are then (B, V, 3, S, S)
+        views (see data.llava_images) and a learned `image_newline` ends every row of the tiles' map."""
         super().__init__()
         self.vision = vision
         self.connector = connector
@@ -95,10 +99,29 @@ class LlavaModel(nn.Module):
         self.pad_token_id = pad_token_id
         self.vision_feature_layer = vision_feature_layer
         self.image_positions = image_positions
+        self.anyres_pinpoints = anyres_pinpoints
+        if anyres_pinpoints is not None:
+            lm_dim = language_model.cfg.dim
+            self.image_newline = nn.Parameter(torch.randn(lm_dim) / lm_dim**0.5)  # LLaVA-NeXT's init
 
-    def image_features(self, pixel_values: Tensor) -> Tensor:
-        hidden = self.vision.hidden_states(pixel_values, self.vision_feature_layer)  # (B, 1 + N, Dv)
-        return self.connector(hidden[:, 1:])  # drop CLS ("patch" select): (B, N, D)
+    def image_features(self, pixel_values: Tensor, image_sizes: Tensor | None = None) -> Tensor | list[Tensor]:
+        """(B, 3, S, S) -> (B, N, D); any-resolution: (B, V, 3, S, S) views and (B, 2) sizes -> one
+        (N_b, D) per image: the global view's tokens, then the unpadded tile map with row separators."""
+        if self.anyres_pinpoints is None:
+            hidden = self.vision.hidden_states(pixel_values, self.vision_feature_layer)  # (B, 1 + N, Dv)
+            return self.connector(hidden[:, 1:])  # drop CLS ("patch" select): (B, N, D)
+        if image_sizes is None:
+            raise ValueError("an any-resolution model needs image_sizes (B, 2), the (height, width) of each image")
+        tile = self.vision.cfg.image_size
+        sizes = [(int(h), int(w)) for h, w in image_sizes.tolist()]
+        counts = [1 + rows * cols for rows, cols in (anyres_grid_shape(s, self.anyres_pinpoints, tile) for s in sizes)]
+        views = torch.cat([pixel_values[b, :n] for b, n in enumerate(counts)])  # (sum V_b, 3, S, S)
+        hidden = self.vision.hidden_states(views, self.vision_feature_layer)[:, 1:]  # (sum V_b, N, Dv)
+        features = self.connector(hidden).split(counts)  # per image (V_b, N, D)
+        return [
+            merge_anyres_features(f, size, self.anyres_pinpoints, tile, self.vision.cfg.patch_size, self.image_newline)
+            for f, size in zip(features, sizes)
+        ]
 
     def build_inputs(
         self,
@@ -108,6 +131,7 @@ class LlavaModel(nn.Module):
         has_image: Tensor,
         labels: Tensor | None = None,
         padding_side: PaddingSide = "right",
+        image_sizes: Tensor | None = None,
     ) -> SplicedInputs:
         """Replace each sample's `<image>` token by its N image features and re-pad.
 
@@ -121,7 +145,8 @@ class LlavaModel(nn.Module):
         text_embeds = self.language_model.embed(input_ids)  # (B, T, D)
         features = None
         if has_image.any():
-            features = self.image_features(pixel_values[has_image]).to(text_embeds.dtype)  # (B_img, N, D)
+            sizes = image_sizes[has_image] if image_sizes is not None else None
+            features = [f.to(text_embeds.dtype) for f in self.image_features(pixel_values[has_image], sizes)]  # (N_b, D) each
 
         embeds, targets, images = [], [], []
         image_row = 0
@@ -179,10 +204,11 @@ class LlavaModel(nn.Module):
         has_image: Tensor,
         labels: Tensor | None = None,
         loss_weighting: LossWeighting = "token",
+        image_sizes: Tensor | None = None,
     ) -> dict[str, Tensor | None]:
         """With labels: {"loss"} (lm_head applied at target positions only). Without: {"logits"} (B, L, V)."""
         embeds, mask, positions, labels, image_mask = self.build_inputs(
-            input_ids, attention_mask, pixel_values, has_image, labels
+            input_ids, attention_mask, pixel_values, has_image, labels, image_sizes=image_sizes
         )
         lm = self.language_model
         hidden, _ = lm.hidden_states(embeds, mask, positions, experts=self.visual_expert, image_mask=image_mask)  # (B, L, D)
@@ -200,10 +226,11 @@ class LlavaModel(nn.Module):
         max_new_tokens: int,
         eos_token_id: int,
         use_cache: bool = True,
+        image_sizes: Tensor | None = None,
     ) -> list[list[int]]:
         """Greedy decoding from LEFT-padded prompts; returns new ids per sample, eos excluded."""
         embeds, mask, positions, _, image_mask = self.build_inputs(
-            input_ids, attention_mask, pixel_values, has_image, padding_side="left"
+            input_ids, attention_mask, pixel_values, has_image, padding_side="left", image_sizes=image_sizes
         )
         B = embeds.shape[0]
         generated: list[list[int]] = [[] for _ in range(B)]

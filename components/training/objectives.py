@@ -51,6 +51,7 @@ def llava(model: nn.Module, batch: Batch, loss_weighting: LossWeighting = "token
         has_image=batch["has_image"],
         labels=batch["labels"],
         loss_weighting=loss_weighting,
+        image_sizes=batch.get("image_sizes"),
     )
     return out["loss"], {}
 

@@ -15,6 +15,7 @@ from torch.utils.data import ConcatDataset, DataLoader, Dataset
 from components.data.llava_json import ImageTextDataset, LlavaJsonDataset, TextCorpusDataset, collate_batch
 from components.data.length_grouped import LengthGroupedBatchSampler
 from components.data.tokenizer import TextTokenizer
+from components.models.anyres import Size
 
 
 def captions_file(dataset_dir: Path, split: str) -> Path:
@@ -26,8 +27,10 @@ def instruct_file(dataset_dir: Path, split: str) -> Path:
 
 
 def build_stage_dataset(
-    objective: str, dataset_dir: Path, tokenizer: TextTokenizer, image_size: int, max_len: int, split: str = "train"
+    objective: str, dataset_dir: Path, tokenizer: TextTokenizer, image_size: int, max_len: int, split: str = "train",
+    pinpoints: tuple[Size, ...] | None = None,
 ) -> Dataset:
+    """`pinpoints`: the model's any-resolution grids (LLaVA-1.6) for the conversation objectives."""
     if objective in ("contrastive", "qformer_pretrain"):
         return ImageTextDataset(captions_file(dataset_dir, split), dataset_dir, tokenizer, image_size, max_len)
     if objective == "language_modeling":
@@ -36,13 +39,13 @@ def build_stage_dataset(
             TextCorpusDataset(instruct_file(dataset_dir, split), tokenizer, "instruct", max_len),
         ])
     if objective == "llava_pretrain":
-        return LlavaJsonDataset(captions_file(dataset_dir, split), dataset_dir, tokenizer, "caption", image_size, max_len)
+        return LlavaJsonDataset(captions_file(dataset_dir, split), dataset_dir, tokenizer, "caption", image_size, max_len, pinpoints)
     if objective == "llava_instruct":
-        return LlavaJsonDataset(instruct_file(dataset_dir, split), dataset_dir, tokenizer, "instruct", image_size, max_len)
+        return LlavaJsonDataset(instruct_file(dataset_dir, split), dataset_dir, tokenizer, "instruct", image_size, max_len, pinpoints)
     if objective == "llava_multitask":
         return ConversationMix([
-            LlavaJsonDataset(captions_file(dataset_dir, split), dataset_dir, tokenizer, "caption", image_size, max_len),
-            LlavaJsonDataset(instruct_file(dataset_dir, split), dataset_dir, tokenizer, "instruct", image_size, max_len),
+            LlavaJsonDataset(captions_file(dataset_dir, split), dataset_dir, tokenizer, "caption", image_size, max_len, pinpoints),
+            LlavaJsonDataset(instruct_file(dataset_dir, split), dataset_dir, tokenizer, "instruct", image_size, max_len, pinpoints),
         ])
     raise ValueError(f"unknown objective {objective!r}")
 

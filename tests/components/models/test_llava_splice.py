@@ -117,3 +117,22 @@ def test_a_resampler_connector_gives_every_image_its_fixed_number_of_tokens():
     )
     assert embeds.shape == (1, 3 + 4, LM.dim)
     assert labels[0, 1:5].eq(-100).all() and positions[0].tolist() == list(range(7))
+
+
+def test_any_resolution_images_become_a_global_view_and_an_unpadded_tile_map_with_row_separators():
+    """LLaVA-1.6: a 16 x 32 image in a 1 x 2 grid of 16-pixel tiles is 16 global tokens, then a 4 x 8
+    map with a separator ending each of its 4 rows: 52 tokens; a square image fills the grid's middle."""
+    torch.manual_seed(0)
+    cfg = ModelConfig(vision=VISION, language_model=LM, connector="mlp2x_gelu", anyres_pinpoints=[[16, 32], [32, 16]])
+    llava = build_llava(cfg, VOCAB, IMAGE, PAD)
+    pixels = torch.randn(2, 3, 3, 16, 16)
+    sizes = torch.tensor([[16, 32], [16, 16]])
+    features = llava.image_features(pixels, sizes)
+    assert [f.shape[0] for f in features] == [16 + 4 * 9, 16 + 4 * 5]
+    assert torch.equal(features[0][16 + 8], llava.image_newline)  # the end of the map's first row
+    ids = torch.tensor([[1, IMAGE, 5], [IMAGE, 6, 7]])
+    spliced = llava.build_inputs(ids, torch.ones_like(ids), pixels, torch.tensor([1, 1]), image_sizes=sizes)
+    assert spliced.embeds.shape[1] == 2 + 52 and spliced.image_mask.sum(1).tolist() == [52, 36]
+    loss = llava(ids, torch.ones_like(ids), pixels, torch.tensor([1, 1]), labels=ids.clone(), image_sizes=sizes)["loss"]
+    loss.backward()
+    assert llava.image_newline.grad is not None and llava.image_newline.grad.abs().sum() > 0
