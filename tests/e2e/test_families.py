@@ -162,3 +162,24 @@ def test_cogvlm_trains_visual_experts_started_from_the_lm_and_fine_tunes_the_lm_
         served = mlflow.pyfunc.load_model("models:/tiny-cogvlm/1")
         answers = served.predict(pd.DataFrame({"image": [str(image)], "prompt": ["How many shapes are there?"]}))
     assert len(answers) == 1 and isinstance(answers[0], str)
+
+
+def test_llava16_trains_on_variable_aspect_scenes_with_any_resolution_tiles(tmp_path: Path):
+    work = tmp_path / "work"
+    mmops("run", str(HERE / "tiny_llava16.yaml"), "--workdir", str(work))
+    settings = Settings.for_workdir(work, env={})
+    client = client_for(settings)
+    version = client.get_model_version("tiny-llava16", "1")
+    stage_runs = json.loads(version.tags["mmops.stage_runs"])
+    assert client.get_run(stage_runs["align"]).data.params["trainable"] == "connector,image_newline"
+    assert "vqa_exact_match" in client.get_run(version.run_id).data.metrics
+
+    from PIL import Image
+
+    images = sorted((work / "datasets" / "data" / "tiny-shapes-aspects" / "images" / "test").glob("*.png"))
+    assert {Image.open(p).size for p in images} == {(32, 32), (64, 32), (32, 64)}  # (width, height)
+    wide = next(p for p in images if Image.open(p).size == (64, 32))
+    with tracking(settings):
+        served = mlflow.pyfunc.load_model("models:/tiny-llava16/1")
+        answers = served.predict(pd.DataFrame({"image": [str(wide)], "prompt": ["How many shapes are there?"]}))
+    assert len(answers) == 1 and isinstance(answers[0], str)
