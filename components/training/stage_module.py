@@ -59,9 +59,12 @@ def parameter_groups(model: nn.Module, cfg: OptimizerConfig) -> list[dict]:
         if param.requires_grad:
             scale = next((s for part, s in cfg.lr_scale.items() if in_group(name, part)), 1.0)
             groups.setdefault((scale, param.ndim >= 2), []).append(param)
+    # decaying groups first, as before lr_scale existed: the gradient-norm sum then adds in the same
+    # order, so recipes without lr_scale train bit for bit as they did
+    ordered = sorted(groups.items(), key=lambda item: not item[0][1])
     return [
         {"params": params, "lr": cfg.lr * scale, "weight_decay": cfg.weight_decay if decays else 0.0}
-        for (scale, decays), params in groups.items()
+        for (scale, decays), params in ordered
     ]
 
 
