@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import mlflow
 import pandas as pd
 import pytest
 import torch
+import yaml
+from mlflow import MlflowClient
+from mlflow.entities.model_registry import ModelVersion
 
 from mmops.settings import Settings
 from registry.tracking import client_for, tracking
@@ -17,6 +21,38 @@ from tests.e2e.test_pipeline import mmops
 pytestmark = pytest.mark.slow
 
 HERE = Path(__file__).parent
+
+
+@dataclass
+class FamilyRun:
+    """A tiny recipe run through `mmops run` in a workdir, and its registered version 1."""
+
+    work: Path
+    settings: Settings
+    client: MlflowClient
+    version: ModelVersion
+    stage_runs: dict[str, str]
+
+    def stage_weights(self, stage: str) -> dict[str, torch.Tensor]:
+        from safetensors.torch import load_file
+
+        run_dir = next(self.settings.runs_dir.glob(f"{self.version.name}-2*"))
+        return load_file(str(run_dir / "stages" / stage / "model.safetensors"))
+
+    def answer(self, image: Path, prompt: str = "How many shapes are there?") -> list[str]:
+        """What the registered version, served by MLflow's pyfunc, answers about one image."""
+        with tracking(self.settings):
+            served = mlflow.pyfunc.load_model(f"models:/{self.version.name}/{self.version.version}")
+            return served.predict(pd.DataFrame({"image": [str(image)], "prompt": [prompt]}))
+
+
+def run_family(recipe: str, work: Path) -> FamilyRun:
+    mmops("run", str(HERE / recipe), "--workdir", str(work))
+    settings = Settings.for_workdir(work, env={})
+    client = client_for(settings)
+    name = yaml.safe_load((HERE / recipe).read_text())["name"]
+    version = client.get_model_version(name, "1")
+    return FamilyRun(work, settings, client, version, json.loads(version.tags["mmops.stage_runs"]))
 
 
 @pytest.fixture(scope="module")
@@ -106,47 +142,31 @@ def test_a_missing_parent_model_fails_before_anything_is_trained(tmp_path: Path)
 
 
 def test_qwen_vl_runs_its_three_stages_with_the_seed_freeze_plan(tmp_path: Path):
-    work = tmp_path / "work"
-    mmops("run", str(HERE / "tiny_qwen_vl.yaml"), "--workdir", str(work))
-    settings = Settings.for_workdir(work, env={})
-    client = client_for(settings)
-    version = client.get_model_version("tiny-qwen-vl", "1")
-    stage_runs = json.loads(version.tags["mmops.stage_runs"])
-    assert list(stage_runs) == ["clip", "lm", "pretrain", "multitask", "sft"]
-    trainable = {name: client.get_run(run_id).data.params["trainable"] for name, run_id in stage_runs.items()}
+    run = run_family("tiny_qwen_vl.yaml", tmp_path / "work")
+    assert list(run.stage_runs) == ["clip", "lm", "pretrain", "multitask", "sft"]
+    trainable = {name: run.client.get_run(run_id).data.params["trainable"] for name, run_id in run.stage_runs.items()}
     assert trainable["pretrain"] == "vision,connector"
     assert trainable["multitask"] == "vision,connector,language_model"
     assert trainable["sft"] == "connector,language_model"
 
-    from safetensors.torch import load_file
-
-    stages = next(settings.runs_dir.glob("tiny-qwen-vl-*")) / "stages"
-    weights = {name: load_file(str(stages / name / "model.safetensors")) for name in ("lm", "pretrain", "multitask", "sft")}
+    weights = {name: run.stage_weights(name) for name in ("lm", "pretrain", "multitask", "sft")}
     frozen_lm = {k: v for k, v in weights["pretrain"].items() if k.startswith("language_model.")}
     assert frozen_lm and all(torch.equal(v, weights["lm"][k]) for k, v in frozen_lm.items())  # stage 1: LM frozen
     for name, tensor in weights["sft"].items():  # stage 3: the tower frozen
         if name.startswith("vision."):
             assert torch.equal(tensor, weights["multitask"][name]), name
     assert "connector.queries" in weights["sft"]
-    assert "vqa_exact_match" in client.get_run(version.run_id).data.metrics
+    assert "vqa_exact_match" in run.client.get_run(run.version.run_id).data.metrics
 
 
 def test_cogvlm_trains_visual_experts_started_from_the_lm_and_fine_tunes_the_lm_at_a_tenth_of_the_rate(tmp_path: Path):
-    work = tmp_path / "work"
-    mmops("run", str(HERE / "tiny_cogvlm.yaml"), "--workdir", str(work))
-    settings = Settings.for_workdir(work, env={})
-    client = client_for(settings)
-    version = client.get_model_version("tiny-cogvlm", "1")
-    stage_runs = json.loads(version.tags["mmops.stage_runs"])
-    assert list(stage_runs) == ["clip", "lm", "pretrain", "grounding", "sft"]
-    sft = client.get_run(stage_runs["sft"]).data.params
+    run = run_family("tiny_cogvlm.yaml", tmp_path / "work")
+    assert list(run.stage_runs) == ["clip", "lm", "pretrain", "grounding", "sft"]
+    sft = run.client.get_run(run.stage_runs["sft"]).data.params
     assert sft["trainable"] == "connector,visual_expert,language_model"
     assert json.loads(sft["optimizer.lr_scale"]) == {"language_model": 0.1}
 
-    from safetensors.torch import load_file
-
-    stages = next(settings.runs_dir.glob("tiny-cogvlm-*")) / "stages"
-    lm, pretrain, grounding, sft_weights = (load_file(str(stages / s / "model.safetensors")) for s in ("lm", "pretrain", "grounding", "sft"))
+    lm, pretrain, grounding, sft_weights = (run.stage_weights(s) for s in ("lm", "pretrain", "grounding", "sft"))
     for name, tensor in lm.items():  # stage 1 keeps the LM frozen ...
         assert torch.equal(pretrain[name], tensor), name
     # ... while the experts, started as copies of its layers, trained
@@ -157,29 +177,20 @@ def test_cogvlm_trains_visual_experts_started_from_the_lm_and_fine_tunes_the_lm_
     assert not torch.equal(sft_weights["language_model.blocks.0.attn.qkv.weight"], grounding["language_model.blocks.0.attn.qkv.weight"])
 
     # the served model rebuilds the experts from the logged config and answers
-    image = next((work / "datasets" / "data" / "tiny-shapes" / "images" / "test").glob("*.png"))
-    with tracking(settings):
-        served = mlflow.pyfunc.load_model("models:/tiny-cogvlm/1")
-        answers = served.predict(pd.DataFrame({"image": [str(image)], "prompt": ["How many shapes are there?"]}))
+    image = next((run.work / "datasets" / "data" / "tiny-shapes" / "images" / "test").glob("*.png"))
+    answers = run.answer(image)
     assert len(answers) == 1 and isinstance(answers[0], str)
 
 
 def test_llava16_trains_on_variable_aspect_scenes_with_any_resolution_tiles(tmp_path: Path):
-    work = tmp_path / "work"
-    mmops("run", str(HERE / "tiny_llava16.yaml"), "--workdir", str(work))
-    settings = Settings.for_workdir(work, env={})
-    client = client_for(settings)
-    version = client.get_model_version("tiny-llava16", "1")
-    stage_runs = json.loads(version.tags["mmops.stage_runs"])
-    assert client.get_run(stage_runs["align"]).data.params["trainable"] == "connector,image_newline"
-    assert "vqa_exact_match" in client.get_run(version.run_id).data.metrics
+    run = run_family("tiny_llava16.yaml", tmp_path / "work")
+    assert run.client.get_run(run.stage_runs["align"]).data.params["trainable"] == "connector,image_newline"
+    assert "vqa_exact_match" in run.client.get_run(run.version.run_id).data.metrics
 
     from PIL import Image
 
-    images = sorted((work / "datasets" / "data" / "tiny-shapes-aspects" / "images" / "test").glob("*.png"))
+    images = sorted((run.work / "datasets" / "data" / "tiny-shapes-aspects" / "images" / "test").glob("*.png"))
     assert {Image.open(p).size for p in images} == {(32, 32), (64, 32), (32, 64)}  # (width, height)
     wide = next(p for p in images if Image.open(p).size == (64, 32))
-    with tracking(settings):
-        served = mlflow.pyfunc.load_model("models:/tiny-llava16/1")
-        answers = served.predict(pd.DataFrame({"image": [str(wide)], "prompt": ["How many shapes are there?"]}))
+    answers = run.answer(wide)
     assert len(answers) == 1 and isinstance(answers[0], str)
