@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import re
 from pathlib import Path
+from collections.abc import Callable
 from typing import Annotated, Literal
 
 import yaml
@@ -29,10 +30,14 @@ Objective = Literal["contrastive", "language_modeling", "llava_pretrain", "llava
 MODEL_PARTS: dict[str, tuple[str, ...]] = {
     "contrastive": ("vision", "text", "image_projection", "text_projection", "logit_scale"),
     "language_modeling": ("language_model",),
-    "llava_pretrain": ("vision", "connector", "language_model", "visual_expert", "image_newline"),
-    "llava_instruct": ("vision", "connector", "language_model", "visual_expert", "image_newline"),
-    "llava_multitask": ("vision", "connector", "language_model", "visual_expert", "image_newline"),
+    **dict.fromkeys(LLAVA_OBJECTIVES, ("vision", "connector", "language_model", "visual_expert", "image_newline")),
     "qformer_pretrain": ("vision", "qformer", "image_projection", "text_projection", "itm_head", "lm_head", "logit_scale"),
+}
+
+# Parts a LLaVA model has only when a model option asks for them: part -> (has it?, what is missing).
+OPTIONAL_PARTS: dict[str, tuple[Callable[[ModelConfig], bool], str]] = {
+    "visual_expert": (lambda m: m.visual_expert, "model.visual_expert is not true"),
+    "image_newline": (lambda m: m.anyres_pinpoints is not None, "model.anyres_pinpoints is not set"),
 }
 
 # The objectives whose data are conversations of varying length, which group_by_length can batch.
@@ -183,10 +188,12 @@ class Recipe(Strict):
             needing = [s.name for s in self.stages if s.objective == "qformer_pretrain"]
             if needing:
                 raise ValueError(f"stage {needing[0]!r} trains a Q-Former (qformer_pretrain), but model.qformer is not set")
-        if not self.model.visual_expert:
+        for part, (present, missing) in OPTIONAL_PARTS.items():
+            if present(self.model):
+                continue
             for stage in self.stages:
-                if any(in_group(p, "visual_expert") for p in [*stage.trainable, *stage.init]):
-                    raise ValueError(f"stage {stage.name!r} names the part visual_expert, but model.visual_expert is not true")
+                if any(in_group(p, part) for p in [*stage.trainable, *stage.init]):
+                    raise ValueError(f"stage {stage.name!r} names the part {part}, but {missing}")
         if self.final_stage.objective not in LLAVA_OBJECTIVES:
             raise ValueError(f"the output stage {self.final_stage.name!r} must produce a LLaVA model, not {self.final_stage.objective}")
         return self

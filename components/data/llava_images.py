@@ -11,12 +11,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
 import numpy as np
+import torch
 from PIL import Image, UnidentifiedImageError
 
 from components.data.errors import DataError
-from components.models.anyres import Size, anyres_grid_shape, select_best_resolution
+from components.models.anyres import Size, anyres_view_count, select_best_resolution
+
 
 def open_rgb(path: Path) -> Image.Image:
     """The image at `path` as RGB, read fully (the file is closed on return)."""
@@ -82,8 +83,7 @@ class ImageProcessor:
                 "image_sizes": torch.tensor([image.height, image.width])}
 
     def num_views(self, size: Size) -> int:
-        rows, cols = anyres_grid_shape(size, self.pinpoints, self.image_size)
-        return 1 + rows * cols
+        return anyres_view_count(size, self.pinpoints, self.image_size)
 
 
 def collate_images(items: Sequence[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:

@@ -112,7 +112,7 @@ class LlavaJsonDataset(Dataset):
         self.image_paths = _image_paths(Path(json_path), Path(image_root), self.samples)
         self.tokenizer, self.mode = tokenizer, mode
         self.images = ImageProcessor(image_size, pinpoints)
-        self.image_size, self.max_len = image_size, max_len
+        self.max_len = max_len
         self._encoded: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
 
     def __len__(self) -> int:

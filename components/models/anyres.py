@@ -45,6 +45,12 @@ def anyres_grid_shape(original: Size, pinpoints: Sequence[Size], tile_size: int)
     return pin_h // tile_size, pin_w // tile_size
 
 
+def anyres_view_count(original: Size, pinpoints: Sequence[Size], tile_size: int) -> int:
+    """How many tower inputs an image becomes: the global view and its grid of tiles."""
+    rows, cols = anyres_grid_shape(original, pinpoints, tile_size)
+    return 1 + rows * cols
+
+
 def unpad_features(features: Tensor, original: Size) -> Tensor:
     """(D, H, W) feature map of a padded image -> the part that covers the image itself.
 

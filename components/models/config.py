@@ -8,7 +8,6 @@ the tokenizer owns them and the builders take them as arguments.
 from __future__ import annotations
 
 import math
-
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, PositiveFloat, PositiveInt, model_validator
@@ -152,15 +151,11 @@ class ResamplerConfig(BaseModel):
     num_queries: PositiveInt = 256
     heads: PositiveInt = 4
     dim: PositiveInt | None = None
-    """The attention width (default: the LM's)."""
+    """The attention width (default: the LM's); ModelConfig checks it against heads."""
 
     @model_validator(mode="after")
     def _check_shapes(self) -> ResamplerConfig:
         side = math.isqrt(self.num_queries)
         if side * side != self.num_queries:
             raise ValueError(f"ResamplerConfig: num_queries={self.num_queries} is not a square number (allowed: 4, 9, 16, ..., 256); the queries sit on a square grid")
-        if self.dim is not None:
-            _check_heads_divide_dim("ResamplerConfig", self.dim, self.heads)
-            if self.dim % 4:
-                raise ValueError(f"ResamplerConfig: dim={self.dim} must be divisible by 4 (2D sin-cos positions)")
         return self

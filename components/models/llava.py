@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from components.models.anyres import Size, anyres_grid_shape, merge_anyres_features
+from components.models.anyres import Size, anyres_view_count, merge_anyres_features
 from components.models.language_model import DecoderLM, position_ids_from_mask, positions_sharing_image
 from components.models.vision import VisionTransformer
 
@@ -114,7 +114,7 @@ class LlavaModel(nn.Module):
             raise ValueError("an any-resolution model needs image_sizes (B, 2), the (height, width) of each image")
         tile = self.vision.cfg.image_size
         sizes = [(int(h), int(w)) for h, w in image_sizes.tolist()]
-        counts = [1 + rows * cols for rows, cols in (anyres_grid_shape(s, self.anyres_pinpoints, tile) for s in sizes)]
+        counts = [anyres_view_count(s, self.anyres_pinpoints, tile) for s in sizes]
         views = torch.cat([pixel_values[b, :n] for b, n in enumerate(counts)])  # (sum V_b, 3, S, S)
         hidden = self.vision.hidden_states(views, self.vision_feature_layer)[:, 1:]  # (sum V_b, N, Dv)
         features = self.connector(hidden).split(counts)  # per image (V_b, N, D)

@@ -38,15 +38,17 @@ def build_stage_dataset(
             TextCorpusDataset(captions_file(dataset_dir, split), tokenizer, "caption", max_len),
             TextCorpusDataset(instruct_file(dataset_dir, split), tokenizer, "instruct", max_len),
         ])
+
+    def conversations(mode: str) -> LlavaJsonDataset:
+        path = captions_file(dataset_dir, split) if mode == "caption" else instruct_file(dataset_dir, split)
+        return LlavaJsonDataset(path, dataset_dir, tokenizer, mode, image_size, max_len, pinpoints)
+
     if objective == "llava_pretrain":
-        return LlavaJsonDataset(captions_file(dataset_dir, split), dataset_dir, tokenizer, "caption", image_size, max_len, pinpoints)
+        return conversations("caption")
     if objective == "llava_instruct":
-        return LlavaJsonDataset(instruct_file(dataset_dir, split), dataset_dir, tokenizer, "instruct", image_size, max_len, pinpoints)
+        return conversations("instruct")
     if objective == "llava_multitask":
-        return ConversationMix([
-            LlavaJsonDataset(captions_file(dataset_dir, split), dataset_dir, tokenizer, "caption", image_size, max_len, pinpoints),
-            LlavaJsonDataset(instruct_file(dataset_dir, split), dataset_dir, tokenizer, "instruct", image_size, max_len, pinpoints),
-        ])
+        return ConversationMix([conversations("caption"), conversations("instruct")])
     raise ValueError(f"unknown objective {objective!r}")
 
 
