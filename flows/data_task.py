@@ -5,14 +5,21 @@ from __future__ import annotations
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
+from components.data.pretrained_tokenizer import tokenizer_sha256
 from mmops.recipe import DataConfig
 from mmops.settings import Settings
 from registry.data_repo import DatasetVersion, version_dataset
 
 
 def dataset_params(data: DataConfig) -> dict:
-    """What params.yaml holds for a dataset: everything its DVC stage depends on."""
-    return {"shapes": data.shapes.model_dump(mode="json"), "tokenizer": data.tokenizer.model_dump(mode="json")}
+    """What params.yaml holds for a dataset: everything its DVC stage depends on. A pretrained
+    tokenizer is recorded with its file's sha256, so that a changed file builds a new version."""
+    tok = data.tokenizer
+    if tok.pretrained is None:
+        tokenizer = tok.model_dump(mode="json", include={"vocab_size"})  # as before pretrained tokenizers existed
+    else:
+        tokenizer = {"pretrained": str(tok.pretrained), "sha256": tok.sha256 or tokenizer_sha256(tok.pretrained)}
+    return {"shapes": data.shapes.model_dump(mode="json"), "tokenizer": tokenizer}
 
 
 @task(name="version-data", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)

@@ -23,18 +23,25 @@ def evaluate(ctx: PipelineContext, dataset: DatasetVersion) -> dict[str, float]:
     logger = get_run_logger()
     recipe, stage = ctx.recipe, ctx.recipe.final_stage
     tokenizer = load_dataset_tokenizer(dataset.path)
-    model = build_stage_model(stage.objective, recipe.model, tokenizer)
+    model = build_stage_model(stage.objective, recipe.model, tokenizer, load_pretrained=False)  # the stage's weights load next
     model.load_state_dict(load_weights(ctx.stage_weights(stage.name)))
     cfg = recipe.evaluation
 
     def progress(done: int, total: int) -> None:
         logger.info("evaluate: %d/%d answers", done, total)
 
-    with torch.inference_mode():
-        metrics, predictions = evaluate_llava(
-            model, tokenizer, instruct_file(dataset.path, "test"), dataset.path, recipe.model.vision.image_size,
-            cfg.batch_size, cfg.max_new_tokens, cfg.limit, progress, recipe.model.anyres_pinpoints,
-        )
+    def run(few_shot: int) -> tuple[dict[str, float], list[dict]]:
+        with torch.inference_mode():
+            return evaluate_llava(
+                model, tokenizer, instruct_file(dataset.path, "test"), dataset.path, recipe.model.vision.image_size,
+                cfg.batch_size, cfg.max_new_tokens, cfg.limit, progress, recipe.model.anyres_pinpoints,
+                few_shot, instruct_file(dataset.path, "train"),
+            )
+
+    metrics, predictions = run(cfg.few_shot)
+    if cfg.few_shot:  # what the in-context examples add
+        zero_shot, _ = run(0)
+        metrics |= {f"{key}_0shot": value for key, value in zero_shot.items() if not key.endswith("_items")}
     client = client_for(ctx.settings)
     for key, value in metrics.items():
         client.log_metric(ctx.pipeline_run_id, key, value)

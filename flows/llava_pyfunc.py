@@ -1,4 +1,4 @@
-"""The code that loads a registered LLaVA model for `mlflow.pyfunc.load_model` and `mlflow models serve`.
+"""The code that loads a registered model (LLaVA-style or Flamingo) for `mlflow.pyfunc.load_model` and `mlflow models serve`.
 
 Logged as "models from code": MLflow stores this file, not a pickled object;
 the weights are a safetensors artifact. predict() takes a DataFrame with
@@ -22,18 +22,21 @@ from components.data.conversation import encode_prompt
 from components.data.llava_images import ImageProcessor
 from components.data.tokenizer import IMAGE_TOKEN, TextTokenizer
 from components.inference.answer import answer_prompts
-from components.models.builders import build_llava
 from components.models.family import ModelConfig
 from components.training.checkpoints import load_weights
+from components.training.stage_models import build_stage_model
+from flows.pretrained_artifacts import served_model_spec
 
 
 class LlavaPyfunc(PythonModel):
     def load_context(self, context) -> None:
         spec = json.loads(Path(context.artifacts["model_config"]).read_text())
-        self.config = ModelConfig.model_validate(spec["model"])
+        self.config = ModelConfig.model_validate(served_model_spec(spec["model"], context.artifacts))
         self.max_new_tokens = spec.get("max_new_tokens", 24)
         self.tokenizer = TextTokenizer.load(Path(context.artifacts["tokenizer"]))
-        self.model = build_llava(self.config, self.tokenizer.vocab_size, self.tokenizer.image_id, self.tokenizer.pad_id)
+        # models registered before the objective was recorded are LLaVA-style
+        # pretrained towers are built from their logged configs: the weights below are all the model needs
+        self.model = build_stage_model(spec.get("objective", "llava_instruct"), self.config, self.tokenizer, load_pretrained=False)
         self.model.load_state_dict(load_weights(Path(context.artifacts["weights"])))
         self.model.eval()
 

@@ -14,6 +14,7 @@ from prefect.cache_policies import NO_CACHE
 from components.data.build import TOKENIZER_FILE
 from flows.context import PipelineContext, StageOutcome
 from flows.lineage_recorder import PipelineLineage
+from flows.pretrained_artifacts import pretrained_config_artifacts
 from registry.access import Actor
 from registry.data_repo import DatasetVersion
 from registry.lineage import LineageStore
@@ -66,15 +67,22 @@ def register(ctx: PipelineContext, dataset: DatasetVersion, stages: list[StageOu
     logger = get_run_logger()
     recipe = ctx.recipe
     spec = ctx.run_dir / "model_config.json"
-    spec.write_text(json.dumps({"model": recipe.model.model_dump(mode="json"), "max_new_tokens": recipe.evaluation.max_new_tokens}))
+    spec.write_text(json.dumps({
+        "model": recipe.model.model_dump(mode="json"),
+        "objective": recipe.final_stage.objective,  # which family builder makes the served model
+        "max_new_tokens": recipe.evaluation.max_new_tokens,
+    }))
+    hf_configs = pretrained_config_artifacts(recipe.model, ctx.run_dir / "hf_configs")  # pretrained towers: configs only
     artifacts = {
         "weights": str(ctx.stage_weights(recipe.final_stage.name)),
         "tokenizer": str(dataset.path / TOKENIZER_FILE),
         "model_config": str(spec),
+        **hf_configs,
     }
+    requirements = REQUIREMENTS + (["transformers"] if hf_configs else [])
     with tracking(ctx.settings) as client:
         with mlflow.start_run(run_id=ctx.pipeline_run_id):
-            info = mlflow.pyfunc.log_model(name="model", python_model=str(MODEL_CODE), artifacts=artifacts, pip_requirements=REQUIREMENTS)
+            info = mlflow.pyfunc.log_model(name="model", python_model=str(MODEL_CODE), artifacts=artifacts, pip_requirements=requirements)
         version = register_candidate(client, recipe.name, info.model_uri, lineage_tags(ctx, dataset, stages))
         number = str(version.version)
         try:

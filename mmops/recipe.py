@@ -17,20 +17,25 @@ from typing import Annotated, Literal
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from components.data.pretrained_tokenizer import pretrained_tokenizer_file, tokenizer_sha256
 from components.data.shapes_world import ShapesConfig
 from components.models.family import ModelConfig
+from components.models.hf_config import has_safetensors, resolve_dir
 from components.training.config import OptimizerConfig
 from components.training.freeze import in_group
-from components.training.objectives import LLAVA_OBJECTIVES
+from components.training.objectives import ANSWERING_OBJECTIVES, FLAMINGO_OBJECTIVES, LLAVA_OBJECTIVES
 from mmops.errors import RecipeError
 
-Objective = Literal["contrastive", "language_modeling", "llava_pretrain", "llava_instruct", "llava_multitask", "qformer_pretrain"]
+Objective = Literal[
+    "contrastive", "language_modeling", "llava_pretrain", "llava_instruct", "llava_multitask", "flamingo_interleaved", "qformer_pretrain"
+]
 
 # The parameter groups (top-level submodules) of the model each objective trains.
 MODEL_PARTS: dict[str, tuple[str, ...]] = {
     "contrastive": ("vision", "text", "image_projection", "text_projection", "logit_scale"),
     "language_modeling": ("language_model",),
     **dict.fromkeys(LLAVA_OBJECTIVES, ("vision", "connector", "language_model", "visual_expert", "image_newline")),
+    **dict.fromkeys(FLAMINGO_OBJECTIVES, ("vision", "connector", "language_model", "gated_cross_attention")),
     "qformer_pretrain": ("vision", "qformer", "image_projection", "text_projection", "itm_head", "lm_head", "logit_scale"),
 }
 
@@ -53,6 +58,35 @@ class Strict(BaseModel):
 
 class TokenizerConfig(Strict):
     vocab_size: Annotated[int, Field(ge=300, le=65536)] = 512
+    """The size of the byte-level BPE trained on the dataset's corpus."""
+    pretrained: Path | None = None
+    """A local HF directory whose tokenizer.json the dataset takes instead of training one (the
+    pretrained LM's own; <pad>, <s>, </s> and <image> are added where missing). Relative paths are
+    read from the directory mmops runs in."""
+    sha256: str | None = None
+    """The sha256 of that tokenizer.json. Optional in a recipe (then checked); the pipeline records it
+    in the dataset's parameters, so a changed file builds a new dataset version."""
+
+    @field_validator("pretrained")
+    @classmethod
+    def _tokenizer_file(cls, value: Path | None) -> Path | None:
+        if value is None:
+            return None
+        directory = resolve_dir(value)
+        pretrained_tokenizer_file(directory)
+        return directory
+
+    @model_validator(mode="after")
+    def _one_source(self) -> TokenizerConfig:
+        if self.pretrained is None:
+            if self.sha256 is not None:
+                raise ValueError("sha256 pins a pretrained tokenizer.json; without pretrained there is none (leave sha256 out)")
+            return self
+        if "vocab_size" in self.model_fields_set:
+            raise ValueError("vocab_size sizes a tokenizer trained on the data; a pretrained one brings its own: leave vocab_size out")
+        if self.sha256 is not None and self.sha256 != tokenizer_sha256(self.pretrained):
+            raise ValueError(f"sha256 {self.sha256} is not that of {self.pretrained}/tokenizer.json ({tokenizer_sha256(self.pretrained)})")
+        return self
 
 
 def _check_name(value: str) -> str:
@@ -132,6 +166,9 @@ class EvaluationConfig(Strict):
     limit: Annotated[int, Field(ge=1)] | None = None
     """Evaluate on at most this many test conversations (all when unset)."""
     zero_shot_templates: list[str] = ["a {}", "a photo of a {}", "an image with a {}"]
+    few_shot: Annotated[int, Field(ge=0, le=8)] = 0
+    """In-context examples (image, question, answer) from the train split before each test question:
+    Flamingo's few-shot evaluation. With few_shot > 0 the zero-shot figures are logged too (suffix _0shot)."""
 
     @field_validator("zero_shot_templates")
     @classmethod
@@ -156,7 +193,7 @@ class PromotionConfig(Strict):
 class Recipe(Strict):
     name: Name
     """The registered model name."""
-    family: Literal["llava", "llava-1.5", "llava-1.6", "blip2", "minigpt4", "qwen-vl", "cogvlm"]
+    family: Literal["llava", "llava-1.5", "llava-1.6", "blip2", "minigpt4", "qwen-vl", "cogvlm", "flamingo"]
     description: str = ""
     data: DataConfig = DataConfig()
     model: ModelConfig = ModelConfig()
@@ -188,14 +225,36 @@ class Recipe(Strict):
             needing = [s.name for s in self.stages if s.objective == "qformer_pretrain"]
             if needing:
                 raise ValueError(f"stage {needing[0]!r} trains a Q-Former (qformer_pretrain), but model.qformer is not set")
+        if self.model.flamingo is None:
+            needing = [s.name for s in self.stages if s.objective in FLAMINGO_OBJECTIVES]
+            if needing:
+                raise ValueError(f"stage {needing[0]!r} trains a Flamingo model, but model.flamingo is not set")
         for part, (present, missing) in OPTIONAL_PARTS.items():
             if present(self.model):
                 continue
             for stage in self.stages:
                 if any(in_group(p, part) for p in [*stage.trainable, *stage.init]):
                     raise ValueError(f"stage {stage.name!r} names the part {part}, but {missing}")
-        if self.final_stage.objective not in LLAVA_OBJECTIVES:
-            raise ValueError(f"the output stage {self.final_stage.name!r} must produce a LLaVA model, not {self.final_stage.objective}")
+        final = self.final_stage
+        if final.objective not in ANSWERING_OBJECTIVES:
+            allowed = ", ".join(sorted(ANSWERING_OBJECTIVES))
+            raise ValueError(f"the output stage {final.name!r} must produce a model that answers questions ({allowed}), not {final.objective}")
+        if self.evaluation.few_shot and final.objective not in FLAMINGO_OBJECTIVES:
+            raise ValueError(f"evaluation.few_shot needs a model that reads several images in one prompt (flamingo_interleaved); the output stage is {final.objective} (allowed: 0)")
+        return self
+
+    @model_validator(mode="after")
+    def _pretrained_towers(self) -> Recipe:
+        """What a pretrained tower needs beyond its config (which ModelConfig reads): its weights,
+        and for an LM, its own tokenizer."""
+        for field, directory in (("model.vision", self.model.vision.pretrained), ("model.language_model", self.model.language_model.pretrained)):
+            if directory is not None and not has_safetensors(directory):
+                raise ValueError(f"{field}.pretrained: {directory} has no *.safetensors weights (pickled .bin weights are refused)")
+        if self.model.language_model.pretrained is not None and self.data.tokenizer.pretrained is None:
+            raise ValueError(
+                "model.language_model.pretrained reads token ids with its own vocabulary: set data.tokenizer.pretrained"
+                f" to the directory of its tokenizer (e.g. {self.model.language_model.pretrained})"
+            )
         return self
 
     @property

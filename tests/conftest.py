@@ -37,3 +37,19 @@ def tiny_model_config() -> ModelConfig:
         language_model=LanguageModelConfig(dim=32, depth=2, heads=2, mlp_hidden=64),
         qformer=QFormerConfig(num_queries=4, dim=32, depth=2, heads=2, mlp_ratio=2.0),
     )
+
+
+@pytest.fixture(scope="session")
+def tiny_hf_dirs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Local HF transformers directories of tiny towers (see tests/components/models/tiny_hf.py):
+    clip, clip_whole (both CLIP towers), siglip, llama and qwen2 (each with its tokenizer.json)."""
+    from tests.components.models import tiny_hf
+
+    root = tmp_path_factory.mktemp("hf")
+    return {
+        "clip": tiny_hf.save_clip(root / "clip"),
+        "clip_whole": tiny_hf.save_clip(root / "clip_whole", whole=True, image_mean=[0.4, 0.5, 0.6]),
+        "siglip": tiny_hf.save_siglip(root / "siglip"),
+        "llama": tiny_hf.save_llama(root / "llama"),
+        "qwen2": tiny_hf.save_qwen2(root / "qwen2"),
+    }

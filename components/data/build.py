@@ -1,4 +1,5 @@
-"""Build a dataset directory: the Shapes world plus the tokenizer trained on its corpus.
+"""Build a dataset directory: the Shapes world plus the tokenizer trained on its corpus (or a
+pretrained LM's own tokenizer, see pretrained_tokenizer.py).
 
 This is what the DVC stage runs (`mmops data generate`), so the tokenizer is
 versioned with the data it was trained on.
@@ -11,6 +12,7 @@ from pathlib import Path
 
 from components.data.conversation import corpus_texts
 from components.data.llava_json import load_llava_json
+from components.data.pretrained_tokenizer import tokenizer_from_pretrained
 from components.data.shapes_dataset import generate_shapes_dataset
 from components.data.shapes_world import ShapesConfig
 from components.data.tokenizer import TextTokenizer, train_tokenizer
@@ -19,11 +21,21 @@ TOKENIZER_FILE = "tokenizer.json"
 
 
 def build_shapes_dataset(
-    config: ShapesConfig, vocab_size: int, out_dir: Path, progress: Callable[[int, int], None] | None = None
+    config: ShapesConfig,
+    vocab_size: int,
+    out_dir: Path,
+    progress: Callable[[int, int], None] | None = None,
+    pretrained_tokenizer: Path | None = None,
 ) -> dict:
+    """`pretrained_tokenizer`: a local HF directory whose tokenizer the dataset takes instead of
+    training one of `vocab_size` tokens on its corpus."""
+    # read first, so that a bad directory fails before any scene is drawn
+    tokenizer = tokenizer_from_pretrained(pretrained_tokenizer) if pretrained_tokenizer is not None else None
     summary = generate_shapes_dataset(config, out_dir, progress)
-    samples = load_llava_json(out_dir / "captions_train.json") + load_llava_json(out_dir / "instruct_train.json")
-    train_tokenizer(corpus_texts(samples), vocab_size).save(out_dir / TOKENIZER_FILE)
+    if tokenizer is None:
+        samples = load_llava_json(out_dir / "captions_train.json") + load_llava_json(out_dir / "instruct_train.json")
+        tokenizer = train_tokenizer(corpus_texts(samples), vocab_size)
+    tokenizer.save(out_dir / TOKENIZER_FILE)
     return summary
 
 

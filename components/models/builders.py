@@ -14,8 +14,12 @@ from components.models.config import (
 )
 from components.models.connectors import QFormerConnector, build_connector
 from components.models.family import ModelConfig
+from components.models.flamingo import FlamingoModel
+from components.models.gated_cross_attention import GatedCrossAttentionBlock
+from components.models.hf_backbones import HFCausalLM, HFVisionTower, LanguageModel, VisionTower
 from components.models.language_model import DecoderLM
 from components.models.llava import LlavaModel
+from components.models.perceiver import PerceiverResampler
 from components.models.qformer import QFormer
 from components.models.resampler import CrossAttentionResampler
 from components.models.text_encoder import TextEncoder
@@ -26,8 +30,12 @@ INIT_STD = 0.02
 
 
 def init_weights(model: nn.Module) -> nn.Module:
-    """GPT-2 style init: Linear/Embedding weights ~ N(0, 0.02), biases 0, pad rows 0."""
+    """GPT-2 style init: Linear/Embedding weights ~ N(0, 0.02), biases 0, pad rows 0.
+    Pretrained HF towers keep their own weights."""
+    pretrained = {id(m) for tower in model.modules() if isinstance(tower, (HFVisionTower, HFCausalLM)) for m in tower.modules()}
     for module in model.modules():
+        if id(module) in pretrained:
+            continue
         if isinstance(module, nn.Linear):
             nn.init.normal_(module.weight, mean=0.0, std=INIT_STD)
             if module.bias is not None:
@@ -44,6 +52,17 @@ def _check_token_id(name: str, token_id: int, vocab_size: int) -> None:
         raise ValueError(f"{name}={token_id} is outside the vocabulary [0, {vocab_size})")
 
 
+def vision_tower(cfg: VisionConfig, load_pretrained: bool = True) -> VisionTower:
+    """mmops' own ViT, or the pretrained HF tower `cfg.pretrained` names; `load_pretrained=False`
+    builds that one from its config alone, for a checkpoint of ours to be loaded over it."""
+    return VisionTransformer(cfg) if cfg.pretrained is None else HFVisionTower(cfg, load_pretrained)
+
+
+def decoder_lm(cfg: LanguageModelConfig, vocab_size: int, load_pretrained: bool = True) -> LanguageModel:
+    """mmops' own decoder, or the pretrained HF causal LM `cfg.pretrained` names (see vision_tower)."""
+    return DecoderLM(cfg, vocab_size) if cfg.pretrained is None else HFCausalLM(cfg, vocab_size, load_pretrained)
+
+
 def build_vision(cfg: VisionConfig) -> VisionTransformer:
     return init_weights(VisionTransformer(cfg))
 
@@ -54,14 +73,15 @@ def build_clip(
     vocab_size: int,
     pad_id: int,
     embed_dim: int,
+    load_pretrained: bool = True,
 ) -> ClipModel:
     _check_token_id("pad_id", pad_id, vocab_size)
-    model = ClipModel(VisionTransformer(vision_cfg), TextEncoder(text_cfg, vocab_size, pad_id), embed_dim)
+    model = ClipModel(vision_tower(vision_cfg, load_pretrained), TextEncoder(text_cfg, vocab_size, pad_id), embed_dim)
     return init_weights(model)
 
 
-def build_language_model(cfg: LanguageModelConfig, vocab_size: int) -> DecoderLM:
-    return init_weights(DecoderLM(cfg, vocab_size))
+def build_language_model(cfg: LanguageModelConfig, vocab_size: int, load_pretrained: bool = True) -> LanguageModel:
+    return init_weights(decoder_lm(cfg, vocab_size, load_pretrained))
 
 
 def build_connector_for(cfg: ModelConfig, vocab_size: int, pad_token_id: int) -> nn.Module:
@@ -76,15 +96,16 @@ def build_connector_for(cfg: ModelConfig, vocab_size: int, pad_token_id: int) ->
     return build_connector(cfg.connector, vision_dim, lm_dim)
 
 
-def build_llava(cfg: ModelConfig, vocab_size: int, image_token_id: int, pad_token_id: int) -> LlavaModel:
-    """A LLaVA-style model (vision tower -> connector -> decoder LM) as `cfg` describes it."""
+def build_llava(cfg: ModelConfig, vocab_size: int, image_token_id: int, pad_token_id: int, load_pretrained: bool = True) -> LlavaModel:
+    """A LLaVA-style model (vision tower -> connector -> decoder LM) as `cfg` describes it;
+    `load_pretrained`: whether pretrained HF towers read their weights (see vision_tower)."""
     _check_token_id("image_token_id", image_token_id, vocab_size)
     _check_token_id("pad_token_id", pad_token_id, vocab_size)
     model = init_weights(  # Linear and Embedding only: learned queries keep their own init
         LlavaModel(
-            vision=VisionTransformer(cfg.vision),
+            vision=vision_tower(cfg.vision, load_pretrained),
             connector=build_connector_for(cfg, vocab_size, pad_token_id),
-            language_model=DecoderLM(cfg.language_model, vocab_size),
+            language_model=decoder_lm(cfg.language_model, vocab_size, load_pretrained),
             image_token_id=image_token_id,
             pad_token_id=pad_token_id,
             vision_feature_layer=cfg.vision_feature_layer,
@@ -97,6 +118,31 @@ def build_llava(cfg: ModelConfig, vocab_size: int, image_token_id: int, pad_toke
     return model
 
 
+def build_flamingo(cfg: ModelConfig, vocab_size: int, image_token_id: int, pad_token_id: int, load_pretrained: bool = True) -> FlamingoModel:
+    """Vision tower -> Perceiver Resampler -> gated cross-attention before every N-th block of a decoder LM;
+    either tower may be a pretrained HF one (see vision_tower)."""
+    if cfg.flamingo is None:
+        raise ValueError("a Flamingo model needs model.flamingo in the recipe (num_latents, depth, heads, cross_attention_every)")
+    _check_token_id("image_token_id", image_token_id, vocab_size)
+    _check_token_id("pad_token_id", pad_token_id, vocab_size)
+    f, lm = cfg.flamingo, cfg.language_model
+    blocks = -(-lm.depth // f.cross_attention_every)
+    return init_weights(  # Linear and Embedding only: the latents, time embeddings and zero gates keep their own init
+        FlamingoModel(
+            vision=vision_tower(cfg.vision, load_pretrained),
+            connector=PerceiverResampler(cfg.vision.dim, f.num_latents, f.depth, f.heads, max_frames=f.max_frames),
+            language_model=decoder_lm(lm, vocab_size, load_pretrained),
+            gated_cross_attention=nn.ModuleList(
+                GatedCrossAttentionBlock(lm.dim, lm.heads, lm.mlp_hidden, cfg.vision.dim) for _ in range(blocks)
+            ),
+            image_token_id=image_token_id,
+            pad_token_id=pad_token_id,
+            vision_feature_layer=cfg.vision_feature_layer,
+            cross_attention_every=f.cross_attention_every,
+        )
+    )
+
+
 def build_qformer_pretrain(
     vision_cfg: VisionConfig,
     qformer_cfg: QFormerConfig,
@@ -105,9 +151,10 @@ def build_qformer_pretrain(
     bos_id: int,
     embed_dim: int,
     vision_feature_layer: int = -1,
+    load_pretrained: bool = True,
 ) -> QFormerPretrainModel:
     _check_token_id("pad_id", pad_id, vocab_size)
     _check_token_id("bos_id", bos_id, vocab_size)
     qformer = QFormer(qformer_cfg, vision_cfg.dim, vocab_size, pad_id)
-    model = QFormerPretrainModel(VisionTransformer(vision_cfg), qformer, vocab_size, embed_dim, bos_id, vision_feature_layer)
+    model = QFormerPretrainModel(vision_tower(vision_cfg, load_pretrained), qformer, vocab_size, embed_dim, bos_id, vision_feature_layer)
     return init_weights(model)

@@ -8,9 +8,12 @@ the tokenizer owns them and the builders take them as arguments.
 from __future__ import annotations
 
 import math
-from typing import Literal
+from pathlib import Path
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, PositiveFloat, PositiveInt, model_validator
+from pydantic import BaseModel, ConfigDict, PositiveFloat, PositiveInt, field_validator, model_validator
+
+from components.models.hf_config import check_pretrained, with_pretrained_fields
 
 ConnectorName = Literal["linear", "mlp2x_gelu", "swiglu_adapter", "qformer", "resampler"]
 
@@ -50,9 +53,25 @@ class VisionConfig(BaseModel):
     """Per-channel statistics of the training images (pixels in [-1, 1]), subtracted and divided
     inside the tower as CLIP's preprocessing does: on mostly-dark scenes the shapes then stand out
     from the background instead of being a small change to a large constant input."""
+    pretrained: Path | None = None
+    """A local HF transformers directory (config.json + *.safetensors) of a CLIP or SigLIP vision
+    tower to use instead of mmops' own ViT. Its config.json (and preprocessor_config.json) then set
+    the sizes and pixel statistics above; position_embedding, pool and stem do not apply."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fields_from_pretrained(cls, data: Any) -> Any:
+        return with_pretrained_fields(data, "vision", {name: field.default for name, field in cls.model_fields.items()})
+
+    @field_validator("pretrained")
+    @classmethod
+    def _pretrained_tower(cls, value: Path | None) -> Path | None:
+        return None if value is None else check_pretrained(value, "vision")
 
     @model_validator(mode="after")
     def _check_shapes(self) -> VisionConfig:
+        if self.pretrained is not None:  # its own sizes (SigLIP's 384-pixel images hold 27 whole 14-pixel patches)
+            return self
         if self.image_size % self.patch_size != 0:
             raise ValueError(
                 f"VisionConfig: patch_size={self.patch_size} must divide "
@@ -106,9 +125,25 @@ class LanguageModelConfig(BaseModel):
     mlp_hidden: PositiveInt = 344
     max_seq_len: PositiveInt = 512
     rope_theta: PositiveFloat = 10000.0
+    pretrained: Path | None = None
+    """A local HF transformers directory (config.json + *.safetensors) of a causal LM (Llama, Mistral,
+    Qwen2, Qwen3) to use instead of mmops' own decoder. Its config.json then sets the sizes above;
+    max_seq_len may be set lower than the model's own limit."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fields_from_pretrained(cls, data: Any) -> Any:
+        return with_pretrained_fields(data, "language_model", {name: field.default for name, field in cls.model_fields.items()})
+
+    @field_validator("pretrained")
+    @classmethod
+    def _pretrained_lm(cls, value: Path | None) -> Path | None:
+        return None if value is None else check_pretrained(value, "language_model")
 
     @model_validator(mode="after")
     def _check_shapes(self) -> LanguageModelConfig:
+        if self.pretrained is not None:  # its own layout (some set head_dim apart from dim / heads)
+            return self
         _check_heads_divide_dim("LanguageModelConfig", self.dim, self.heads)
         if (self.dim // self.heads) % 2 != 0:
             raise ValueError(
@@ -159,3 +194,22 @@ class ResamplerConfig(BaseModel):
         if side * side != self.num_queries:
             raise ValueError(f"ResamplerConfig: num_queries={self.num_queries} is not a square number (allowed: 4, 9, 16, ..., 256); the queries sit on a square grid")
         return self
+
+
+class FlamingoConfig(BaseModel):
+    """Flamingo's image path into a frozen LM: a Perceiver Resampler turns each image into
+    `num_latents` tokens, and gated cross-attention blocks before every `cross_attention_every`-th
+    LM block let text read them."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    num_latents: PositiveInt = 16
+    depth: PositiveInt = 2
+    """Perceiver Resampler layers."""
+    heads: PositiveInt = 4
+    max_frames: PositiveInt = 1
+    """Frames per media item with their own time embedding (1: still images)."""
+    cross_attention_every: PositiveInt = 1
+    """A gated cross-attention block before LM blocks 0, N, 2N, ... (Flamingo-3B: every block; 80B: every 7th)."""
+    max_images: PositiveInt = 5
+    """The most images one sequence may hold (interleaved training sequences and few-shot prompts)."""

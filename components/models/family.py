@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, PositiveInt, model_validator
 
 from components.models.config import (
     ConnectorName,
+    FlamingoConfig,
     LanguageModelConfig,
     QFormerConfig,
     ResamplerConfig,
@@ -30,7 +31,10 @@ class ModelConfig(BaseModel):
     language_model: LanguageModelConfig = LanguageModelConfig()
     connector: ConnectorName = "linear"
     vision_feature_layer: int = -2
-    """Which ViT block's output feeds the connector (LLaVA's mm_vision_select_layer)."""
+    """Which ViT block's output feeds the connector (LLaVA's mm_vision_select_layer), Python-indexed
+    over the blocks: -1 the last, -2 the penultimate, 0 the first. For a pretrained HF tower, whose
+    hidden_states tuple starts with the embeddings, a negative index is the same position in that
+    tuple (-2 is LLaVA-1.5's choice) and k >= 0 is hidden_states[k + 1]."""
     qformer: QFormerConfig | None = None
     """BLIP-2's Querying Transformer, for the families that read the image through one."""
     resampler: ResamplerConfig | None = None
@@ -39,6 +43,8 @@ class ModelConfig(BaseModel):
     """CogVLM: every LM layer gets an image copy of its QKV, output projection and MLP (part `visual_expert`)."""
     image_positions: Literal["sequential", "shared"] = "sequential"
     """Position ids of image tokens: one each (LLaVA) or one for the whole image (CogVLM)."""
+    flamingo: FlamingoConfig | None = None
+    """Flamingo's Perceiver Resampler and gated cross-attention, for the `flamingo_interleaved` objective."""
     anyres_pinpoints: tuple[tuple[PositiveInt, PositiveInt], ...] | None = None
     """LLaVA-1.6's any-resolution input: the (height, width) grids an image may be fitted into,
     each a whole number of vision.image_size tiles; the model then has a learned `image_newline`."""
@@ -68,4 +74,12 @@ class ModelConfig(BaseModel):
             width = self.resampler.dim or self.language_model.dim
             if width % self.resampler.heads or width % 4:
                 raise ValueError(f"model.resampler: the attention width {width} (dim, or the LM's) must be divisible by heads={self.resampler.heads} and by 4")
+        return self
+
+    @model_validator(mode="after")
+    def _pretrained_towers_fit(self) -> ModelConfig:
+        if self.language_model.pretrained is not None and self.visual_expert:
+            raise ValueError(
+                "visual_expert copies the layers of mmops' own LM; with language_model.pretrained it is not available (allowed: false)"
+            )
         return self

@@ -9,8 +9,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from components.models.anyres import Size, anyres_view_count, merge_anyres_features
-from components.models.language_model import DecoderLM, position_ids_from_mask, positions_sharing_image
-from components.models.vision import VisionTransformer
+from components.models.greedy import Cache, extend_right, greedy_decode
+from components.models.hf_backbones import LanguageModel, VisionTower
+from components.models.language_model import position_ids_from_mask, positions_sharing_image
 
 IGNORE_INDEX = -100
 PaddingSide = Literal["right", "left"]
@@ -76,9 +77,9 @@ def target_loss(hidden: Tensor, lm_head: nn.Module, labels: Tensor, weighting: L
 class LlavaModel(nn.Module):
     def __init__(
         self,
-        vision: VisionTransformer,
+        vision: VisionTower,
         connector: nn.Module,
-        language_model: DecoderLM,
+        language_model: LanguageModel,
         image_token_id: int,
         pad_token_id: int,
         vision_feature_layer: int = -2,
@@ -232,32 +233,10 @@ class LlavaModel(nn.Module):
         embeds, mask, positions, _, image_mask = self.build_inputs(
             input_ids, attention_mask, pixel_values, has_image, padding_side="left", image_sizes=image_sizes
         )
-        B = embeds.shape[0]
-        generated: list[list[int]] = [[] for _ in range(B)]
-        done = torch.zeros(B, dtype=torch.bool, device=embeds.device)
-        if max_new_tokens <= 0:
-            return generated
+        lm, experts = self.language_model, self.visual_expert
 
-        lm = self.language_model
-        experts = self.visual_expert
-        logits, cache = lm(embeds, mask, positions, use_cache=use_cache, experts=experts, image_mask=image_mask)  # prompt pass
-        for step in range(max_new_tokens):
-            next_ids = logits[:, -1].argmax(-1)  # (B,)
-            done_now = done | (next_ids == eos_token_id)
-            for b in (~done_now).nonzero().flatten().tolist():
-                generated[b].append(int(next_ids[b]))
-            done = done_now
-            if bool(done.all()) or step == max_new_tokens - 1:
-                break
-            # Finished samples keep decoding (their outputs are discarded) so the batch stays aligned.
-            new_embeds = lm.embed(next_ids[:, None])  # (B, 1, D)
-            new_positions = positions[:, -1:] + 1  # (B, 1)
-            mask = torch.cat([mask, mask.new_ones(B, 1)], dim=1)  # (B, S + 1)
-            positions = torch.cat([positions, new_positions], dim=1)
-            if use_cache:  # generated tokens are text: the experts leave them to the LM
-                logits, cache = lm(new_embeds, mask, new_positions, cache, use_cache=True, experts=experts)
-            else:
-                embeds = torch.cat([embeds, new_embeds], dim=1)  # (B, S + 1, D)
-                image_mask = torch.cat([image_mask, image_mask.new_zeros(B, 1)], dim=1)
-                logits, _ = lm(embeds, mask, positions, experts=experts, image_mask=image_mask)
-        return generated
+        def run(new_embeds: Tensor, mask: Tensor, positions: Tensor, cache: Cache) -> tuple[Tensor, Cache]:
+            tokens_image = extend_right(image_mask, mask.shape[1], False)[:, -new_embeds.shape[1] :]  # generated: text
+            return lm(new_embeds, mask, positions, cache, use_cache=use_cache, experts=experts, image_mask=tokens_image)
+
+        return greedy_decode(run, lm.embed, embeds, mask, positions, max_new_tokens, eos_token_id, use_cache)

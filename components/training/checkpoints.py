@@ -24,7 +24,14 @@ class CheckpointError(ValueError):
 
 def save_weights(model: nn.Module, path: Path, metadata: dict[str, str] | None = None) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    state = {name: tensor.detach().contiguous().cpu() for name, tensor in model.state_dict().items()}
+    state, storages = {}, set()
+    for name, tensor in model.state_dict().items():
+        tensor = tensor.detach().contiguous().cpu()
+        storage = tensor.untyped_storage().data_ptr()
+        # Tied weights (an HF LM's head sharing its embedding) appear under two names; safetensors
+        # refuses shared memory, so the second name gets its own copy. Loading writes both into the one tensor.
+        state[name] = tensor.clone() if storage in storages else tensor
+        storages.add(storage)
     tmp = path.with_suffix(".tmp")
     save_file(state, str(tmp), metadata=metadata or {})
     tmp.replace(path)  # a crash never leaves a half-written checkpoint under the real name

@@ -10,9 +10,9 @@ from __future__ import annotations
 from torch import nn
 
 from components.data.tokenizer import TextTokenizer
-from components.models.builders import build_clip, build_language_model, build_llava, build_qformer_pretrain
+from components.models.builders import build_clip, build_flamingo, build_language_model, build_llava, build_qformer_pretrain
 from components.models.family import ModelConfig
-from components.training.objectives import LLAVA_OBJECTIVES
+from components.training.objectives import FLAMINGO_OBJECTIVES, LLAVA_OBJECTIVES
 
 
 class LanguageModelOnly(nn.Module):
@@ -23,19 +23,24 @@ class LanguageModelOnly(nn.Module):
         self.language_model = language_model
 
 
-def build_stage_model(objective: str, cfg: ModelConfig, tokenizer: TextTokenizer) -> nn.Module:
+def build_stage_model(objective: str, cfg: ModelConfig, tokenizer: TextTokenizer, load_pretrained: bool = True) -> nn.Module:
+    """`load_pretrained`: whether pretrained HF towers read their weights (a stage's start) or are
+    built from their configs alone (evaluation and serving, which load a checkpoint of ours over them)."""
     if objective == "contrastive":
-        return build_clip(cfg.vision, cfg.text_encoder, tokenizer.vocab_size, tokenizer.pad_id, cfg.clip_embed_dim)
+        return build_clip(cfg.vision, cfg.text_encoder, tokenizer.vocab_size, tokenizer.pad_id, cfg.clip_embed_dim, load_pretrained)
     if objective == "language_modeling":
-        return LanguageModelOnly(build_language_model(cfg.language_model, tokenizer.vocab_size))
+        return LanguageModelOnly(build_language_model(cfg.language_model, tokenizer.vocab_size, load_pretrained))
     if objective in LLAVA_OBJECTIVES:
-        return build_llava(cfg, tokenizer.vocab_size, tokenizer.image_id, tokenizer.pad_id)
+        return build_llava(cfg, tokenizer.vocab_size, tokenizer.image_id, tokenizer.pad_id, load_pretrained)
+    if objective in FLAMINGO_OBJECTIVES:
+        return build_flamingo(cfg, tokenizer.vocab_size, tokenizer.image_id, tokenizer.pad_id, load_pretrained)
     if objective == "qformer_pretrain":
         if cfg.qformer is None:
             raise ValueError("the qformer_pretrain objective needs model.qformer in the recipe")
         return build_qformer_pretrain(
-            cfg.vision, cfg.qformer, tokenizer.vocab_size, tokenizer.pad_id, tokenizer.bos_id, cfg.clip_embed_dim
+            cfg.vision, cfg.qformer, tokenizer.vocab_size, tokenizer.pad_id, tokenizer.bos_id, cfg.clip_embed_dim,
+            load_pretrained=load_pretrained,
         )
     raise ValueError(
-        f"unknown objective {objective!r} (allowed: contrastive, language_modeling, llava_pretrain, llava_instruct, llava_multitask, qformer_pretrain)"
+        f"unknown objective {objective!r} (allowed: contrastive, language_modeling, llava_pretrain, llava_instruct, llava_multitask, flamingo_interleaved, qformer_pretrain)"
     )

@@ -12,16 +12,18 @@ import yaml
 
 from mmops.cli import main
 from mmops.errors import RecipeError
+from components.training.objectives import ANSWERING_OBJECTIVES
 from mmops.recipe import load_recipe
 
 ROOT = Path(__file__).resolve().parents[2]
-SHIPPED = sorted((ROOT / "recipes").glob("*.yaml"))
+NEEDS_LOCAL_MODELS = {"llava15_hf.yaml"}  # valid once its pretrained directories exist: tests/mmops/test_pretrained_recipe.py
+SHIPPED = sorted(p for p in (ROOT / "recipes").glob("*.yaml") if p.name not in NEEDS_LOCAL_MODELS)
 
 
 @pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.name)
 def test_shipped_recipes_are_valid(path: Path):
     loaded = load_recipe(path)
-    assert loaded.recipe.final_stage.objective == "llava_instruct"
+    assert loaded.recipe.final_stage.objective in ANSWERING_OBJECTIVES
     assert len(loaded.sha256) == 64
 
 
@@ -100,6 +102,12 @@ CASES = {
                                   r"stages\.2.*lr_scale part 'language_model' does not train in this stage \(trainable: connector\)"),
     "visual expert without the model flag": (lambda r: r["stages"][3].update(trainable=["connector", "visual_expert"]),
                                              r"stage 'instruct' names the part visual_expert, but model\.visual_expert is not true"),
+    "few-shot evaluation of a one-image model": (lambda r: r["evaluation"].update(few_shot=2),
+                                                  r"evaluation\.few_shot needs a model that reads several images.*\(allowed: 0\)"),
+    "flamingo stage without its config": (lambda r: r["stages"][3].update(objective="flamingo_interleaved", trainable=["gated_cross_attention"], group_by_length=False),
+                                          r"stage 'instruct' trains a Flamingo model, but model\.flamingo is not set"),
+    "flamingo part in a llava stage": (lambda r: r["stages"][3].update(trainable=["gated_cross_attention"]),
+                                       r"'gated_cross_attention' is not a part of the llava_instruct model"),
     "length grouping of captions": (lambda r: r["stages"][0].update(group_by_length=True),
                                     r"stages\.0.*contrastive objective has none \(allowed for: llava_instruct, llava_multitask, llava_pretrain\)"),
 }

@@ -1,0 +1,20 @@
+"""What a dataset's DVC stage depends on: unchanged for trained tokenizers, the file's hash for pretrained ones."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from components.data.pretrained_tokenizer import tokenizer_sha256
+from flows.data_task import dataset_params
+from mmops.recipe import DataConfig
+
+
+def test_a_trained_tokenizer_s_parameters_are_as_before_pretrained_tokenizers_existed():
+    assert dataset_params(DataConfig())["tokenizer"] == {"vocab_size": 512}  # existing datasets keep their DVC cache
+
+
+def test_a_pretrained_tokenizer_is_recorded_with_its_sha256_and_read_back_by_the_data_stage(tiny_hf_dirs: dict[str, Path]):
+    params = dataset_params(DataConfig(tokenizer={"pretrained": tiny_hf_dirs["llama"]}))
+    assert params["tokenizer"] == {"pretrained": str(tiny_hf_dirs["llama"]), "sha256": tokenizer_sha256(tiny_hf_dirs["llama"])}
+    # what `mmops data generate` validates from params.yaml
+    assert DataConfig.model_validate({"name": "shapes", **params}).tokenizer.pretrained == tiny_hf_dirs["llama"]
