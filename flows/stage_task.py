@@ -89,8 +89,10 @@ def run_stage(ctx: PipelineContext, stage: StageConfig, dataset: DatasetVersion)
             client.set_tag(run_id, f"mmops.parent_model.{source.removeprefix('models:/').replace('@', ':')}", resolved)
 
         image_size = recipe.model.vision.image_size
+        flamingo = recipe.model.flamingo
         dataset_obj = build_stage_dataset(
-            stage.objective, dataset.path, tokenizer, image_size, stage.max_len, pinpoints=recipe.model.anyres_pinpoints
+            stage.objective, dataset.path, tokenizer, image_size, stage.max_len, pinpoints=recipe.model.anyres_pinpoints,
+            max_images=flamingo.max_images if flamingo else 1, seed=stage.seed,
         )
         loader = build_dataloader(dataset_obj, stage.batch_size, tokenizer.pad_id, stage.seed, group_by_length=stage.group_by_length)
         logger.info("stage %s (%s): %d steps, batch %d, training %s", stage.name, stage.objective, stage.steps, stage.batch_size, stage.trainable)

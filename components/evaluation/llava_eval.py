@@ -12,14 +12,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import torch
+
 from components.data.conversation import encode_prompt
 from components.data.llava_images import ImageProcessor
 from components.data.llava_json import load_llava_json, resolve_image
 from components.data.shapes_annotations import box_iou, parse_box
 from components.data.tokenizer import TextTokenizer
-from components.inference.answer import answer_prompts
+from components.evaluation.few_shot import choose_examples, example_pool, few_shot_prompt
+from components.inference.answer import AnsweringModel, answer_prompts
 from components.models.anyres import Size
-from components.models.llava import LlavaModel
 
 GROUNDING = "grounding"
 
@@ -79,7 +81,7 @@ def score(items: list[EvalItem], answers: list[str]) -> dict[str, float]:
 
 
 def evaluate_llava(
-    model: LlavaModel,
+    model: AnsweringModel,
     tokenizer: TextTokenizer,
     json_path: Path,
     image_root: Path,
@@ -89,16 +91,45 @@ def evaluate_llava(
     limit: int | None = None,
     progress: Callable[[int, int], None] | None = None,
     pinpoints: tuple[Size, ...] | None = None,
+    few_shot: int = 0,
+    support_json: Path | None = None,
 ) -> tuple[dict[str, float], list[dict]]:
-    """`pinpoints`: the model's any-resolution grids (LLaVA-1.6), else square input."""
+    """`pinpoints`: the model's any-resolution grids (LLaVA-1.6), else square input. `few_shot` > 0:
+    that many examples from `support_json` (the train split) precede each question (Flamingo)."""
     items = eval_items(json_path, image_root, limit)
-    prompts = [encode_prompt(list(item.history), item.question, tokenizer) for item in items]
     processor = ImageProcessor(image_size, pinpoints)
-    loaded = {path: processor(path) for path in {it.image for it in items if it.image}}
-    images = [loaded[it.image] if it.image else None for it in items]
+    if few_shot:
+        if support_json is None:
+            raise ValueError("few-shot evaluation needs support_json, the split the examples come from")
+        prompts, images = _few_shot_inputs(items, eval_items(support_json, image_root), few_shot, tokenizer, processor)
+    else:
+        prompts = [encode_prompt(list(item.history), item.question, tokenizer) for item in items]
+        loaded = {path: processor(path) for path in {it.image for it in items if it.image}}
+        images = [loaded[it.image] if it.image else None for it in items]
     answers = answer_prompts(model, tokenizer, prompts, images, processor, batch_size, max_new_tokens, progress)
     predictions = [
         {"id": it.sample_id, "type": it.question_type, "question": it.question, "answer": it.answer, "prediction": a}
         for it, a in zip(items, answers)
     ]
     return score(items, answers), predictions
+
+
+def _few_shot_inputs(
+    items: list[EvalItem], support: list[EvalItem], shots: int, tokenizer: TextTokenizer, processor: ImageProcessor
+) -> tuple[list[list[int]], list[dict[str, torch.Tensor]]]:
+    """Prompts with `shots` examples each, and their images stacked (shots + 1, 3, S, S), the query's last."""
+    pool = example_pool(support)
+    cache: dict[Path, torch.Tensor] = {}
+
+    def pixels(path: Path | None) -> torch.Tensor:
+        if path not in cache:
+            cache[path] = processor(path)["pixel_values"]
+        return cache[path]
+
+    prompts, images = [], []
+    for index, item in enumerate(items):
+        examples = choose_examples(pool, item.question_type, shots, seed=index)
+        prompts.append(few_shot_prompt(examples, item, tokenizer))
+        media = [pixels(e.image) for e in examples] + ([pixels(item.image)] if item.image else [])
+        images.append({"pixel_values": torch.stack(media)})
+    return prompts, images

@@ -3,17 +3,29 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Protocol
 
 import torch
+from torch import Tensor
 
 from components.data.llava_images import ImageProcessor, collate_images
 from components.data.tokenizer import TextTokenizer
-from components.models.llava import LlavaModel
+
+
+class AnsweringModel(Protocol):
+    """A model that answers from token ids and images: LlavaModel, FlamingoModel."""
+
+    def eval(self) -> AnsweringModel: ...
+
+    def generate(
+        self, input_ids: Tensor, attention_mask: Tensor, pixel_values: Tensor, has_image: Tensor,
+        max_new_tokens: int, eos_token_id: int, use_cache: bool = True, image_sizes: Tensor | None = None,
+    ) -> list[list[int]]: ...
 
 
 @torch.no_grad()
 def answer_prompts(
-    model: LlavaModel,
+    model: AnsweringModel,
     tokenizer: TextTokenizer,
     prompts: list[list[int]],
     images: list[dict[str, torch.Tensor] | None],
@@ -23,7 +35,8 @@ def answer_prompts(
     progress: Callable[[int, int], None] | None = None,
 ) -> list[str]:
     """prompts: token ids ending where the answer starts (see encode_prompt); images: what
-    `processor` made of each prompt's image, or None."""
+    `processor` made of each prompt's image, or None (a prompt with several images, for
+    FlamingoModel: their pixel_values stacked (M, 3, S, S))."""
     model.eval()
     order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))  # similar lengths batch together
     answers = [""] * len(prompts)

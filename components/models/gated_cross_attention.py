@@ -34,20 +34,28 @@ class GatedCrossAttentionBlock(nn.Module):
         return x + torch.tanh(self.mlp_gate) * self.mlp(self.mlp_norm(x))
 
 
-def media_attention_mask(input_ids: Tensor, media_token_id: int, tokens_per_media: int, num_media: int) -> tuple[Tensor, Tensor]:
-    """Which visual tokens each text token may attend to: those of the latest `<image>` at or before it.
+def latest_media_index(input_ids: Tensor, media_token_id: int) -> Tensor:
+    """(B, T) -> (B, T): the index of the latest `<image>` at or before each token, -1 before any."""
+    return (input_ids == media_token_id).long().cumsum(dim=1) - 1
 
-    input_ids (B, T) hold one `media_token_id` where each image stands; the visual tokens are laid
-    out media by media, `tokens_per_media` each, `num_media` slots per sample.
-    Returns media_mask (B, 1, T, num_media * tokens_per_media) and sees_media (B, T). A token
+
+def media_mask(latest: Tensor, tokens_per_media: int, num_media: int) -> tuple[Tensor, Tensor]:
+    """Which visual tokens each text token may attend to, from latest_media_index (B, T).
+
+    The visual tokens are laid out media by media, `tokens_per_media` each, `num_media` slots per
+    sample. Returns media_mask (B, 1, T, num_media * tokens_per_media) and sees_media (B, T). A token
     before every image attends to all slots (never an empty softmax row) but its output is dropped
     through sees_media.
     """
-    latest = (input_ids == media_token_id).long().cumsum(dim=1) - 1  # (B, T): index of the latest image, -1 if none
     sees_media = latest >= 0
-    if int(latest.max()) >= num_media:
-        raise ValueError(f"media_attention_mask: a sample has {int(latest.max()) + 1} images but only {num_media} media slots")
-    slot_of_token = torch.arange(num_media * tokens_per_media, device=input_ids.device) // tokens_per_media  # (M,)
+    if latest.numel() and int(latest.max()) >= num_media:
+        raise ValueError(f"media_mask: a sample has {int(latest.max()) + 1} images but only {num_media} media slots")
+    slot_of_token = torch.arange(num_media * tokens_per_media, device=latest.device) // tokens_per_media  # (M,)
     mask = slot_of_token[None, None, :] == latest[:, :, None]  # (B, T, M)
     mask = mask | ~sees_media[:, :, None]
     return mask[:, None], sees_media
+
+
+def media_attention_mask(input_ids: Tensor, media_token_id: int, tokens_per_media: int, num_media: int) -> tuple[Tensor, Tensor]:
+    """media_mask for token ids (B, T) that hold one `media_token_id` where each image stands."""
+    return media_mask(latest_media_index(input_ids, media_token_id), tokens_per_media, num_media)

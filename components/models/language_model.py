@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import torch
+from collections.abc import Callable
+
 from torch import Tensor, nn
 
 from components.models.blocks import KVCache, RMSNorm, RotaryEmbedding, TransformerBlock
 from components.models.config import LanguageModelConfig
+
+
+BeforeBlock = Callable[[int, Tensor], Tensor]
+"""(block index, hidden states (B, T, D)) -> hidden states: a layer run before an LM block."""
 
 
 def position_ids_from_mask(attention_mask: Tensor) -> Tensor:
@@ -65,13 +71,15 @@ class DecoderLM(nn.Module):
         use_cache: bool = False,
         experts: nn.ModuleList | None = None,
         image_mask: Tensor | None = None,
+        before_block: BeforeBlock | None = None,
     ) -> tuple[Tensor, list[KVCache] | None]:
         """inputs_embeds (B, T, D); attention_mask (B, S = past + T), 1 = real token;
         position_ids (B, T). Returns logits (B, T, V) and, with use_cache, the
         per-block (k, v) covering all S positions. `experts` (one VisualExpert per
-        block, CogVLM) take over the tokens `image_mask` (B, T) marks."""
+        block, CogVLM) take over the tokens `image_mask` (B, T) marks. `before_block(i, x)`
+        runs on the new tokens' hidden states before block i (Flamingo's gated cross-attention)."""
         hidden, cache = self.hidden_states(
-            inputs_embeds, attention_mask, position_ids, past_key_values, use_cache, experts, image_mask
+            inputs_embeds, attention_mask, position_ids, past_key_values, use_cache, experts, image_mask, before_block
         )
         return self.lm_head(hidden), cache
 
@@ -84,6 +92,7 @@ class DecoderLM(nn.Module):
         use_cache: bool = False,
         experts: nn.ModuleList | None = None,
         image_mask: Tensor | None = None,
+        before_block: BeforeBlock | None = None,
     ) -> tuple[Tensor, list[KVCache] | None]:
         """As forward, but the final-normed hidden states (B, T, D) instead of logits: training
         applies lm_head only where a token is predicted."""
@@ -109,6 +118,8 @@ class DecoderLM(nn.Module):
         present: list[KVCache] = []
         for i, block in enumerate(self.blocks):
             cache = None if past_key_values is None else past_key_values[i]
+            if before_block is not None:
+                x = before_block(i, x)
             if experts is None:
                 x, kv = block(x, attn_mask=mask, cos_sin=cos_sin, kv_cache=cache)
             else:

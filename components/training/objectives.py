@@ -65,8 +65,12 @@ def qformer_pretrain(model: nn.Module, batch: Batch) -> tuple[torch.Tensor, dict
 # The objectives that train a LLaVA-style model (tower -> connector -> LM) on conversations:
 # captions (pretrain), instructions (instruct), or both mixed (multitask: Qwen-VL's stage 2, CogVLM's).
 LLAVA_OBJECTIVES = frozenset({"llava_pretrain", "llava_instruct", "llava_multitask"})
+# Flamingo's: interleaved sequences of images and text, read through gated cross-attention.
+FLAMINGO_OBJECTIVES = frozenset({"flamingo_interleaved"})
 # The objectives whose loss is over target tokens, and so can weight them per answer.
-TOKEN_OBJECTIVES = frozenset({"language_modeling"}) | LLAVA_OBJECTIVES
+TOKEN_OBJECTIVES = frozenset({"language_modeling"}) | LLAVA_OBJECTIVES | FLAMINGO_OBJECTIVES
+# The objectives whose model answers questions about images: the ones a pipeline can evaluate.
+ANSWERING_OBJECTIVES = LLAVA_OBJECTIVES | FLAMINGO_OBJECTIVES
 
 OBJECTIVES: dict[str, LossFn] = {
     "contrastive": contrastive,
@@ -74,5 +78,6 @@ OBJECTIVES: dict[str, LossFn] = {
     "llava_pretrain": llava,
     "llava_instruct": llava,
     "llava_multitask": llava,
+    "flamingo_interleaved": llava,  # the same call: Flamingo's forward takes the batch as LLaVA's does
     "qformer_pretrain": qformer_pretrain,
 }

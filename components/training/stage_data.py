@@ -12,6 +12,7 @@ from pathlib import Path
 import torch
 from torch.utils.data import ConcatDataset, DataLoader, Dataset
 
+from components.data.interleaved import InterleavedDataset
 from components.data.llava_json import ImageTextDataset, LlavaJsonDataset, TextCorpusDataset, collate_batch
 from components.data.length_grouped import LengthGroupedBatchSampler
 from components.data.tokenizer import TextTokenizer
@@ -28,9 +29,10 @@ def instruct_file(dataset_dir: Path, split: str) -> Path:
 
 def build_stage_dataset(
     objective: str, dataset_dir: Path, tokenizer: TextTokenizer, image_size: int, max_len: int, split: str = "train",
-    pinpoints: tuple[Size, ...] | None = None,
+    pinpoints: tuple[Size, ...] | None = None, max_images: int = 1, seed: int = 0,
 ) -> Dataset:
-    """`pinpoints`: the model's any-resolution grids (LLaVA-1.6) for the conversation objectives."""
+    """`pinpoints`: the model's any-resolution grids (LLaVA-1.6) for the conversation objectives;
+    `max_images`: the longest interleaved sequence (Flamingo), drawn with `seed`."""
     if objective in ("contrastive", "qformer_pretrain"):
         return ImageTextDataset(captions_file(dataset_dir, split), dataset_dir, tokenizer, image_size, max_len)
     if objective == "language_modeling":
@@ -49,6 +51,8 @@ def build_stage_dataset(
         return conversations("instruct")
     if objective == "llava_multitask":
         return ConversationMix([conversations("caption"), conversations("instruct")])
+    if objective == "flamingo_interleaved":  # captions and conversations, several to a sequence
+        return InterleavedDataset(ConversationMix([conversations("caption"), conversations("instruct")]), max_images, max_len, seed)
     raise ValueError(f"unknown objective {objective!r}")
 
 

@@ -46,8 +46,9 @@ class FamilyRun:
             return served.predict(pd.DataFrame({"image": [str(image)], "prompt": [prompt]}))
 
 
-def run_family(recipe: str, work: Path) -> FamilyRun:
-    mmops("run", str(HERE / recipe), "--workdir", str(work))
+def run_family(recipe: str, work: Path, cwd: Path | None = None) -> FamilyRun:
+    """`recipe`: a file in tests/e2e or an absolute path; `cwd`: where mmops runs (relative paths in the recipe)."""
+    mmops("run", str(HERE / recipe), "--workdir", str(work), cwd=cwd)
     settings = Settings.for_workdir(work, env={})
     client = client_for(settings)
     name = yaml.safe_load((HERE / recipe).read_text())["name"]
@@ -193,4 +194,27 @@ def test_llava16_trains_on_variable_aspect_scenes_with_any_resolution_tiles(tmp_
     assert {Image.open(p).size for p in images} == {(32, 32), (64, 32), (32, 64)}  # (width, height)
     wide = next(p for p in images if Image.open(p).size == (64, 32))
     answers = run.answer(wide)
+    assert len(answers) == 1 and isinstance(answers[0], str)
+
+
+def test_flamingo_trains_only_its_resampler_and_gates_on_interleaved_sequences_and_is_evaluated_few_shot(tmp_path: Path):
+    run = run_family("tiny_flamingo.yaml", tmp_path / "work")
+    assert list(run.stage_runs) == ["clip", "lm", "interleaved"]
+    assert run.client.get_run(run.stage_runs["interleaved"]).data.params["trainable"] == "connector,gated_cross_attention"
+
+    clip, lm, flamingo = (run.stage_weights(s) for s in ("clip", "lm", "interleaved"))
+    for name, tensor in flamingo.items():  # the tower and the LM frozen, bit for bit
+        if name.startswith("vision."):
+            assert torch.equal(tensor, clip[name]), name
+        if name.startswith("language_model."):
+            assert torch.equal(tensor, lm[name]), name
+    gates = [v for k, v in flamingo.items() if k.startswith("gated_cross_attention.") and k.endswith("gate")]
+    # one block (LM depth 2, one before every 2 blocks): its attention and feed-forward gates moved off zero
+    assert len(gates) == 2 and all(bool(g.abs().sum() > 0) for g in gates)
+    assert "connector.latents" in flamingo
+
+    metrics = run.client.get_run(run.version.run_id).data.metrics
+    assert {"vqa_exact_match", "vqa_exact_match_0shot"} <= metrics.keys()  # two-shot, and zero-shot beside it
+    image = next((run.work / "datasets" / "data" / "tiny-shapes" / "images" / "test").glob("*.png"))
+    answers = run.answer(image)
     assert len(answers) == 1 and isinstance(answers[0], str)
