@@ -127,7 +127,7 @@ def build_flamingo(cfg: ModelConfig, vocab_size: int, image_token_id: int, pad_t
     _check_token_id("pad_token_id", pad_token_id, vocab_size)
     f, lm = cfg.flamingo, cfg.language_model
     blocks = -(-lm.depth // f.cross_attention_every)
-    model = init_weights(  # Linear and Embedding only: the latents, time embeddings and zero gates keep their own init
+    return init_weights(  # Linear and Embedding only: the latents, time embeddings and zero gates keep their own init
         FlamingoModel(
             vision=vision_tower(cfg.vision, load_pretrained),
             connector=PerceiverResampler(cfg.vision.dim, f.num_latents, f.depth, f.heads, max_frames=f.max_frames),
@@ -141,14 +141,6 @@ def build_flamingo(cfg: ModelConfig, vocab_size: int, image_token_id: int, pad_t
             cross_attention_every=f.cross_attention_every,
         )
     )
-    # The gates start at zero, so at first they alone get a gradient, and it is as large as what the
-    # cross-attention adds: at 0.02 (an init for wide models) that is a few percent of the residual
-    # stream of a 64-wide LM and the gates barely moved in 1,500 steps (|tanh| < 0.04). Fan-in scaled
-    # weights make the blocks' output as large as their input, as in a freshly initialised LM block.
-    for layer in model.gated_cross_attention.modules():
-        if isinstance(layer, nn.Linear):
-            nn.init.normal_(layer.weight, mean=0.0, std=layer.in_features**-0.5)
-    return model
 
 
 def build_qformer_pretrain(
