@@ -34,8 +34,8 @@ class LlavaPyfunc(PythonModel):
         self.config = ModelConfig.model_validate(served_model_spec(spec["model"], context.artifacts))
         self.max_new_tokens = spec.get("max_new_tokens", 24)
         self.tokenizer = TextTokenizer.load(Path(context.artifacts["tokenizer"]))
-        # models registered before the objective was recorded are LLaVA-style
-        # pretrained towers are built from their logged configs: the weights below are all the model needs
+        # The builder of the output stage's objective (versions logged before it was recorded are LLaVA-style);
+        # pretrained towers are built from their logged configs, since the weights below are all the model needs.
         self.model = build_stage_model(spec.get("objective", "llava_instruct"), self.config, self.tokenizer, load_pretrained=False)
         self.model.load_state_dict(load_weights(Path(context.artifacts["weights"])))
         self.model.eval()

@@ -19,8 +19,8 @@ def artifact_name(part: str) -> str:
 def pretrained_config_artifacts(model: ModelConfig, out_dir: Path) -> dict[str, str]:
     """Copy each pretrained tower's config files under `out_dir`; MLflow artifact name -> folder."""
     artifacts = {}
-    directories = {"vision": model.vision.pretrained, "language_model": model.language_model.pretrained}
-    for part, directory in directories.items():
+    for part in PRETRAINED_PARTS:
+        directory = getattr(model, part).pretrained
         if directory is not None:
             artifacts[artifact_name(part)] = str(copy_configs(directory, out_dir / artifact_name(part)))  # MLflow keeps the folder name
     return artifacts

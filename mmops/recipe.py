@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import re
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
@@ -84,8 +84,8 @@ class TokenizerConfig(Strict):
             return self
         if "vocab_size" in self.model_fields_set:
             raise ValueError("vocab_size sizes a tokenizer trained on the data; a pretrained one brings its own: leave vocab_size out")
-        if self.sha256 is not None and self.sha256 != tokenizer_sha256(self.pretrained):
-            raise ValueError(f"sha256 {self.sha256} is not that of {self.pretrained}/tokenizer.json ({tokenizer_sha256(self.pretrained)})")
+        if self.sha256 is not None and self.sha256 != (actual := tokenizer_sha256(self.pretrained)):
+            raise ValueError(f"sha256 {self.sha256} is not that of {self.pretrained}/tokenizer.json ({actual})")
         return self
 
 

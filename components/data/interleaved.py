@@ -36,11 +36,13 @@ class InterleavedDataset(Dataset):
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         ids, labels, pixels = [], [], []
+        length = 1  # bos
         for position, member in enumerate(self.members(index)):
             item = self.samples[member]
             chunk_ids, chunk_labels = item["input_ids"][1:], item["labels"][1:]  # each sample's bos dropped
-            if position and 1 + sum(len(c) for c in ids) + len(chunk_ids) > self.max_len:
+            if position and length + len(chunk_ids) > self.max_len:
                 break
+            length += len(chunk_ids)
             ids.append(chunk_ids)
             labels.append(chunk_labels)
             if bool(item["has_image"]):
