@@ -44,6 +44,7 @@ def stage_params(stage: StageConfig) -> dict[str, str]:
         "optimizer.grad_clip": str(opt.grad_clip),
         "optimizer.lr_scale": json.dumps(opt.lr_scale, sort_keys=True),
         "loss_weighting": stage.loss_weighting,
+        "region_weight": str(stage.region_weight),
         "group_by_length": str(stage.group_by_length),
     }
 
@@ -93,6 +94,7 @@ def run_stage(ctx: PipelineContext, stage: StageConfig, dataset: DatasetVersion)
         dataset_obj = build_stage_dataset(
             stage.objective, dataset.path, tokenizer, image_size, stage.max_len, pinpoints=recipe.model.anyres_pinpoints,
             max_images=flamingo.max_images if flamingo else 1, seed=stage.seed,
+            region_grid=recipe.model.vision.grid if stage.region_weight > 0 else None,
         )
         loader = build_dataloader(dataset_obj, stage.batch_size, tokenizer.pad_id, stage.seed, group_by_length=stage.group_by_length)
         logger.info("stage %s (%s): %d steps, batch %d, training %s", stage.name, stage.objective, stage.steps, stage.batch_size, stage.trainable)
@@ -107,6 +109,7 @@ def run_stage(ctx: PipelineContext, stage: StageConfig, dataset: DatasetVersion)
             logger=MLFlowLogger(tracking_uri=ctx.settings.tracking_uri, run_id=run_id),
             log_every=stage.log_every,
             loss_weighting=stage.loss_weighting,
+            region_weight=stage.region_weight,
         )
         metrics = {"final_loss": result.final_loss, "train_seconds": result.seconds,
                    "trainable_params": float(result.freeze.trainable_count), "frozen_params": float(result.freeze.frozen_count)}

@@ -125,12 +125,19 @@ class StageConfig(Strict):
     group_by_length: bool = False
     """Batch conversations of similar length together (LLaVA's group_by_length): less padding,
     so faster steps; which samples share a batch is still random within groups of 50 batches."""
+    region_weight: Annotated[float, Field(ge=0)] = 0.0
+    """Contrastive stages: how much region-word alignment adds to CLIP's loss (each captioned
+    region's patch tokens pulled towards its phrase's words; needs `regions` in the captions, which
+    the Shapes world writes). 0: CLIP's loss alone. The global loss leaves shape out of the single
+    patch tokens a LLaVA connector reads; see components.training.losses.region_word_loss."""
 
     @model_validator(mode="after")
     def _parts_exist(self) -> StageConfig:
         parts = MODEL_PARTS[self.objective]
         if self.loss_weighting == "answer" and self.objective in ("contrastive", "qformer_pretrain"):
             raise ValueError(f"loss_weighting 'answer' needs answer tokens; the {self.objective} objective has none (allowed there: token)")
+        if self.region_weight > 0 and self.objective != "contrastive":
+            raise ValueError(f"region_weight aligns a contrastive tower's patches with words; the {self.objective} objective has none (allowed for: contrastive)")
         if self.group_by_length and self.objective not in LENGTH_GROUPED_OBJECTIVES:
             allowed = ", ".join(sorted(LENGTH_GROUPED_OBJECTIVES))
             raise ValueError(f"group_by_length groups conversations; the {self.objective} objective has none (allowed for: {allowed})")
@@ -250,6 +257,12 @@ class Recipe(Strict):
         for field, directory in (("model.vision", self.model.vision.pretrained), ("model.language_model", self.model.language_model.pretrained)):
             if directory is not None and not has_safetensors(directory):
                 raise ValueError(f"{field}.pretrained: {directory} has no *.safetensors weights (pickled .bin weights are refused)")
+        for index, stage in enumerate(self.stages):
+            if stage.region_weight > 0 and self.model.vision.pretrained is not None:
+                raise ValueError(
+                    f"stages.{index}.region_weight: region-word alignment trains mmops' own vision tower; a pretrained "
+                    "one (model.vision.pretrained) already reads its patches (allowed: 0)"
+                )
         if self.model.language_model.pretrained is not None and self.data.tokenizer.pretrained is None:
             raise ValueError(
                 "model.language_model.pretrained reads token ids with its own vocabulary: set data.tokenizer.pretrained"

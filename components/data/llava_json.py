@@ -30,6 +30,7 @@ from components.data.conversation import (
 from components.data.errors import DataError
 from components.data.llava_images import ImageProcessor, collate_images, load_image
 from components.data.paths import resolve_image
+from components.data.regions import NO_REGION, check_regions, phrase_words, token_regions
 from components.data.tokenizer import TextTokenizer
 from components.models.anyres import Size
 
@@ -87,6 +88,8 @@ def _check_sample(path: Path, index: int, sample: object) -> None:
                                   or not all(isinstance(n, str) and n for n in negatives)):
         raise DataError(f"{where}: field 'hard_negatives' is {negatives!r}; expected a list of "
                         "non-empty caption strings, or leave the field out")
+    if "regions" in sample:
+        check_regions(sample["regions"], where)
 
 
 def _image_paths(json_path: Path, root: Path, samples: list[dict]) -> list[Path | None]:
@@ -141,10 +144,14 @@ class ImageTextDataset(Dataset):
     is cut so that eos stays the last id (text towers pool at eos).
 
     When every sample lists `hard_negatives` (captions wrong in one detail), items also
-    hold negative_ids: one of them, drawn with torch's generator, encoded alike."""
+    hold negative_ids: one of them, drawn with torch's generator, encoded alike.
+
+    With `region_grid` (the tower's patches per side), every sample must list `regions`, and items
+    also hold region_owner (grid * grid,): the region each patch token belongs to or NO_REGION (see
+    data.regions), and region_words: the token ids of each region's words."""
 
     def __init__(self, json_path: Path, image_root: Path, tokenizer: TextTokenizer,
-                 image_size: int, max_len: int) -> None:
+                 image_size: int, max_len: int, region_grid: int | None = None) -> None:
         if max_len < 2:
             raise DataError(f"max_len={max_len} is too small; it must be at least 2")
         samples = load_llava_json(json_path)
@@ -152,11 +159,15 @@ class ImageTextDataset(Dataset):
             if sample.get("image") is None:
                 raise DataError(f"{json_path}: sample {index} has no 'image'; every sample "
                                 "of an image-text dataset needs one")
+            if region_grid is not None and "regions" not in sample:
+                raise DataError(f"{json_path}: sample {index} has no 'regions'; region-word alignment "
+                                "(region_weight > 0) needs every caption's objects as boxes and phrases")
         self.image_paths = _image_paths(Path(json_path), Path(image_root), samples)
         self.captions = [strip_image_token(s["conversations"][1]["value"]) for s in samples]
         negatives = [s.get("hard_negatives") or [] for s in samples]
         self.negatives = negatives if all(negatives) else None
-        self.tokenizer, self.image_size, self.max_len = tokenizer, image_size, max_len
+        self.regions = [s["regions"] for s in samples] if region_grid is not None else None
+        self.tokenizer, self.image_size, self.max_len, self.region_grid = tokenizer, image_size, max_len, region_grid
         self._encoded: dict[str, torch.Tensor] = {}
 
     def __len__(self) -> int:
@@ -170,6 +181,10 @@ class ImageTextDataset(Dataset):
         if self.negatives is not None:
             options = self.negatives[index]
             item["negative_ids"] = self._encode(options[int(torch.randint(len(options), ()))])
+        if self.regions is not None:
+            regions = self.regions[index]
+            item["region_owner"] = torch.tensor(token_regions([r["box"] for r in regions], self.region_grid))
+            item["region_words"] = [[self._word(w) for w in phrase_words(r["phrase"])] for r in regions]
         return item
 
     def _encode(self, text: str) -> torch.Tensor:
@@ -178,6 +193,34 @@ class ImageTextDataset(Dataset):
             ids = self.tokenizer.encode(text)[: self.max_len - 1]
             self._encoded[text] = torch.tensor(ids + [self.tokenizer.eos_id], dtype=torch.long)
         return self._encoded[text]
+
+    def _word(self, word: str) -> tuple[int, ...]:
+        """A word's ids as it is spelt inside a caption, after a space."""
+        key = "\0" + word  # no caption starts with a NUL: words and captions share the cache
+        if key not in self._encoded:
+            self._encoded[key] = torch.tensor(self.tokenizer.encode(" " + word), dtype=torch.long)
+        return tuple(self._encoded[key].tolist())
+
+
+def collate_region_words(items: list[dict], pad_id: int) -> dict[str, torch.Tensor]:
+    """The batch's distinct region words and which patch tokens each describes.
+
+    word_ids / word_mask (W, L): every distinct word of the batch's regions once, padded;
+    region_positive (B, N, W): True where word w is in the phrase of the region token n of image b
+    belongs to (all False for a token of no region)."""
+    vocabulary: dict[tuple[int, ...], int] = {}
+    for item in items:
+        for words in item["region_words"]:
+            for word in words:
+                vocabulary.setdefault(word, len(vocabulary))
+    tokens = items[0]["region_owner"].shape[0]
+    positive = torch.zeros(len(items), tokens, max(1, len(vocabulary)), dtype=torch.bool)
+    for b, item in enumerate(items):
+        for n, owner in enumerate(item["region_owner"].tolist()):
+            if owner != NO_REGION:
+                positive[b, n, [vocabulary[w] for w in item["region_words"][owner]]] = True
+    words = [torch.tensor(w, dtype=torch.long) for w in vocabulary] or [torch.tensor([pad_id])]
+    return {"word_ids": _pad(words, pad_id), "word_mask": _pad([torch.ones_like(w) for w in words], 0), "region_positive": positive}
 
 
 class TextCorpusDataset(Dataset):
@@ -230,7 +273,7 @@ def collate_batch(items: list[dict[str, torch.Tensor]], pad_id: int) -> dict[str
 
     input_ids are padded with pad_id, labels with IGNORE_INDEX, and attention_mask
     marks real tokens with 1; text_ids are padded with pad_id with text_mask alike;
-    pixel_values and has_image are stacked.
+    pixel_values and has_image are stacked; region items add collate_region_words' fields.
     """
     if not items:
         raise DataError("collate_batch got an empty list of items")
@@ -249,4 +292,6 @@ def collate_batch(items: list[dict[str, torch.Tensor]], pad_id: int) -> dict[str
         batch |= collate_images(items)
     if "has_image" in items[0]:
         batch["has_image"] = torch.stack([item["has_image"] for item in items])
+    if "region_owner" in items[0]:
+        batch |= collate_region_words(items, pad_id)
     return batch

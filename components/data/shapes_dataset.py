@@ -28,6 +28,7 @@ from components.data.shapes_annotations import (
 from components.data.shapes_world import (
     SPLITS,
     Scene,
+    ShapeObject,
     ShapesConfig,
     render_scene,
     sample_scene,
@@ -36,7 +37,7 @@ from components.data.shapes_world import (
 
 IMAGE_TOKEN_PREFIX = "<image>\n"  # LLaVA's marker for where the image goes in turn one
 PROGRESS_EVERY = 100  # scenes between two progress callbacks
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3  # 3: captions list their objects as grounded `regions`
 _TEXT_STREAM = 1  # the scene_rng stream that chooses prompts and questions
 _NEGATIVES_STREAM = 2  # the stream that chooses what the hard-negative captions get wrong
 
@@ -54,7 +55,8 @@ def image_relpath(split: str, index: int) -> str:
 
 def caption_sample(scene: Scene, split: str, index: int, prompt: str, negatives: list[str]) -> dict:
     """A stage-1 LLaVA sample: one human prompt and the caption as answer, plus captions
-    that are wrong in one detail (`hard_negatives`, used by contrastive training)."""
+    that are wrong in one detail (`hard_negatives`) and each object's box and phrase (`regions`),
+    both used by contrastive training."""
     return {
         "id": sample_id(split, index),
         "image": image_relpath(split, index),
@@ -63,8 +65,18 @@ def caption_sample(scene: Scene, split: str, index: int, prompt: str, negatives:
             {"from": "gpt", "value": caption(scene)},
         ],
         "hard_negatives": negatives,
+        "regions": regions(scene),
         "scene": scene.to_dict(),
     }
+
+
+def regions(scene: Scene) -> list[dict]:
+    """Each object as a grounded phrase: its box as fractions of the image and 'a {size} {colour} {shape}'."""
+    def fractions(obj: ShapeObject) -> list[float]:
+        x0, y0, x1, y1 = obj.box
+        return [round(x0 / scene.width, 4), round(y0 / scene.height, 4), round(x1 / scene.width, 4), round(y1 / scene.height, 4)]
+
+    return [{"box": fractions(o), "phrase": f"a {o.size} {o.colour} {o.shape}"} for o in scene.objects]
 
 
 def instruct_sample(scene: Scene, split: str, index: int, config: ShapesConfig, rng) -> dict:

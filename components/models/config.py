@@ -85,8 +85,13 @@ class VisionConfig(BaseModel):
         return self
 
     @property
+    def grid(self) -> int:
+        """Patches per side of the (square) image."""
+        return self.image_size // self.patch_size
+
+    @property
     def num_patches(self) -> int:
-        return (self.image_size // self.patch_size) ** 2
+        return self.grid**2
 
     @property
     def mlp_hidden(self) -> int:

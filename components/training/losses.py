@@ -7,7 +7,7 @@ import torch.nn.functional as F
 
 from components.models.llava import IGNORE_INDEX, next_token_loss
 
-__all__ = ["IGNORE_INDEX", "clip_loss", "next_token_loss"]
+__all__ = ["IGNORE_INDEX", "clip_loss", "next_token_loss", "region_word_loss"]
 
 
 def clip_loss(
@@ -27,3 +27,23 @@ def clip_loss(
         logits = torch.cat([logits, scale * image_emb @ negative_emb.t()], dim=1)  # (N, N + M)
     return (F.cross_entropy(logits, targets) + text_to_image) / 2
 
+
+
+def region_word_loss(token_emb: torch.Tensor, word_emb: torch.Tensor, positive: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    """Region-word alignment (as GLIP aligns regions with the words that name them): each patch
+    token of a described region is scored against every word of the batch's region phrases, and
+    each word of its own phrase must beat all the words that are not in it.
+
+    token_emb (K, E) and word_emb (W, E), L2-normalised; positive (K, W) bool, at least one True
+    per row; scale: the (clamped) logit scale. Returns the mean over (token, own word) pairs of
+    -log(exp(s_pos) / (exp(s_pos) + sum over the token's negative words of exp(s_neg))).
+
+    One softmax per own word, not one over the whole phrase, keeps the attributes apart: 'circle'
+    competes with the other shapes and colours, not with 'small' and 'green' of the same phrase.
+    """
+    logits = scale * token_emb @ word_emb.t()  # (K, W), |logits| <= scale <= 100
+    # -1e4, not -inf: a token whose phrase holds every word has no negatives, and an all -inf
+    # logsumexp would give NaN gradients; its loss is then ~0, as it should be
+    negatives = torch.logsumexp(logits.masked_fill(positive, -1e4), dim=1, keepdim=True)  # (K, 1)
+    losses = torch.logaddexp(logits, negatives) - logits  # (K, W): -log p(own word against the negatives)
+    return losses[positive].mean()

@@ -13,18 +13,33 @@ from torch import nn
 
 from components.models.language_model import position_ids_from_mask
 from components.models.llava import LossWeighting
-from components.training.losses import clip_loss, next_token_loss
+from components.training.losses import clip_loss, next_token_loss, region_word_loss
 from components.training.qformer_losses import qformer_losses
 
 Batch = dict[str, torch.Tensor]
 LossFn = Callable[[nn.Module, Batch], tuple[torch.Tensor, dict[str, torch.Tensor]]]
 
 
-def contrastive(model: nn.Module, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    image_emb, text_emb, scale = model(batch["pixel_values"], batch["text_ids"], batch["text_mask"])
+def contrastive(model: nn.Module, batch: Batch, region_weight: float = 0.0) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """CLIP's loss; with region_weight > 0 (and a batch with region words) plus that much of the
+    region-word alignment of the patch tokens."""
+    if region_weight > 0 and "region_positive" not in batch:
+        raise ValueError("region_weight > 0 needs batches with region words (an ImageTextDataset built with region_grid)")
+    if region_weight > 0:
+        image_emb, patch_emb = model.encode_image_and_patches(batch["pixel_values"])
+        text_emb, scale = model.encode_text(batch["text_ids"], batch["text_mask"]), model.scale()
+    else:
+        image_emb, text_emb, scale = model(batch["pixel_values"], batch["text_ids"], batch["text_mask"])
     negative_emb = model.encode_text(batch["negative_ids"], batch["negative_mask"]) if "negative_ids" in batch else None
     loss = clip_loss(image_emb, text_emb, scale, negative_emb)
     metrics = {"logit_scale": scale.detach()}
+    if region_weight > 0:
+        described = batch["region_positive"].any(-1)  # (B, N): tokens that belong to a region
+        region = region_word_loss(
+            patch_emb[described], model.encode_words(batch["word_ids"], batch["word_mask"]), batch["region_positive"][described], scale
+        )
+        metrics |= {"clip_loss": loss.detach(), "region_word_loss": region.detach()}
+        loss = loss + region_weight * region
     with torch.no_grad():
         positive = (image_emb * text_emb).sum(-1)  # (N,)
         hits = (image_emb @ text_emb.t()).argmax(dim=1) == torch.arange(len(image_emb), device=image_emb.device)

@@ -29,11 +29,16 @@ def instruct_file(dataset_dir: Path, split: str) -> Path:
 
 def build_stage_dataset(
     objective: str, dataset_dir: Path, tokenizer: TextTokenizer, image_size: int, max_len: int, split: str = "train",
-    pinpoints: tuple[Size, ...] | None = None, max_images: int = 1, seed: int = 0,
+    pinpoints: tuple[Size, ...] | None = None, max_images: int = 1, seed: int = 0, region_grid: int | None = None,
 ) -> Dataset:
     """`pinpoints`: the model's any-resolution grids (LLaVA-1.6) for the conversation objectives;
-    `max_images`: the longest interleaved sequence (Flamingo), drawn with `seed`."""
-    if objective in ("contrastive", "qformer_pretrain"):
+    `max_images`: the longest interleaved sequence (Flamingo), drawn with `seed`; `region_grid`: the
+    tower's patches per side, for the contrastive objective's region-word alignment."""
+    if region_grid is not None and objective != "contrastive":
+        raise ValueError(f"region_grid is for the contrastive objective's region words; {objective!r} has none")
+    if objective == "contrastive":
+        return ImageTextDataset(captions_file(dataset_dir, split), dataset_dir, tokenizer, image_size, max_len, region_grid)
+    if objective == "qformer_pretrain":
         return ImageTextDataset(captions_file(dataset_dir, split), dataset_dir, tokenizer, image_size, max_len)
     if objective == "language_modeling":
         return ConcatDataset([

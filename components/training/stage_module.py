@@ -21,13 +21,18 @@ from components.training.objectives import OBJECTIVES, TOKEN_OBJECTIVES
 
 class StageModule(L.LightningModule):
     def __init__(
-        self, model: nn.Module, objective: str, optimizer: OptimizerConfig, total_steps: int, loss_weighting: LossWeighting = "token"
+        self, model: nn.Module, objective: str, optimizer: OptimizerConfig, total_steps: int, loss_weighting: LossWeighting = "token",
+        region_weight: float = 0.0,
     ):
         super().__init__()
         self.model = model
         self.objective = objective
         loss_fn = OBJECTIVES[objective]
-        self.loss_fn = partial(loss_fn, loss_weighting=loss_weighting) if objective in TOKEN_OBJECTIVES else loss_fn
+        if objective in TOKEN_OBJECTIVES:
+            loss_fn = partial(loss_fn, loss_weighting=loss_weighting)
+        elif objective == "contrastive":
+            loss_fn = partial(loss_fn, region_weight=region_weight)
+        self.loss_fn = loss_fn
         self.optimizer_config = optimizer
         self.total_steps = total_steps
 

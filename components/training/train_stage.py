@@ -39,9 +39,10 @@ def train_stage(
     log_every: int = 10,
     progress_bar: bool = True,
     loss_weighting: LossWeighting = "token",
+    region_weight: float = 0.0,
 ) -> StageResult:
     freeze = apply_freeze_plan(model, trainable)
-    module = StageModule(model, objective, optimizer, total_steps=steps, loss_weighting=loss_weighting)
+    module = StageModule(model, objective, optimizer, total_steps=steps, loss_weighting=loss_weighting, region_weight=region_weight)
     trainer = L.Trainer(
         max_steps=steps,
         max_epochs=-1,

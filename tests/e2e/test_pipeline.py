@@ -73,7 +73,9 @@ def test_first_run_registers_and_promotes_with_lineage(workdir: Path, client):
         assert [d.dataset.digest for d in run.inputs.dataset_inputs] == [md5]
         history = client.get_metric_history(run_id, "train/loss")
         assert len(history) >= 1
-    assert {"zero_shot_accuracy", "probe_colour_accuracy", "probe_shape_accuracy"} <= client.get_run(stage_runs["clip"]).data.metrics.keys()
+    clip_run = client.get_run(stage_runs["clip"]).data
+    assert {"zero_shot_accuracy", "probe_colour_accuracy", "probe_shape_accuracy"} <= clip_run.metrics.keys()
+    assert clip_run.params["region_weight"] == "1.0" and {"train/clip_loss", "train/region_word_loss"} <= clip_run.metrics.keys()
     assert client.get_run(stage_runs["align"]).data.params["trainable"] == "connector"
 
     metrics = client.get_run(version.run_id).data.metrics

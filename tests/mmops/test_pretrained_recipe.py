@@ -77,3 +77,17 @@ def test_pickled_weights_are_refused(tiny_hf_dirs: dict[str, Path], tmp_path: Pa
     overrides["model"]["vision"]["pretrained"] = str(pickled)
     with pytest.raises(RecipeError, match=rf"model\.vision\.pretrained: {pickled} has no \*\.safetensors weights \(pickled \.bin weights are refused\)"):
         load_recipe(extending(tmp_path, overrides))
+
+
+def test_region_words_train_our_own_tower_only(tiny_hf_dirs: dict[str, Path], tmp_path: Path):
+    path = tmp_path / "clip_hf.yaml"
+    path.write_text(yaml.safe_dump({
+        "name": "clip-hf", "family": "llava",
+        "model": {"vision": {"pretrained": str(tiny_hf_dirs["clip"])}},
+        "stages": [
+            {"name": "clip", "objective": "contrastive", "trainable": ["vision"], "region_weight": 1.0},
+            {"name": "instruct", "objective": "llava_instruct", "init": {"vision": "clip"}, "trainable": ["connector"]},
+        ],
+    }))
+    with pytest.raises(RecipeError, match=r"stages\.0\.region_weight: region-word alignment trains mmops' own vision tower.*\(allowed: 0\)"):
+        load_recipe(path)

@@ -241,3 +241,45 @@ def test_bad_files_are_data_errors(tmp_path: Path) -> None:
         load_llava_json(path)
     with pytest.raises(DataError, match="LLaVA JSON file not found"):
         load_llava_json(tmp_path / "absent.json")
+
+
+def test_image_text_dataset_with_regions_marks_each_token_with_its_objects_words(shapes_dir: Path, tokenizer: TextTokenizer) -> None:
+    captions = json.loads((shapes_dir / "captions_val.json").read_text())
+    dataset = ImageTextDataset(shapes_dir / "captions_val.json", shapes_dir, tokenizer, 32, 64, region_grid=4)
+    items = [dataset[0], dataset[1]]
+    batch = collate_batch(items, pad_id=tokenizer.pad_id)
+    words = [tokenizer.decode(ids[mask.bool()].tolist()).strip() for ids, mask in zip(batch["word_ids"], batch["word_mask"])]
+    assert len(set(words)) == len(words)  # each distinct word once in the batch
+    positive = batch["region_positive"]  # (B, 16, W)
+    assert positive.shape == (2, 16, len(words))
+    for b, sample in enumerate(captions[:2]):
+        owners = items[b]["region_owner"].tolist()
+        for obj_index, region in enumerate(sample["regions"]):
+            obj = sample["scene"]["objects"][obj_index]
+            assert region["phrase"] == f"a {obj['size']} {obj['colour']} {obj['shape']}"
+            tokens = [n for n, o in enumerate(owners) if o == obj_index]
+            assert tokens, "every object owns at least the token under its centre"
+            for n in tokens:
+                assert sorted(w for w, on in zip(words, positive[b, n].tolist()) if on) == sorted([obj["size"], obj["colour"], obj["shape"]])
+        for n, owner in enumerate(owners):
+            if owner == -1:
+                assert not positive[b, n].any()
+
+
+def test_region_words_need_regions_in_every_caption(tmp_path: Path, shapes_dir: Path, tokenizer: TextTokenizer) -> None:
+    captions = json.loads((shapes_dir / "captions_val.json").read_text())
+    del captions[2]["regions"]
+    path = tmp_path / "captions.json"
+    path.write_text(json.dumps(captions))
+    assert "region_owner" not in ImageTextDataset(path, shapes_dir, tokenizer, 32, 64)[0]  # not asked for: fine
+    with pytest.raises(DataError, match=r"sample 2 has no 'regions'"):
+        ImageTextDataset(path, shapes_dir, tokenizer, 32, 64, region_grid=4)
+
+
+def test_load_llava_json_refuses_a_bad_region(tmp_path: Path, shapes_dir: Path) -> None:
+    captions = json.loads((shapes_dir / "captions_val.json").read_text())
+    captions[1]["regions"][0]["box"] = [0.9, 0.1, 0.2, 0.3]
+    path = tmp_path / "captions.json"
+    path.write_text(json.dumps(captions))
+    with pytest.raises(DataError, match=r"sample 1.*regions\[0\]\.box"):
+        load_llava_json(path)

@@ -113,3 +113,47 @@ def test_lr_scale_gives_a_part_its_fraction_of_the_learning_rate():
     model["language_model"].requires_grad_(False)
     with pytest.raises(ValueError, match="lr_scale names language_model, which has no trainable parameter"):
         parameter_groups(model, OptimizerConfig(lr_scale={"language_model": 0.1}))
+
+
+def direct_region_word_loss(tokens: torch.Tensor, words: torch.Tensor, positive: torch.Tensor, scale: float) -> float:
+    """Pair by pair: each (token, own word) against that token's negative words only."""
+    total, count = 0.0, 0
+    for k in range(len(tokens)):
+        sims = [scale * float(tokens[k] @ words[w]) for w in range(len(words))]
+        negatives = [s for s, own in zip(sims, positive[k].tolist()) if not own]
+        for w in positive[k].nonzero().flatten().tolist():
+            total += -(sims[w] - math.log(math.exp(sims[w]) + sum(math.exp(s) for s in negatives)))
+            count += 1
+    return total / count
+
+
+def test_region_word_loss_matches_direct_computation():
+    from components.training.losses import region_word_loss
+
+    torch.manual_seed(2)
+    tokens = F.normalize(torch.randn(6, 8, dtype=torch.float64), dim=-1)
+    words = F.normalize(torch.randn(5, 8, dtype=torch.float64), dim=-1)
+    positive = torch.tensor([[1, 1, 0, 0, 0], [0, 0, 1, 0, 1], [1, 0, 0, 0, 0], [0, 1, 1, 1, 0], [0, 0, 0, 0, 1], [1, 0, 1, 0, 0]], dtype=torch.bool)
+    got = float(region_word_loss(tokens, words, positive, torch.tensor(10.0, dtype=torch.float64)))
+    assert math.isclose(got, direct_region_word_loss(tokens, words, positive, 10.0), rel_tol=1e-9)
+
+
+def test_own_words_do_not_compete_with_each_other():
+    """A token equally close to its two own words and far from the rest loses almost nothing:
+    'small' does not count against 'circle'."""
+    from components.training.losses import region_word_loss
+
+    words = torch.eye(4)
+    token = F.normalize(torch.tensor([[1.0, 1.0, 0.0, 0.0]]), dim=-1)
+    positive = torch.tensor([[True, True, False, False]])
+    assert float(region_word_loss(token, words, positive, torch.tensor(100.0))) < 1e-6
+
+
+def test_region_word_loss_without_negatives_is_finite_with_finite_gradients():
+    from components.training.losses import region_word_loss
+
+    tokens = F.normalize(torch.randn(3, 4), dim=-1).requires_grad_()
+    words = F.normalize(torch.randn(2, 4), dim=-1)
+    loss = region_word_loss(tokens, words, torch.ones(3, 2, dtype=torch.bool), torch.tensor(50.0))
+    loss.backward()
+    assert float(loss) < 1e-6 and torch.isfinite(tokens.grad).all()
