@@ -29,7 +29,7 @@ from components.data.conversation import (
 )
 from components.data.errors import DataError
 from components.data.llava_images import ImageProcessor, collate_images, load_image
-from components.data.paths import resolve_image
+from components.data.paths import InsideResolver, resolve_image
 from components.data.regions import NO_REGION, check_regions, phrase_words, token_regions
 from components.data.tokenizer import TextTokenizer
 from components.models.anyres import Size
@@ -94,9 +94,10 @@ def _check_sample(path: Path, index: int, sample: object) -> None:
 
 def _image_paths(json_path: Path, root: Path, samples: list[dict]) -> list[Path | None]:
     """Each sample's resolved image path, checked up front so a bad path fails at once."""
+    inside = InsideResolver(root)
     return [
         None if s.get("image") is None
-        else resolve_image(root, s["image"], source=f"{json_path} sample {i}")
+        else inside(s["image"], source=f"{json_path} sample {i}", what="image path")
         for i, s in enumerate(samples)
     ]
 

@@ -64,3 +64,21 @@ def test_the_module_imports_no_torch():
     """The dashboard resolves dataset paths with it and must not pay for importing torch."""
     code = "import sys, components.data.paths; assert 'torch' not in sys.modules, 'torch was imported'"
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+def test_one_resolver_checks_every_file_of_a_folder_it_has_seen(root: Path):
+    """The resolver resolves a folder once; a symlinked file in that folder, or a symlinked folder,
+    must still be caught."""
+    from components.data.paths import InsideResolver
+
+    (root / "images" / "escape.png").symlink_to(root.parent / "secret.txt")
+    (root.parent / "elsewhere").mkdir()
+    (root.parent / "elsewhere" / "b.png").write_bytes(b"png")
+    (root / "linked").symlink_to(root.parent / "elsewhere")
+    inside = InsideResolver(root)
+    assert inside("images/a.png") == (root / "images" / "a.png").resolve()
+    with pytest.raises(DataError, match="outside .* symlink"):
+        inside("images/escape.png")
+    with pytest.raises(DataError, match="outside .* symlink"):
+        inside("linked/b.png")
+    assert inside("images/./a.png") == inside("images/a.png")
