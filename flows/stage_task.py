@@ -45,6 +45,7 @@ def stage_params(stage: StageConfig) -> dict[str, str]:
         "optimizer.lr_scale": json.dumps(opt.lr_scale, sort_keys=True),
         "loss_weighting": stage.loss_weighting,
         "region_weight": str(stage.region_weight),
+        "text_corpus": stage.text_corpus,
         "group_by_length": str(stage.group_by_length),
     }
 
@@ -94,7 +95,7 @@ def run_stage(ctx: PipelineContext, stage: StageConfig, dataset: DatasetVersion)
         dataset_obj = build_stage_dataset(
             stage.objective, dataset.path, tokenizer, image_size, stage.max_len, pinpoints=recipe.model.anyres_pinpoints,
             max_images=flamingo.max_images if flamingo else 1, seed=stage.seed,
-            region_grid=recipe.model.vision.grid if stage.region_weight > 0 else None,
+            region_grid=recipe.model.vision.grid if stage.region_weight > 0 else None, text_corpus=stage.text_corpus,
         )
         loader = build_dataloader(dataset_obj, stage.batch_size, tokenizer.pad_id, stage.seed, group_by_length=stage.group_by_length)
         logger.info("stage %s (%s): %d steps, batch %d, training %s", stage.name, stage.objective, stage.steps, stage.batch_size, stage.trainable)

@@ -125,6 +125,10 @@ class StageConfig(Strict):
     group_by_length: bool = False
     """Batch conversations of similar length together (LLaVA's group_by_length): less padding,
     so faster steps; which samples share a batch is still random within groups of 50 batches."""
+    text_corpus: Literal["turns", "described"] = "turns"
+    """language_modeling stages: what the LM reads. `turns`: the captions and every question-answer
+    turn on its own. `described`: also each conversation after its image's caption (questions about
+    a scene answered from its description), which a frozen LM behind soft visual prompts needs."""
     region_weight: Annotated[float, Field(ge=0)] = 0.0
     """Contrastive stages: how much region-word alignment adds to CLIP's loss (each captioned
     region's patch tokens pulled towards its phrase's words; needs `regions` in the captions, which
@@ -136,6 +140,8 @@ class StageConfig(Strict):
         parts = MODEL_PARTS[self.objective]
         if self.loss_weighting == "answer" and self.objective in ("contrastive", "qformer_pretrain"):
             raise ValueError(f"loss_weighting 'answer' needs answer tokens; the {self.objective} objective has none (allowed there: token)")
+        if self.text_corpus != "turns" and self.objective != "language_modeling":
+            raise ValueError(f"text_corpus chooses a language model's text; the {self.objective} objective reads none (allowed for: language_modeling)")
         if self.region_weight > 0 and self.objective != "contrastive":
             raise ValueError(f"region_weight aligns a contrastive tower's patches with words; the {self.objective} objective has none (allowed for: contrastive)")
         if self.group_by_length and self.objective not in LENGTH_GROUPED_OBJECTIVES:

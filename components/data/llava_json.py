@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Literal
 
 import torch
 from torch.utils.data import Dataset
@@ -33,6 +34,9 @@ from components.data.paths import InsideResolver, resolve_image
 from components.data.regions import NO_REGION, check_regions, phrase_words, token_regions
 from components.data.tokenizer import TextTokenizer
 from components.models.anyres import Size
+
+CorpusMode = Literal["caption", "instruct", "described"]
+CORPUS_MODES: tuple[str, ...] = ("caption", "instruct", "described")
 
 ROLES = ("human", "gpt")
 
@@ -229,14 +233,22 @@ class TextCorpusDataset(Dataset):
 
     mode 'instruct': one item per turn, [bos] 'USER: {q} ASSISTANT:' ' {a}' [eos],
     encoded piece by piece exactly as in instruct training but without `<image>`;
-    mode 'caption': one item per sample, [bos] ' {caption}' [eos].
+    mode 'caption': one item per sample, [bos] ' {caption}' [eos];
+    mode 'described': one item per conversation whose image `captions_json` describes,
+    [bos] ' {caption}' [eos] and then every turn as in 'instruct': questions about a scene
+    answered from a description of it, as LLaVA wrote its instructions from captions with a
+    text-only model. A language model that stays frozen behind soft visual prompts (BLIP-2,
+    MiniGPT-4, Flamingo) needs that skill: the prompts can stand for a description, not answer for it.
     Every id after bos is a target; items are cut to max_len ids.
     """
 
     def __init__(self, json_path: Path, tokenizer: TextTokenizer,
-                 mode: ConversationMode, max_len: int) -> None:
+                 mode: CorpusMode, max_len: int, captions_json: Path | None = None) -> None:
         if max_len < 2:
             raise DataError(f"max_len={max_len} is too small; it must be at least 2")
+        if (mode == "described") != (captions_json is not None):
+            raise DataError("mode 'described' needs captions_json, the captions of the conversations' images; other modes take none")
+        descriptions = _captions_by_image(captions_json) if captions_json is not None else {}
         self.sequences: list[list[int]] = []
         for sample in load_llava_json(json_path):
             text_only = {**sample, "image": None, "conversations": [
@@ -247,8 +259,13 @@ class TextCorpusDataset(Dataset):
                 pieces = [answer_ids(turns[0][1], tokenizer)]
             elif mode == "instruct":
                 pieces = [prompt_ids(q, tokenizer) + answer_ids(a, tokenizer) for q, a in turns]
+            elif mode == "described":
+                caption = descriptions.get(sample.get("image"))
+                if caption is None:
+                    continue  # no description of this image: the instruct mode covers its turns
+                pieces = [answer_ids(caption, tokenizer) + [i for q, a in turns for i in prompt_ids(q, tokenizer) + answer_ids(a, tokenizer)]]
             else:
-                raise DataError(f"unknown mode {mode!r}; allowed: ['caption', 'instruct']")
+                raise DataError(f"unknown mode {mode!r}; allowed: {list(CORPUS_MODES)}")
             self.sequences += [([tokenizer.bos_id] + p)[:max_len] for p in pieces]
 
     def __len__(self) -> int:
@@ -259,6 +276,13 @@ class TextCorpusDataset(Dataset):
         labels = ids.clone()
         labels[0] = IGNORE_INDEX  # bos is context, never a prediction target
         return {"input_ids": ids, "labels": labels}
+
+
+def _captions_by_image(captions_json: Path) -> dict[str, str]:
+    """image path (as the JSON writes it) -> the caption of that image."""
+    return {
+        s["image"]: strip_image_token(s["conversations"][1]["value"]) for s in load_llava_json(captions_json) if s.get("image")
+    }
 
 
 def _pad(rows: list[torch.Tensor], value: int) -> torch.Tensor:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from functools import partial
 from pathlib import Path
+from typing import Literal
 
 import torch
 from torch.utils.data import ConcatDataset, DataLoader, Dataset
@@ -17,6 +18,8 @@ from components.data.llava_json import ImageTextDataset, LlavaJsonDataset, TextC
 from components.data.length_grouped import LengthGroupedBatchSampler
 from components.data.tokenizer import TextTokenizer
 from components.models.anyres import Size
+
+TextCorpus = Literal["turns", "described"]
 
 
 def captions_file(dataset_dir: Path, split: str) -> Path:
@@ -30,10 +33,15 @@ def instruct_file(dataset_dir: Path, split: str) -> Path:
 def build_stage_dataset(
     objective: str, dataset_dir: Path, tokenizer: TextTokenizer, image_size: int, max_len: int, split: str = "train",
     pinpoints: tuple[Size, ...] | None = None, max_images: int = 1, seed: int = 0, region_grid: int | None = None,
+    text_corpus: TextCorpus = "turns",
 ) -> Dataset:
     """`pinpoints`: the model's any-resolution grids (LLaVA-1.6) for the conversation objectives;
     `max_images`: the longest interleaved sequence (Flamingo), drawn with `seed`; `region_grid`: the
-    tower's patches per side, for the contrastive objective's region-word alignment."""
+    tower's patches per side, for the contrastive objective's region-word alignment; `text_corpus`: what
+    text-only LM pretraining reads ('turns': captions and single turns; 'described': also every
+    conversation after its image's caption, see TextCorpusDataset)."""
+    if text_corpus != "turns" and objective != "language_modeling":
+        raise ValueError(f"text_corpus is for the language_modeling objective; {objective!r} reads no text corpus")
     if region_grid is not None and objective != "contrastive":
         raise ValueError(f"region_grid is for the contrastive objective's region words; {objective!r} has none")
     if objective == "contrastive":
@@ -41,10 +49,13 @@ def build_stage_dataset(
     if objective == "qformer_pretrain":
         return ImageTextDataset(captions_file(dataset_dir, split), dataset_dir, tokenizer, image_size, max_len)
     if objective == "language_modeling":
-        return ConcatDataset([
+        corpora = [
             TextCorpusDataset(captions_file(dataset_dir, split), tokenizer, "caption", max_len),
             TextCorpusDataset(instruct_file(dataset_dir, split), tokenizer, "instruct", max_len),
-        ])
+        ]
+        if text_corpus == "described":
+            corpora.append(TextCorpusDataset(instruct_file(dataset_dir, split), tokenizer, "described", max_len, captions_file(dataset_dir, split)))
+        return ConcatDataset(corpora)
 
     def conversations(mode: str) -> LlavaJsonDataset:
         path = captions_file(dataset_dir, split) if mode == "caption" else instruct_file(dataset_dir, split)

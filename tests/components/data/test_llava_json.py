@@ -167,6 +167,22 @@ def test_text_corpus_dataset(foreign: Path, tokenizer: TextTokenizer) -> None:
     assert len(captions) == 3 and len(captions[0]["input_ids"]) == 4
 
 
+def test_described_corpus_puts_each_conversation_after_its_images_caption(shapes_dir: Path, tokenizer: TextTokenizer) -> None:
+    captions = json.loads((shapes_dir / "captions_val.json").read_text())
+    conversations = json.loads((shapes_dir / "instruct_val.json").read_text())
+    described = TextCorpusDataset(shapes_dir / "instruct_val.json", tokenizer, "described", 512, shapes_dir / "captions_val.json")
+    assert len(described) == len(conversations)
+    caption = captions[3]["conversations"][1]["value"]
+    assert captions[3]["image"] == conversations[3]["image"]
+    turns = [(t["value"].replace("<image>\n", ""), a["value"]) for t, a in zip(conversations[3]["conversations"][::2], conversations[3]["conversations"][1::2])]
+    expected = [tokenizer.bos_id] + tokenizer.encode(" " + caption) + [tokenizer.eos_id]
+    for question, answer in turns:
+        expected += tokenizer.encode(f"USER: {question} ASSISTANT:") + tokenizer.encode(" " + answer) + [tokenizer.eos_id]
+    assert described[3]["input_ids"].tolist() == expected
+    with pytest.raises(DataError, match="mode 'described' needs captions_json"):
+        TextCorpusDataset(shapes_dir / "instruct_val.json", tokenizer, "described", 512)
+
+
 def test_resolve_image_accepts_subfolders(tmp_path: Path) -> None:
     (tmp_path / "a" / "b").mkdir(parents=True)
     (tmp_path / "a" / "b" / "x.png").touch()

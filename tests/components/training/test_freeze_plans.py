@@ -48,6 +48,34 @@ def test_stage_changes_exactly_its_trainable_parameters(objective, trainable, bu
     assert result.freeze.trainable_count > 0 and result.freeze.frozen_count >= 0
 
 
+def test_region_word_alignment_trains_only_the_planned_parts_and_moves_the_tower(built_dataset, built_tokenizer, tiny_model_config, tmp_path: Path):
+    """With the text tower frozen, the word embeddings the patches are pulled to stay put; the tower moves."""
+    torch.manual_seed(0)
+    model = build_stage_model("contrastive", tiny_model_config, built_tokenizer)
+    before = {name: tensor.clone() for name, tensor in model.state_dict().items()}
+    grid = tiny_model_config.vision.grid
+    data = build_stage_dataset("contrastive", built_dataset, built_tokenizer, 32, 64, region_grid=grid)
+    assert data[0]["region_owner"].shape == (grid * grid,)
+    loader = build_dataloader(data, 8, built_tokenizer.pad_id, seed=0)
+    trainable = ["vision", "image_projection"]
+    result = train_stage(model, "contrastive", trainable, OptimizerConfig(lr=1e-2), 3, loader, tmp_path / "w.safetensors",
+                         progress_bar=False, region_weight=2.0)
+    saved = load_weights(result.weights)
+    for name, old in before.items():
+        assert torch.equal(saved[name], old) != any(in_group(name, group) for group in trainable), name
+    with pytest.raises(ValueError, match="region_grid is for the contrastive objective"):
+        build_stage_dataset("llava_pretrain", built_dataset, built_tokenizer, 32, 64, region_grid=grid)
+
+
+def test_the_described_corpus_adds_each_conversation_after_its_caption(built_dataset, built_tokenizer):
+    turns = build_stage_dataset("language_modeling", built_dataset, built_tokenizer, 32, 256)
+    described = build_stage_dataset("language_modeling", built_dataset, built_tokenizer, 32, 256, text_corpus="described")
+    conversations = build_stage_dataset("llava_instruct", built_dataset, built_tokenizer, 32, 256)
+    assert len(described) == len(turns) + len(conversations)
+    with pytest.raises(ValueError, match="text_corpus is for the language_modeling objective"):
+        build_stage_dataset("llava_instruct", built_dataset, built_tokenizer, 32, 64, text_corpus="described")
+
+
 def test_unknown_group_is_refused_with_the_parts_listed(built_tokenizer, tiny_model_config):
     model = build_stage_model("llava_instruct", tiny_model_config, built_tokenizer)
     with pytest.raises(FreezePlanError, match=r"'projector'.*connector, language_model, vision"):
