@@ -75,6 +75,7 @@ def test_blip2_runs_through_the_flow_with_its_qformer_frozen_in_stage_two(blip2_
     qformer_metrics = client.get_run(stage_runs["qformer"]).data.metrics
     assert {"train/itc", "train/itm", "train/itg", "train/itm_acc"} <= qformer_metrics.keys()
     assert client.get_run(stage_runs["generate"]).data.params["trainable"] == "connector.proj"
+    assert client.get_run(stage_runs["lm"]).data.params["text_corpus"] == "described"
     assert "vqa_exact_match" in client.get_run(version.run_id).data.metrics
 
     # stage 2 kept the stage-1 Q-Former bit for bit
