@@ -187,6 +187,8 @@ def test_cogvlm_trains_visual_experts_started_from_the_lm_and_fine_tunes_the_lm_
 def test_llava16_trains_on_variable_aspect_scenes_with_any_resolution_tiles(tmp_path: Path):
     run = run_family("tiny_llava16.yaml", tmp_path / "work")
     assert run.client.get_run(run.stage_runs["align"]).data.params["trainable"] == "connector,image_newline"
+    # region-word alignment on wide and tall scenes: their boxes are fractions of the squashed view
+    assert "train/region_word_loss" in run.client.get_run(run.stage_runs["clip"]).data.metrics
     assert "vqa_exact_match" in run.client.get_run(run.version.run_id).data.metrics
 
     from PIL import Image
