@@ -1,4 +1,9 @@
-"""Evaluate the output stage's model on the test split and log the metrics to the pipeline run."""
+"""Evaluate the output stage's model on the test split and log the metrics to the pipeline run.
+
+What is measured follows what the model does: a model that answers questions
+is scored on VQA and grounding; a contrastive model on zero-shot
+classification and retrieval.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +15,11 @@ from prefect.cache_policies import NO_CACHE
 
 from components.data.build import load_dataset_tokenizer
 from components.evaluation.llava_eval import evaluate_llava
+from components.evaluation.retrieval import retrieval_metrics
+from components.evaluation.zero_shot import zero_shot_accuracy
 from components.training.checkpoints import load_weights
-from components.training.stage_data import instruct_file
+from components.training.objectives import CONTRASTIVE_OBJECTIVES
+from components.training.stage_data import captions_file, instruct_file
 from components.training.stage_models import build_stage_model
 from flows.context import PipelineContext
 from registry.data_repo import DatasetVersion
@@ -25,7 +33,23 @@ def evaluate(ctx: PipelineContext, dataset: DatasetVersion) -> dict[str, float]:
     tokenizer = load_dataset_tokenizer(dataset.path)
     model = build_stage_model(stage.objective, recipe.model, tokenizer, load_pretrained=False)  # the stage's weights load next
     model.load_state_dict(load_weights(ctx.stage_weights(stage.name)))
-    cfg = recipe.evaluation
+    if stage.objective in CONTRASTIVE_OBJECTIVES:
+        metrics, predictions = _contrastive(ctx, dataset, model, tokenizer)
+    else:
+        metrics, predictions = _answers(ctx, dataset, model, tokenizer, logger)
+    client = client_for(ctx.settings)
+    for key, value in metrics.items():
+        client.log_metric(ctx.pipeline_run_id, key, value)
+    path = ctx.run_dir / "predictions_test.json"
+    path.write_text(json.dumps(predictions, indent=1))
+    client.log_artifact(ctx.pipeline_run_id, str(path), artifact_path="evaluation")
+    logger.info("evaluation: %s", ", ".join(f"{k}={v:.4f}" for k, v in sorted(metrics.items())))
+    return metrics
+
+
+def _answers(ctx: PipelineContext, dataset: DatasetVersion, model, tokenizer, logger) -> tuple[dict[str, float], list[dict]]:
+    """VQA exact match and grounding IoU from greedy answers; with few_shot, the zero-shot figures too."""
+    recipe, cfg = ctx.recipe, ctx.recipe.evaluation
 
     def progress(done: int, total: int) -> None:
         logger.info("evaluate: %d/%d answers", done, total)
@@ -42,11 +66,14 @@ def evaluate(ctx: PipelineContext, dataset: DatasetVersion) -> dict[str, float]:
     if cfg.few_shot:  # what the in-context examples add
         zero_shot, _ = run(0)
         metrics |= {f"{key}_0shot": value for key, value in zero_shot.items() if not key.endswith("_items")}
-    client = client_for(ctx.settings)
-    for key, value in metrics.items():
-        client.log_metric(ctx.pipeline_run_id, key, value)
-    path = ctx.run_dir / "predictions_test.json"
-    path.write_text(json.dumps(predictions, indent=1))
-    client.log_artifact(ctx.pipeline_run_id, str(path), artifact_path="evaluation")
-    logger.info("evaluation: %s", ", ".join(f"{k}={v:.4f}" for k, v in sorted(metrics.items())))
-    return metrics
+    return metrics, predictions
+
+
+def _contrastive(ctx: PipelineContext, dataset: DatasetVersion, model, tokenizer) -> tuple[dict[str, float], list[dict]]:
+    """Zero-shot classification with the recipe's prompt templates, and retrieval R@1/5/10 both ways."""
+    recipe = ctx.recipe
+    captions, size = captions_file(dataset.path, "test"), recipe.model.vision.image_size
+    with torch.inference_mode():
+        metrics = zero_shot_accuracy(model, tokenizer, captions, dataset.path, size, recipe.evaluation.zero_shot_templates)
+        retrieval, predictions = retrieval_metrics(model, tokenizer, captions, dataset.path, size)
+    return metrics | retrieval, predictions

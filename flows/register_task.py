@@ -12,6 +12,7 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from components.data.build import TOKENIZER_FILE
+from components.training.objectives import CONTRASTIVE_OBJECTIVES
 from flows.context import PipelineContext, StageOutcome
 from flows.lineage_recorder import PipelineLineage
 from flows.pretrained_artifacts import pretrained_config_artifacts
@@ -31,7 +32,10 @@ from registry.tracking import tracking
 
 GATE = Actor("mmops-gate", frozenset({"promote"}))
 
-MODEL_CODE = Path(__file__).with_name("llava_pyfunc.py")
+def model_code(objective: str) -> Path:
+    """The pyfunc file that serves a model of the output stage's objective."""
+    name = "clip_pyfunc.py" if objective in CONTRASTIVE_OBJECTIVES else "llava_pyfunc.py"
+    return Path(__file__).with_name(name)
 REQUIREMENTS = ["torch", "safetensors", "tokenizers", "pillow", "numpy", "pandas", "pydantic", "mlflow"]
 
 
@@ -82,7 +86,8 @@ def register(ctx: PipelineContext, dataset: DatasetVersion, stages: list[StageOu
     requirements = REQUIREMENTS + (["transformers"] if hf_configs else [])
     with tracking(ctx.settings) as client:
         with mlflow.start_run(run_id=ctx.pipeline_run_id):
-            info = mlflow.pyfunc.log_model(name="model", python_model=str(MODEL_CODE), artifacts=artifacts, pip_requirements=requirements)
+            code = model_code(recipe.final_stage.objective)
+            info = mlflow.pyfunc.log_model(name="model", python_model=str(code), artifacts=artifacts, pip_requirements=requirements)
         version = register_candidate(client, recipe.name, info.model_uri, lineage_tags(ctx, dataset, stages))
         number = str(version.version)
         try:

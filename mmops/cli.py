@@ -144,10 +144,19 @@ def cmd_models(args: argparse.Namespace) -> int:
         print(model.name)
         for version in sorted(client.search_model_versions(f"name='{model.name}'"), key=lambda v: int(v.version)):
             aliases = ", ".join(a for a, v in model.aliases.items() if str(v) == str(version.version)) or "-"
-            em = client.get_run(version.run_id).data.metrics.get("vqa_exact_match") if version.run_id else None
-            shown = "n/a" if em is None else f"{em:.4f}"
-            print(f"  v{version.version:<4} {aliases:<22} {version.tags.get('mmops.status', ''):<12} vqa_exact_match={shown}")
+            print(f"  v{version.version:<4} {aliases:<22} {version.tags.get('mmops.status', ''):<12} {_gated_metrics(version)}")
     return 0
+
+
+def _gated_metrics(version) -> str:
+    """The metrics the recipe's gate judged this version on, as the gate recorded them."""
+    import json
+
+    evidence = json.loads(version.tags.get("mmops.gate.evidence", "{}"))
+    metrics = evidence.get("candidate") or {}
+    if not metrics:
+        return "(not gated)"
+    return "  ".join(f"{name}={'n/a' if value is None else f'{value:.4f}'}" for name, value in metrics.items())
 
 
 def cmd_lineage(args: argparse.Namespace) -> int:

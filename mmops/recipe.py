@@ -23,7 +23,8 @@ from components.models.family import ModelConfig
 from components.models.hf_config import has_safetensors, resolve_dir
 from components.training.config import OptimizerConfig
 from components.training.freeze import in_group
-from components.training.objectives import ANSWERING_OBJECTIVES, FLAMINGO_OBJECTIVES, LLAVA_OBJECTIVES
+from components.evaluation.metric_names import ANSWER_METRICS, CONTRASTIVE_METRICS, is_answer_metric, is_contrastive_metric
+from components.training.objectives import CONTRASTIVE_OBJECTIVES, FLAMINGO_OBJECTIVES, LLAVA_OBJECTIVES, OUTPUT_OBJECTIVES
 from mmops.errors import RecipeError
 
 Objective = Literal[
@@ -206,7 +207,7 @@ class PromotionConfig(Strict):
 class Recipe(Strict):
     name: Name
     """The registered model name."""
-    family: Literal["llava", "llava-1.5", "llava-1.6", "blip2", "minigpt4", "qwen-vl", "cogvlm", "flamingo"]
+    family: Literal["llava", "llava-1.5", "llava-1.6", "blip2", "minigpt4", "qwen-vl", "cogvlm", "flamingo", "clip"]
     description: str = ""
     data: DataConfig = DataConfig()
     model: ModelConfig = ModelConfig()
@@ -249,12 +250,28 @@ class Recipe(Strict):
                 if any(in_group(p, part) for p in [*stage.trainable, *stage.init]):
                     raise ValueError(f"stage {stage.name!r} names the part {part}, but {missing}")
         final = self.final_stage
-        if final.objective not in ANSWERING_OBJECTIVES:
-            allowed = ", ".join(sorted(ANSWERING_OBJECTIVES))
-            raise ValueError(f"the output stage {final.name!r} must produce a model that answers questions ({allowed}), not {final.objective}")
+        if final.objective not in OUTPUT_OBJECTIVES:
+            allowed = ", ".join(sorted(OUTPUT_OBJECTIVES))
+            raise ValueError(
+                f"the output stage {final.name!r} must produce a model the pipeline can evaluate and serve ({allowed}), not {final.objective}"
+            )
+        self._gate_metrics_exist(final.objective)
         if self.evaluation.few_shot and final.objective not in FLAMINGO_OBJECTIVES:
             raise ValueError(f"evaluation.few_shot needs a model that reads several images in one prompt (flamingo_interleaved); the output stage is {final.objective} (allowed: 0)")
         return self
+
+    def _gate_metrics_exist(self, objective: str) -> None:
+        """A gate can only judge what the output model's evaluation logs."""
+        contrastive = objective in CONTRASTIVE_OBJECTIVES
+        known, allowed = (is_contrastive_metric, CONTRASTIVE_METRICS) if contrastive else (is_answer_metric, ANSWER_METRICS)
+        gate = self.promotion
+        for field, names in (("thresholds", list(gate.thresholds)), ("not_worse_than_production", gate.not_worse_than_production)):
+            for name in names:
+                if not known(name):
+                    raise ValueError(
+                        f"promotion.{field}: {name!r} is not a metric the evaluation of a {objective} model logs"
+                        f" (allowed: {', '.join(allowed)})"
+                    )
 
     @model_validator(mode="after")
     def _pretrained_towers(self) -> Recipe:

@@ -12,21 +12,16 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from components.data.llava_json import load_image, load_llava_json, resolve_image
+from components.data.llava_json import load_llava_json, resolve_image
 from components.data.tokenizer import TextTokenizer
+from components.evaluation.embeddings import image_embeddings, text_embeddings
 
 
 @torch.no_grad()
 def class_embeddings(model, tokenizer: TextTokenizer, classes: list[str], templates: list[str]) -> torch.Tensor:
+    """(classes, E): per class, the normalised mean over templates of its prompts' embeddings."""
     texts = [template.format(name) for name in classes for template in templates]
-    encoded = [tokenizer.encode(text) + [tokenizer.eos_id] for text in texts]
-    width = max(map(len, encoded))
-    ids = torch.full((len(encoded), width), tokenizer.pad_id, dtype=torch.long)
-    mask = torch.zeros_like(ids)
-    for row, seq in enumerate(encoded):
-        ids[row, : len(seq)] = torch.tensor(seq)
-        mask[row, : len(seq)] = 1
-    emb = model.encode_text(ids, mask).view(len(classes), len(templates), -1)  # (classes, templates, E)
+    emb = text_embeddings(model, tokenizer, texts, model.text.cfg.max_len).view(len(classes), len(templates), -1)
     return F.normalize(emb.mean(dim=1), dim=-1)
 
 
@@ -42,10 +37,7 @@ def zero_shot_accuracy(
     labels = [f"{o['colour']} {o['shape']}" for s in samples for o in s["scene"]["objects"]]
     classes = sorted(set(labels))
     text = class_embeddings(model, tokenizer, classes, templates)
-    correct = 0
-    for start in range(0, len(samples), 64):
-        chunk = samples[start : start + 64]
-        pixels = torch.stack([load_image(resolve_image(image_root, s["image"]), image_size) for s in chunk])
-        predicted = (model.encode_image(pixels) @ text.t()).argmax(dim=1)
-        correct += sum(classes[p] == labels[start + i] for i, p in enumerate(predicted.tolist()))
+    images = image_embeddings(model, [resolve_image(image_root, s["image"]) for s in samples], image_size)
+    predicted = (images @ text.t()).argmax(dim=1).tolist()
+    correct = sum(classes[p] == label for p, label in zip(predicted, labels))
     return {"zero_shot_accuracy": correct / len(samples), "zero_shot_classes": float(len(classes)), "zero_shot_items": float(len(samples))}

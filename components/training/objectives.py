@@ -84,8 +84,12 @@ LLAVA_OBJECTIVES = frozenset({"llava_pretrain", "llava_instruct", "llava_multita
 FLAMINGO_OBJECTIVES = frozenset({"flamingo_interleaved"})
 # The objectives whose loss is over target tokens, and so can weight them per answer.
 TOKEN_OBJECTIVES = frozenset({"language_modeling"}) | LLAVA_OBJECTIVES | FLAMINGO_OBJECTIVES
-# The objectives whose model answers questions about images: the ones a pipeline can evaluate.
+# The objectives whose model answers questions about images (evaluated by VQA and grounding).
 ANSWERING_OBJECTIVES = LLAVA_OBJECTIVES | FLAMINGO_OBJECTIVES
+# The objectives whose model embeds images and texts in one space (evaluated by zero-shot and retrieval).
+CONTRASTIVE_OBJECTIVES = frozenset({"contrastive"})
+# The objectives a pipeline can evaluate, register and serve: what an output stage may train.
+OUTPUT_OBJECTIVES = ANSWERING_OBJECTIVES | CONTRASTIVE_OBJECTIVES
 
 OBJECTIVES: dict[str, LossFn] = {
     "contrastive": contrastive,

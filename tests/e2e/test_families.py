@@ -221,3 +221,34 @@ def test_flamingo_trains_only_its_resampler_and_gates_on_interleaved_sequences_a
     image = next((run.work / "datasets" / "data" / "tiny-shapes" / "images" / "test").glob("*.png"))
     answers = run.answer(image)
     assert len(answers) == 1 and isinstance(answers[0], str)
+
+
+def test_clip_is_evaluated_by_zero_shot_and_retrieval_and_served_as_an_embedder(tmp_path: Path):
+    run = run_family("tiny_clip.yaml", tmp_path / "work")
+    assert list(run.stage_runs) == ["clip"]
+    assert {k: str(v) for k, v in run.client.get_registered_model("tiny-clip").aliases.items()} == {"candidate": "1", "production": "1"}
+    metrics = run.client.get_run(run.version.run_id).data.metrics
+    recall = {f"{d}_r{k}" for d in ("i2t", "t2i") for k in (1, 5, 10)}
+    assert recall <= metrics.keys() and "vqa_exact_match" not in metrics
+    assert all(0.0 <= metrics[key] <= 1.0 for key in recall)
+    assert json.loads(run.version.tags["mmops.gate.evidence"])["candidate"]["i2t_r1"] == metrics["i2t_r1"]
+
+    # the served model scores an image against its own caption as the evaluation did
+    local = Path(run.client.download_artifacts(run.version.run_id, "evaluation/predictions_test.json", str(tmp_path)))
+    best = json.loads(local.read_text())[0]
+    image = run.work / "datasets" / "data" / "tiny-shapes" / best["image"]
+    top = best["retrieved"][0]
+    with tracking(run.settings):
+        served = mlflow.pyfunc.load_model("models:/tiny-clip@production")
+        out = served.predict(pd.DataFrame({
+            "image": [str(image), None],
+            "text": [top["caption"], "a red circle"],
+            "candidates": [[top["caption"], "nothing at all"], None],
+        }))
+    assert out.loc[0, "similarity"] == pytest.approx(top["score"], abs=1e-3)
+    image_emb, text_emb = torch.tensor(out.loc[0, "image_embedding"]), torch.tensor(out.loc[1, "text_embedding"])
+    assert image_emb.norm().item() == pytest.approx(1.0, abs=1e-4) and text_emb.norm().item() == pytest.approx(1.0, abs=1e-4)
+    assert out.loc[1, "image_embedding"] is None and pd.isna(out.loc[1, "label"])  # a text row has no image to label
+    scores = out.loc[0, "scores"]
+    assert set(scores) == {top["caption"], "nothing at all"} and sum(scores.values()) == pytest.approx(1.0)
+    assert out.loc[0, "label"] == max(scores, key=scores.get)

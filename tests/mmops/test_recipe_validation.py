@@ -12,7 +12,7 @@ import yaml
 
 from mmops.cli import main
 from mmops.errors import RecipeError
-from components.training.objectives import ANSWERING_OBJECTIVES
+from components.training.objectives import OUTPUT_OBJECTIVES
 from mmops.recipe import load_recipe
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -23,7 +23,7 @@ SHIPPED = sorted(p for p in (ROOT / "recipes").glob("*.yaml") if p.name not in N
 @pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.name)
 def test_shipped_recipes_are_valid(path: Path):
     loaded = load_recipe(path)
-    assert loaded.recipe.final_stage.objective in ANSWERING_OBJECTIVES
+    assert loaded.recipe.final_stage.objective in OUTPUT_OBJECTIVES
     assert len(loaded.sha256) == 64
 
 
@@ -116,6 +116,14 @@ CASES = {
                                        r"'gated_cross_attention' is not a part of the llava_\w+ model"),
     "length grouping of captions": (lambda r: r["stages"][0].update(group_by_length=True),
                                     r"stages\.0.*contrastive objective has none \(allowed for: llava_instruct, llava_multitask, llava_pretrain\)"),
+    "a gate on a metric the evaluation does not log": (lambda r: r["promotion"].update(thresholds={"vqa_accuracy": 0.5}),
+                                                      r"promotion\.thresholds: 'vqa_accuracy' is not a metric the evaluation of a "
+                                                      r"llava_multitask model logs \(allowed: vqa_exact_match, vqa_em_<question type>"),
+    "a gate on retrieval for a model that answers": (lambda r: r["promotion"].update(not_worse_than_production=["i2t_r1"]),
+                                                     r"promotion\.not_worse_than_production: 'i2t_r1' is not a metric"),
+    "an output stage nothing can evaluate": (lambda r: r.update(output_stage="lm"),
+                                             r"output stage 'lm' must produce a model the pipeline can evaluate and serve "
+                                             r"\(contrastive, flamingo_interleaved, llava_instruct, .*\), not language_modeling"),
 }
 
 

@@ -1,0 +1,28 @@
+"""The names of the metrics a pipeline's evaluation logs, by what the output model does.
+
+A promotion gate can only judge metrics the evaluation produces; the recipe
+checks its gate against these names before anything runs, so a gate on a
+metric the model never reports is an error, not a model that never promotes.
+"""
+
+from __future__ import annotations
+
+import re
+
+RECALL_AT = (1, 5, 10)
+
+CONTRASTIVE_METRICS = ("zero_shot_accuracy", *(f"{d}_r{k}" for d in ("i2t", "t2i") for k in RECALL_AT))
+"""Zero-shot classification and retrieval recall at k, image to text and text to image."""
+
+ANSWER_METRICS = ("vqa_exact_match", "vqa_em_<question type>", "grounding_iou50", "grounding_mean_iou", "<any of these>_0shot")
+"""VQA exact match (overall and per question type), grounding; with few-shot evaluation also zero-shot."""
+
+_ANSWER_METRIC = re.compile(r"^(vqa_exact_match|vqa_em_[a-z0-9_]+|grounding_iou50|grounding_mean_iou)$")
+
+
+def is_answer_metric(name: str) -> bool:
+    return bool(_ANSWER_METRIC.match(name.removesuffix("_0shot")))
+
+
+def is_contrastive_metric(name: str) -> bool:
+    return name in CONTRASTIVE_METRICS
