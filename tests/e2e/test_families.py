@@ -232,6 +232,8 @@ def test_clip_is_evaluated_by_zero_shot_and_retrieval_and_served_as_an_embedder(
     assert recall <= metrics.keys() and "vqa_exact_match" not in metrics
     assert all(0.0 <= metrics[key] <= 1.0 for key in recall)
     assert json.loads(run.version.tags["mmops.gate.evidence"])["candidate"]["i2t_r1"] == metrics["i2t_r1"]
+    listed = mmops("models", "--workdir", str(run.work)).stdout  # the registry listing shows what the gate judged
+    assert "tiny-clip" in listed and f"i2t_r1={metrics['i2t_r1']:.4f}" in listed and "t2i_r10" not in listed
 
     # the served model scores an image against its own caption as the evaluation did
     local = Path(run.client.download_artifacts(run.version.run_id, "evaluation/predictions_test.json", str(tmp_path)))
