@@ -12,6 +12,7 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from components.data.build import load_dataset_tokenizer
+from components.data.label_prompts import LabelPrompts
 from components.data.tokenizer import TextTokenizer
 from components.evaluation.linear_probe import attribute_probes
 from components.evaluation.zero_shot import zero_shot_accuracy
@@ -28,26 +29,19 @@ from registry.tracking import client_for, log_dataset_input
 
 
 def stage_params(stage: StageConfig) -> dict[str, str]:
-    opt = stage.optimizer
-    return {
-        "objective": stage.objective,
-        "steps": str(stage.steps),
-        "batch_size": str(stage.batch_size),
-        "max_len": str(stage.max_len),
-        "seed": str(stage.seed),
-        "trainable": ",".join(stage.trainable),
-        "init": json.dumps(stage.init, sort_keys=True),
-        "optimizer.lr": str(opt.lr),
-        "optimizer.weight_decay": str(opt.weight_decay),
-        "optimizer.warmup_steps": str(opt.warmup_steps),
-        "optimizer.min_lr_ratio": str(opt.min_lr_ratio),
-        "optimizer.grad_clip": str(opt.grad_clip),
-        "optimizer.lr_scale": json.dumps(opt.lr_scale, sort_keys=True),
-        "loss_weighting": stage.loss_weighting,
-        "region_weight": str(stage.region_weight),
-        "text_corpus": stage.text_corpus,
-        "group_by_length": str(stage.group_by_length),
-    }
+    """Every field of the stage but its name, as MLflow params: the optimizer's flattened to
+    `optimizer.<field>`, lists joined by commas, mappings as JSON."""
+
+    def text(value) -> str:
+        if isinstance(value, list):
+            return ",".join(map(str, value))
+        if isinstance(value, dict):
+            return json.dumps(value, sort_keys=True)
+        return str(value)
+
+    fields = stage.model_dump(exclude={"name"})
+    optimizer = fields.pop("optimizer")
+    return {key: text(value) for key, value in fields.items()} | {f"optimizer.{key}": text(value) for key, value in optimizer.items()}
 
 
 def parent_model(ctx: PipelineContext, source: str, tokenizer: TextTokenizer) -> ResolvedModel:
@@ -96,6 +90,7 @@ def run_stage(ctx: PipelineContext, stage: StageConfig, dataset: DatasetVersion)
             stage.objective, dataset.path, tokenizer, image_size, stage.max_len, pinpoints=recipe.model.anyres_pinpoints,
             max_images=flamingo.max_images if flamingo else 1, seed=stage.seed,
             region_grid=recipe.model.vision.grid if stage.region_weight > 0 else None, text_corpus=stage.text_corpus,
+            label_prompts=LabelPrompts(stage.label_prompts, tuple(recipe.evaluation.zero_shot_templates)) if stage.label_prompts > 0 else None,
         )
         loader = build_dataloader(dataset_obj, stage.batch_size, tokenizer.pad_id, stage.seed, group_by_length=stage.group_by_length)
         logger.info("stage %s (%s): %d steps, batch %d, training %s", stage.name, stage.objective, stage.steps, stage.batch_size, stage.trainable)

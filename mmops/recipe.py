@@ -136,6 +136,12 @@ class StageConfig(Strict):
     the Shapes world writes). 0: CLIP's loss alone. The global loss leaves shape out of the single
     patch tokens a LLaVA connector reads; see components.training.losses.region_word_loss."""
 
+    label_prompts: Annotated[float, Field(ge=0, le=1)] = 0.0
+    """Contrastive stages: UniCL (Florence). The scenes of one object are image-label data, labelled by
+    its colour and shape; this fraction of their texts is a prompt of that label (a template drawn from
+    evaluation.zero_shot_templates) instead of the caption, and pairs that share a label are positives
+    for one another. 0: CLIP, where only an image's own caption is its positive."""
+
     @model_validator(mode="after")
     def _parts_exist(self) -> StageConfig:
         parts = MODEL_PARTS[self.objective]
@@ -143,6 +149,8 @@ class StageConfig(Strict):
             raise ValueError(f"loss_weighting 'answer' needs answer tokens; the {self.objective} objective has none (allowed there: token)")
         if self.text_corpus != "turns" and self.objective != "language_modeling":
             raise ValueError(f"text_corpus chooses a language model's text; the {self.objective} objective reads none (allowed for: language_modeling)")
+        if self.label_prompts > 0 and self.objective != "contrastive":
+            raise ValueError(f"label_prompts are UniCL's image-label texts for a contrastive model; the {self.objective} objective has none (allowed for: contrastive)")
         if self.region_weight > 0 and self.objective != "contrastive":
             raise ValueError(f"region_weight aligns a contrastive tower's patches with words; the {self.objective} objective has none (allowed for: contrastive)")
         if self.group_by_length and self.objective not in LENGTH_GROUPED_OBJECTIVES:
@@ -207,7 +215,7 @@ class PromotionConfig(Strict):
 class Recipe(Strict):
     name: Name
     """The registered model name."""
-    family: Literal["llava", "llava-1.5", "llava-1.6", "blip2", "minigpt4", "qwen-vl", "cogvlm", "flamingo", "clip"]
+    family: Literal["llava", "llava-1.5", "llava-1.6", "blip2", "minigpt4", "qwen-vl", "cogvlm", "flamingo", "clip", "unicl"]
     description: str = ""
     data: DataConfig = DataConfig()
     model: ModelConfig = ModelConfig()

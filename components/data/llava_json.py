@@ -30,6 +30,7 @@ from components.data.conversation import (
 )
 from components.data.errors import DataError
 from components.data.llava_images import ImageProcessor, collate_images, load_image
+from components.data.label_prompts import LabelPrompts, object_class
 from components.data.paths import InsideResolver, resolve_image
 from components.data.regions import NO_REGION, check_regions, phrase_words, token_regions
 from components.data.tokenizer import TextTokenizer
@@ -153,10 +154,16 @@ class ImageTextDataset(Dataset):
 
     With `region_grid` (the tower's patches per side), every sample must list `regions`, and items
     also hold region_owner (grid * grid,): the region each patch token belongs to or NO_REGION (see
-    data.regions), and region_words: the token ids of each region's words."""
+    data.regions), and region_words: the token ids of each region's words.
+
+    With `label_prompts` (UniCL's image-label data), items also hold `pair_label`: the scenes of one
+    object are labelled by its class ('red circle'), and with probability label_prompts.fraction their
+    text is a template filled with it rather than the caption; every caption is a label of its own
+    (captions worded alike share one)."""
 
     def __init__(self, json_path: Path, image_root: Path, tokenizer: TextTokenizer,
-                 image_size: int, max_len: int, region_grid: int | None = None) -> None:
+                 image_size: int, max_len: int, region_grid: int | None = None,
+                 label_prompts: LabelPrompts | None = None) -> None:
         if max_len < 2:
             raise DataError(f"max_len={max_len} is too small; it must be at least 2")
         samples = load_llava_json(json_path)
@@ -173,16 +180,23 @@ class ImageTextDataset(Dataset):
         self.negatives = negatives if all(negatives) else None
         self.regions = [s["regions"] for s in samples] if region_grid is not None else None
         self.tokenizer, self.image_size, self.max_len, self.region_grid = tokenizer, image_size, max_len, region_grid
+        self.label_prompts = label_prompts
+        if label_prompts is not None:
+            self.classes = [object_class(s) for s in samples]  # None for a scene of several objects
+            names = sorted({c for c in self.classes if c is not None})
+            self.class_ids = {name: number for number, name in enumerate(names)}
+            captions = {text: len(names) + number for number, text in enumerate(dict.fromkeys(self.captions))}
+            self.caption_labels = [captions[c] for c in self.captions]
         self._encoded: dict[str, torch.Tensor] = {}
 
     def __len__(self) -> int:
         return len(self.captions)
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
-        item = {
-            "pixel_values": load_image(self.image_paths[index], self.image_size),
-            "text_ids": self._encode(self.captions[index]),
-        }
+        item = {"pixel_values": load_image(self.image_paths[index], self.image_size)}
+        item["text_ids"], label = self._text(index)
+        if label is not None:
+            item["pair_label"] = torch.tensor(label)
         if self.negatives is not None:
             options = self.negatives[index]
             item["negative_ids"] = self._encode(options[int(torch.randint(len(options), ()))])
@@ -191,6 +205,17 @@ class ImageTextDataset(Dataset):
             item["region_owner"] = torch.tensor(token_regions([r["box"] for r in regions], self.region_grid))
             item["region_words"] = [[self._word(w) for w in phrase_words(r["phrase"])] for r in regions]
         return item
+
+    def _text(self, index: int) -> tuple[torch.Tensor, int | None]:
+        """The item's text ids and, with label prompts, its label."""
+        prompts = self.label_prompts
+        if prompts is None:
+            return self._encode(self.captions[index]), None
+        name = self.classes[index]
+        if name is not None and float(torch.rand(())) < prompts.fraction:
+            template = prompts.templates[int(torch.randint(len(prompts.templates), ()))]
+            return self._encode(template.format(name)), self.class_ids[name]
+        return self._encode(self.captions[index]), self.caption_labels[index]
 
     def _encode(self, text: str) -> torch.Tensor:
         """Caption ids + eos, each text encoded once (a stage visits every caption several times)."""
@@ -308,6 +333,8 @@ def collate_batch(items: list[dict[str, torch.Tensor]], pad_id: int) -> dict[str
         batch["input_ids"] = _pad(ids, pad_id)
         batch["labels"] = _pad([item["labels"] for item in items], IGNORE_INDEX)
         batch["attention_mask"] = _pad([torch.ones_like(r) for r in ids], 0)
+    if "pair_label" in items[0]:
+        batch["pair_labels"] = torch.stack([item["pair_label"] for item in items])
     for key, mask_key in (("text_ids", "text_mask"), ("negative_ids", "negative_mask")):
         if key in items[0]:
             texts = [item[key] for item in items]

@@ -12,6 +12,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from components.data.label_prompts import object_class
 from components.data.llava_json import load_llava_json, resolve_image
 from components.data.tokenizer import TextTokenizer
 from components.evaluation.embeddings import image_embeddings, text_embeddings
@@ -31,10 +32,10 @@ def zero_shot_accuracy(
 ) -> dict[str, float]:
     """Classify the single-object scenes of a split by '{colour} {shape}'; report accuracy."""
     model.eval()
-    samples = [s for s in load_llava_json(captions_json) if len(s.get("scene", {}).get("objects", [])) == 1]
+    samples = [s for s in load_llava_json(captions_json) if object_class(s) is not None]
     if not samples:
         return {}
-    labels = [f"{o['colour']} {o['shape']}" for s in samples for o in s["scene"]["objects"]]
+    labels = [object_class(s) for s in samples]
     classes = sorted(set(labels))
     text = class_embeddings(model, tokenizer, classes, templates)
     images = image_embeddings(model, [resolve_image(image_root, s["image"]) for s in samples], image_size)

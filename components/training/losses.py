@@ -7,7 +7,7 @@ import torch.nn.functional as F
 
 from components.models.llava import IGNORE_INDEX, next_token_loss
 
-__all__ = ["IGNORE_INDEX", "clip_loss", "next_token_loss", "region_word_loss"]
+__all__ = ["IGNORE_INDEX", "clip_loss", "next_token_loss", "region_word_loss", "unicl_loss"]
 
 
 def clip_loss(
@@ -27,6 +27,27 @@ def clip_loss(
         logits = torch.cat([logits, scale * image_emb @ negative_emb.t()], dim=1)  # (N, N + M)
     return (F.cross_entropy(logits, targets) + text_to_image) / 2
 
+
+
+def unicl_loss(
+    image_emb: torch.Tensor, text_emb: torch.Tensor, scale: torch.Tensor, labels: torch.Tensor, negative_emb: torch.Tensor | None = None
+) -> torch.Tensor:
+    """UniCL's bidirectional loss (Florence): every pair of the batch that shares a label is a
+    positive for every other with that label; only pairs of different labels are negatives.
+
+    image_emb, text_emb: (N, E), L2-normalised, the i-th image and text of label labels[i] (N,).
+    Each image's loss is the mean over its positive texts of -log softmax over all texts, and each
+    text's alike over the images. With N distinct labels this is CLIP's loss exactly.
+    negative_emb (M, E), optional: texts of no label (hard negatives), scored by every image.
+    """
+    logits = scale * image_emb @ text_emb.t()  # (N, N)
+    positive = labels[:, None] == labels[None, :]  # (N, N), the diagonal always True
+    text_to_image = -(logits.t().log_softmax(dim=1) * positive).sum(1) / positive.sum(1)
+    if negative_emb is not None:
+        logits = torch.cat([logits, scale * image_emb @ negative_emb.t()], dim=1)  # (N, N + M)
+        positive = torch.cat([positive, positive.new_zeros(len(labels), len(negative_emb))], dim=1)
+    image_to_text = -(logits.log_softmax(dim=1) * positive).sum(1) / positive.sum(1)
+    return (image_to_text.mean() + text_to_image.mean()) / 2
 
 
 def region_word_loss(token_emb: torch.Tensor, word_emb: torch.Tensor, positive: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:

@@ -13,7 +13,7 @@ from torch import nn
 
 from components.models.language_model import position_ids_from_mask
 from components.models.llava import LossWeighting
-from components.training.losses import clip_loss, next_token_loss, region_word_loss
+from components.training.losses import clip_loss, next_token_loss, region_word_loss, unicl_loss
 from components.training.qformer_losses import qformer_losses
 
 Batch = dict[str, torch.Tensor]
@@ -21,8 +21,8 @@ LossFn = Callable[[nn.Module, Batch], tuple[torch.Tensor, dict[str, torch.Tensor
 
 
 def contrastive(model: nn.Module, batch: Batch, region_weight: float = 0.0) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """CLIP's loss; with region_weight > 0 (and a batch with region words) plus that much of the
-    region-word alignment of the patch tokens."""
+    """CLIP's loss, or UniCL's when the batch labels its pairs; with region_weight > 0 (and a batch
+    with region words) plus that much of the region-word alignment of the patch tokens."""
     if region_weight > 0 and "region_positive" not in batch:
         raise ValueError("region_weight > 0 needs batches with region words (an ImageTextDataset built with region_grid)")
     if region_weight > 0:
@@ -31,7 +31,10 @@ def contrastive(model: nn.Module, batch: Batch, region_weight: float = 0.0) -> t
     else:
         image_emb, text_emb, scale = model(batch["pixel_values"], batch["text_ids"], batch["text_mask"])
     negative_emb = model.encode_text(batch["negative_ids"], batch["negative_mask"]) if "negative_ids" in batch else None
-    loss = clip_loss(image_emb, text_emb, scale, negative_emb)
+    if "pair_labels" in batch:  # UniCL: pairs that share a label are positives for one another
+        loss = unicl_loss(image_emb, text_emb, scale, batch["pair_labels"], negative_emb)
+    else:
+        loss = clip_loss(image_emb, text_emb, scale, negative_emb)
     metrics = {"logit_scale": scale.detach()}
     if region_weight > 0:
         described = batch["region_positive"].any(-1)  # (B, N): tokens that belong to a region

@@ -14,6 +14,7 @@ import torch
 from torch.utils.data import ConcatDataset, DataLoader, Dataset
 
 from components.data.interleaved import InterleavedDataset
+from components.data.label_prompts import LabelPrompts
 from components.data.llava_json import ImageTextDataset, LlavaJsonDataset, TextCorpusDataset, collate_batch
 from components.data.length_grouped import LengthGroupedBatchSampler
 from components.data.tokenizer import TextTokenizer
@@ -33,19 +34,22 @@ def instruct_file(dataset_dir: Path, split: str) -> Path:
 def build_stage_dataset(
     objective: str, dataset_dir: Path, tokenizer: TextTokenizer, image_size: int, max_len: int, split: str = "train",
     pinpoints: tuple[Size, ...] | None = None, max_images: int = 1, seed: int = 0, region_grid: int | None = None,
-    text_corpus: TextCorpus = "turns",
+    text_corpus: TextCorpus = "turns", label_prompts: LabelPrompts | None = None,
 ) -> Dataset:
     """`pinpoints`: the model's any-resolution grids (LLaVA-1.6) for the conversation objectives;
     `max_images`: the longest interleaved sequence (Flamingo), drawn with `seed`; `region_grid`: the
     tower's patches per side, for the contrastive objective's region-word alignment; `text_corpus`: what
     text-only LM pretraining reads ('turns': captions and single turns; 'described': also every
-    conversation after its image's caption, see TextCorpusDataset)."""
+    conversation after its image's caption, see TextCorpusDataset); `label_prompts`: UniCL's image-label
+    view of the captions, for the contrastive objective (see ImageTextDataset)."""
     if text_corpus != "turns" and objective != "language_modeling":
         raise ValueError(f"text_corpus is for the language_modeling objective; {objective!r} reads no text corpus")
     if region_grid is not None and objective != "contrastive":
         raise ValueError(f"region_grid is for the contrastive objective's region words; {objective!r} has none")
+    if label_prompts is not None and objective != "contrastive":
+        raise ValueError(f"label_prompts are UniCL's image-label data for the contrastive objective; {objective!r} has none")
     if objective == "contrastive":
-        return ImageTextDataset(captions_file(dataset_dir, split), dataset_dir, tokenizer, image_size, max_len, region_grid)
+        return ImageTextDataset(captions_file(dataset_dir, split), dataset_dir, tokenizer, image_size, max_len, region_grid, label_prompts)
     if objective == "qformer_pretrain":
         return ImageTextDataset(captions_file(dataset_dir, split), dataset_dir, tokenizer, image_size, max_len)
     if objective == "language_modeling":

@@ -254,3 +254,12 @@ def test_clip_is_evaluated_by_zero_shot_and_retrieval_and_served_as_an_embedder(
     scores = out.loc[0, "scores"]
     assert set(scores) == {top["caption"], "nothing at all"} and sum(scores.values()) == pytest.approx(1.0)
     assert out.loc[0, "label"] == max(scores, key=scores.get)
+
+
+def test_unicl_trains_with_label_prompts_and_is_evaluated_like_clip(tmp_path: Path):
+    run = run_family("tiny_unicl.yaml", tmp_path / "work")
+    stage = run.client.get_run(run.stage_runs["unicl"]).data
+    assert stage.params["label_prompts"] == "0.5" and "train/loss" in stage.metrics
+    metrics = run.client.get_run(run.version.run_id).data.metrics
+    assert {"i2t_r1", "t2i_r1"} <= metrics.keys()
+    assert str(run.client.get_registered_model("tiny-unicl").aliases["production"]) == "1"

@@ -121,6 +121,9 @@ CASES = {
                                                       r"llava_multitask model logs \(allowed: vqa_exact_match, vqa_em_<question type>"),
     "a gate on retrieval for a model that answers": (lambda r: r["promotion"].update(not_worse_than_production=["i2t_r1"]),
                                                      r"promotion\.not_worse_than_production: 'i2t_r1' is not a metric"),
+    "label prompts outside a contrastive stage": (lambda r: r["stages"][1].update(label_prompts=0.5),
+                                                  r"stages\.1.*label_prompts are UniCL's .* the language_modeling objective has none \(allowed for: contrastive\)"),
+    "label prompts above one": (lambda r: r["stages"][0].update(label_prompts=1.5), r"stages\.0\.label_prompts: .*less than or equal to 1"),
     "an output stage nothing can evaluate": (lambda r: r.update(output_stage="lm"),
                                              r"output stage 'lm' must produce a model the pipeline can evaluate and serve "
                                              r"\(contrastive, flamingo_interleaved, llava_instruct, .*\), not language_modeling"),

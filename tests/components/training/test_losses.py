@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from components.models.llava import IGNORE_INDEX, answer_weights, next_token_loss, target_loss
-from components.training.losses import clip_loss
+from components.training.losses import clip_loss, unicl_loss
 from components.training.stage_module import lr_factor
 from components.training.config import OptimizerConfig
 
@@ -48,6 +48,49 @@ def test_a_hard_negative_equal_to_the_caption_halves_the_image_side_odds():
     plain = float(clip_loss(emb, emb, scale))
     same = float(clip_loss(emb, emb, scale, negative_emb=emb))  # each image now has two perfect captions
     assert math.isclose(same - plain, math.log(2) / 2, rel_tol=1e-3)
+
+
+def direct_unicl_loss(image: torch.Tensor, text: torch.Tensor, labels: list[int], scale: float) -> float:
+    """UniCL written out: each image averages -log p over the texts of its label, each text over the images."""
+    n = len(image)
+    total = 0.0
+    for i in range(n):
+        positives = [j for j in range(n) if labels[j] == labels[i]]
+        i2t = [scale * float(image[i] @ text[j]) for j in range(n)]
+        t2i = [scale * float(text[i] @ image[j]) for j in range(n)]
+        log_z_i2t, log_z_t2i = math.log(sum(map(math.exp, i2t))), math.log(sum(map(math.exp, t2i)))
+        total += sum(-(i2t[j] - log_z_i2t) for j in positives) / len(positives)
+        total += sum(-(t2i[j] - log_z_t2i) for j in positives) / len(positives)
+    return total / (2 * n)
+
+
+def test_unicl_loss_matches_direct_computation_with_shared_labels():
+    torch.manual_seed(2)
+    image, text = (F.normalize(torch.randn(6, 8, dtype=torch.float64), dim=-1) for _ in range(2))
+    labels = [0, 1, 0, 2, 1, 0]
+    got = float(unicl_loss(image, text, torch.tensor(10.0, dtype=torch.float64), torch.tensor(labels)))
+    assert math.isclose(got, direct_unicl_loss(image, text, labels, 10.0), rel_tol=1e-9)
+
+
+def test_unicl_with_distinct_labels_is_clip():
+    torch.manual_seed(3)
+    image, text, negatives = (F.normalize(torch.randn(n, 8, dtype=torch.float64), dim=-1) for n in (5, 5, 2))
+    scale, labels = torch.tensor(15.0, dtype=torch.float64), torch.arange(5)
+    assert math.isclose(float(unicl_loss(image, text, scale, labels)), float(clip_loss(image, text, scale)), rel_tol=1e-9)
+    assert math.isclose(float(unicl_loss(image, text, scale, labels, negatives)), float(clip_loss(image, text, scale, negatives)), rel_tol=1e-9)
+
+
+def test_unicl_pulls_together_what_clip_pushes_apart():
+    """Moving text 1 towards image 0 raises CLIP's loss, and UniCL's when the pairs share a label lowers it."""
+    image = torch.eye(3)
+    apart = torch.eye(3)
+    closer = F.normalize(torch.tensor([[1.0, 0.0, 0.0], [0.6, 0.8, 0.0], [0.0, 0.0, 1.0]]), dim=-1)
+    scale = torch.tensor(5.0)
+
+    def change(labels: list[int]) -> float:
+        return float(unicl_loss(image, closer, scale, torch.tensor(labels)) - unicl_loss(image, apart, scale, torch.tensor(labels)))
+
+    assert change([0, 0, 1]) < 0 < change([0, 1, 2])
 
 
 def test_clip_loss_is_low_for_matching_pairs_and_high_for_shuffled():
