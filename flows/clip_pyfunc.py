@@ -42,7 +42,7 @@ class ClipPyfunc(PythonModel):
         self.config, self.tokenizer, self.model = served.config, served.tokenizer, served.model
 
     def _texts(self, texts: list[str]) -> torch.Tensor:
-        return text_embeddings(self.model, self.tokenizer, texts, self.model.text.cfg.max_len)
+        return text_embeddings(self.model, self.tokenizer, texts)
 
     @torch.inference_mode()
     def predict(self, context, model_input, params=None):

@@ -28,7 +28,8 @@ from components.training.objectives import CONTRASTIVE_OBJECTIVES, FLAMINGO_OBJE
 from mmops.errors import RecipeError
 
 Objective = Literal[
-    "contrastive", "language_modeling", "llava_pretrain", "llava_instruct", "llava_multitask", "flamingo_interleaved", "qformer_pretrain"
+    "contrastive", "language_modeling", "llava_pretrain", "llava_instruct", "llava_multitask", "flamingo_interleaved", "qformer_pretrain",
+    "blip_pretrain",
 ]
 
 # The parameter groups (top-level submodules) of the model each objective trains.
@@ -38,6 +39,7 @@ MODEL_PARTS: dict[str, tuple[str, ...]] = {
     **dict.fromkeys(LLAVA_OBJECTIVES, ("vision", "connector", "language_model", "visual_expert", "image_newline")),
     **dict.fromkeys(FLAMINGO_OBJECTIVES, ("vision", "connector", "language_model", "gated_cross_attention")),
     "qformer_pretrain": ("vision", "qformer", "image_projection", "text_projection", "itm_head", "lm_head", "logit_scale"),
+    "blip_pretrain": ("vision", "text", "image_projection", "text_projection", "itm_head", "lm_head", "logit_scale"),
 }
 
 # Parts a LLaVA model has only when a model option asks for them: part -> (has it?, what is missing).
@@ -145,7 +147,7 @@ class StageConfig(Strict):
     @model_validator(mode="after")
     def _parts_exist(self) -> StageConfig:
         parts = MODEL_PARTS[self.objective]
-        if self.loss_weighting == "answer" and self.objective in ("contrastive", "qformer_pretrain"):
+        if self.loss_weighting == "answer" and self.objective in ("contrastive", "qformer_pretrain", "blip_pretrain"):
             raise ValueError(f"loss_weighting 'answer' needs answer tokens; the {self.objective} objective has none (allowed there: token)")
         if self.text_corpus != "turns" and self.objective != "language_modeling":
             raise ValueError(f"text_corpus chooses a language model's text; the {self.objective} objective reads none (allowed for: language_modeling)")
@@ -215,7 +217,7 @@ class PromotionConfig(Strict):
 class Recipe(Strict):
     name: Name
     """The registered model name."""
-    family: Literal["llava", "llava-1.5", "llava-1.6", "blip2", "minigpt4", "qwen-vl", "cogvlm", "flamingo", "clip", "unicl"]
+    family: Literal["llava", "llava-1.5", "llava-1.6", "blip2", "minigpt4", "qwen-vl", "cogvlm", "flamingo", "clip", "unicl", "blip"]
     description: str = ""
     data: DataConfig = DataConfig()
     model: ModelConfig = ModelConfig()
@@ -247,6 +249,10 @@ class Recipe(Strict):
             needing = [s.name for s in self.stages if s.objective == "qformer_pretrain"]
             if needing:
                 raise ValueError(f"stage {needing[0]!r} trains a Q-Former (qformer_pretrain), but model.qformer is not set")
+        if self.model.blip is None:
+            needing = [s.name for s in self.stages if s.objective == "blip_pretrain"]
+            if needing:
+                raise ValueError(f"stage {needing[0]!r} trains BLIP (blip_pretrain), but model.blip (dim, depth, heads, ...) is not set")
         if self.model.flamingo is None:
             needing = [s.name for s in self.stages if s.objective in FLAMINGO_OBJECTIVES]
             if needing:

@@ -16,8 +16,9 @@ from components.data.tokenizer import TextTokenizer
 
 
 @torch.no_grad()
-def text_embeddings(model, tokenizer: TextTokenizer, texts: list[str], max_len: int, batch_size: int = 256) -> torch.Tensor:
-    """(len(texts), E), each row of unit norm."""
+def text_embeddings(model, tokenizer: TextTokenizer, texts: list[str], batch_size: int = 256) -> torch.Tensor:
+    """(len(texts), E), each row of unit norm; `model.max_text_len` bounds a text, eos included."""
+    max_len = model.max_text_len
     encoded = [(tokenizer.encode(text)[: max_len - 1]) + [tokenizer.eos_id] for text in texts]
     chunks = []
     for start in range(0, len(encoded), batch_size):

@@ -44,7 +44,7 @@ def retrieval_metrics(
     samples = load_llava_json(captions_json)
     captions = [caption_of(s) for s in samples]
     images = image_embeddings(model, [resolve_image(image_root, s["image"]) for s in samples], image_size)
-    texts = text_embeddings(model, tokenizer, captions, model.text.cfg.max_len)
+    texts = text_embeddings(model, tokenizer, captions)
     similarity = images @ texts.t()  # (N images, N captions)
     ids = {caption: number for number, caption in enumerate(dict.fromkeys(captions))}
     caption_ids = torch.tensor([ids[c] for c in captions])

@@ -22,7 +22,7 @@ from components.evaluation.embeddings import image_embeddings, text_embeddings
 def class_embeddings(model, tokenizer: TextTokenizer, classes: list[str], templates: list[str]) -> torch.Tensor:
     """(classes, E): per class, the normalised mean over templates of its prompts' embeddings."""
     texts = [template.format(name) for name in classes for template in templates]
-    emb = text_embeddings(model, tokenizer, texts, model.text.cfg.max_len).view(len(classes), len(templates), -1)
+    emb = text_embeddings(model, tokenizer, texts).view(len(classes), len(templates), -1)
     return F.normalize(emb.mean(dim=1), dim=-1)
 
 

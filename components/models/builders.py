@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from torch import nn
 
+from components.models.blip import BlipModel
 from components.models.blip2 import QFormerPretrainModel
 from components.models.clip import ClipModel
 from components.models.config import (
     LanguageModelConfig,
+    MedConfig,
     QFormerConfig,
     TextEncoderConfig,
     VisionConfig,
@@ -19,6 +21,7 @@ from components.models.gated_cross_attention import GatedCrossAttentionBlock
 from components.models.hf_backbones import HFCausalLM, HFVisionTower, LanguageModel, VisionTower
 from components.models.language_model import DecoderLM
 from components.models.llava import LlavaModel
+from components.models.med import MedTextTransformer
 from components.models.perceiver import PerceiverResampler
 from components.models.qformer import QFormer
 from components.models.resampler import CrossAttentionResampler
@@ -141,6 +144,15 @@ def build_flamingo(cfg: ModelConfig, vocab_size: int, image_token_id: int, pad_t
             cross_attention_every=f.cross_attention_every,
         )
     )
+
+
+def build_blip(vision_cfg: VisionConfig, med_cfg: MedConfig, vocab_size: int, pad_id: int, embed_dim: int) -> BlipModel:
+    """BLIP's ViT (mmops' own: BLIP trains it) and MED text transformer with their heads."""
+    _check_token_id("pad_id", pad_id, vocab_size)
+    if vision_cfg.pretrained is not None:
+        raise ValueError("BLIP pools and cross-attends to mmops' own vision tower; model.vision.pretrained is not available for it")
+    text = MedTextTransformer(med_cfg, vision_cfg.dim, vocab_size, pad_id)
+    return init_weights(BlipModel(build_vision(vision_cfg), text, vocab_size, embed_dim))
 
 
 def build_qformer_pretrain(

@@ -44,6 +44,10 @@ class ClipModel(nn.Module):
     def encode_text(self, ids: Tensor, mask: Tensor) -> Tensor:
         return F.normalize(self.text_projection(self.text(ids, mask)), dim=-1)  # (B, E)
 
+    @property
+    def max_text_len(self) -> int:
+        return self.text.cfg.max_len
+
     def scale(self) -> Tensor:
         """exp(logit_scale), clamped as CLIP does: an unbounded temperature destabilises training."""
         return self.logit_scale.exp().clamp(max=MAX_LOGIT_SCALE)

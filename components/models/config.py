@@ -182,6 +182,29 @@ class QFormerConfig(BaseModel):
         return int(self.dim * self.mlp_ratio)
 
 
+class MedConfig(BaseModel):
+    """BLIP's multimodal mixture of encoder-decoder: one BERT-style text transformer that runs as a
+    unimodal text encoder, an image-grounded text encoder or an image-grounded decoder."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    dim: PositiveInt = 64
+    depth: PositiveInt = 2
+    heads: PositiveInt = 4
+    mlp_ratio: PositiveFloat = 4.0
+    max_text_len: PositiveInt = 64
+    """Text tokens at most, the mode token ([CLS], [ENC] or [DEC]) not counted."""
+
+    @model_validator(mode="after")
+    def _check_shapes(self) -> MedConfig:
+        _check_heads_divide_dim("MedConfig", self.dim, self.heads)
+        return self
+
+    @property
+    def mlp_hidden(self) -> int:
+        return int(self.dim * self.mlp_ratio)
+
+
 class ResamplerConfig(BaseModel):
     """Qwen-VL's position-aware adapter: one cross-attention layer whose learned queries, laid out on
     a square grid, read the image's patch tokens; every image becomes `num_queries` tokens."""

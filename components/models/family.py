@@ -15,6 +15,7 @@ from components.models.config import (
     ConnectorName,
     FlamingoConfig,
     LanguageModelConfig,
+    MedConfig,
     QFormerConfig,
     ResamplerConfig,
     TextEncoderConfig,
@@ -35,6 +36,8 @@ class ModelConfig(BaseModel):
     over the blocks: -1 the last, -2 the penultimate, 0 the first. For a pretrained HF tower, whose
     hidden_states tuple starts with the embeddings, a negative index is the same position in that
     tuple (-2 is LLaVA-1.5's choice) and k >= 0 is hidden_states[k + 1]."""
+    blip: MedConfig | None = None
+    """BLIP's multimodal mixture of encoder-decoder, for the `blip_pretrain` objective."""
     qformer: QFormerConfig | None = None
     """BLIP-2's Querying Transformer, for the families that read the image through one."""
     resampler: ResamplerConfig | None = None

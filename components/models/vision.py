@@ -79,5 +79,8 @@ class VisionTransformer(nn.Module):
 
     def pooled(self, pixel_values: Tensor) -> Tensor:
         """(B, dim): the normed class token, or the mean of the normed patch tokens (cfg.pool)."""
-        tokens = self.forward(pixel_values)  # (B, 1 + N, dim)
+        return self.pool(self.forward(pixel_values))
+
+    def pool(self, tokens: Tensor) -> Tensor:
+        """(B, 1 + N, dim) output tokens -> (B, dim), as cfg.pool says."""
         return tokens[:, 0] if self.cfg.pool == "cls" else tokens[:, 1:].mean(dim=1)

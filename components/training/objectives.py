@@ -13,6 +13,7 @@ from torch import nn
 
 from components.models.language_model import position_ids_from_mask
 from components.models.llava import LossWeighting
+from components.training.blip_losses import blip_losses
 from components.training.losses import clip_loss, next_token_loss, region_word_loss, unicl_loss
 from components.training.qformer_losses import qformer_losses
 
@@ -74,6 +75,12 @@ def llava(model: nn.Module, batch: Batch, loss_weighting: LossWeighting = "token
     return out["loss"], {}
 
 
+def blip_pretrain(model: nn.Module, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """BLIP on caption pairs: ITC + ITM (negatives drawn from ITC) + LM (the captions' one-detail negatives are not used)."""
+    losses = blip_losses(model, batch["pixel_values"], batch["text_ids"], batch["text_mask"])
+    return losses["loss"], {k: v.detach() for k, v in losses.items() if k != "loss"}
+
+
 def qformer_pretrain(model: nn.Module, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """BLIP-2 stage 1 on caption pairs: ITC + ITM + ITG (hard-negative captions in the batch are not used)."""
     losses = qformer_losses(model, batch["pixel_values"], batch["text_ids"], batch["text_mask"])
@@ -89,8 +96,9 @@ FLAMINGO_OBJECTIVES = frozenset({"flamingo_interleaved"})
 TOKEN_OBJECTIVES = frozenset({"language_modeling"}) | LLAVA_OBJECTIVES | FLAMINGO_OBJECTIVES
 # The objectives whose model answers questions about images (evaluated by VQA and grounding).
 ANSWERING_OBJECTIVES = LLAVA_OBJECTIVES | FLAMINGO_OBJECTIVES
-# The objectives whose model embeds images and texts in one space (evaluated by zero-shot and retrieval).
-CONTRASTIVE_OBJECTIVES = frozenset({"contrastive"})
+# The objectives whose model embeds images and texts in one space (evaluated by zero-shot and retrieval;
+# BLIP's also matches and captions).
+CONTRASTIVE_OBJECTIVES = frozenset({"contrastive", "blip_pretrain"})
 # The objectives a pipeline can evaluate, register and serve: what an output stage may train.
 OUTPUT_OBJECTIVES = ANSWERING_OBJECTIVES | CONTRASTIVE_OBJECTIVES
 
@@ -102,4 +110,5 @@ OBJECTIVES: dict[str, LossFn] = {
     "llava_multitask": llava,
     "flamingo_interleaved": llava,  # the same call: Flamingo's forward takes the batch as LLaVA's does
     "qformer_pretrain": qformer_pretrain,
+    "blip_pretrain": blip_pretrain,
 }

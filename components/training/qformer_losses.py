@@ -15,34 +15,14 @@ from torch import Tensor
 
 from components.models.blip2 import QFormerPretrainModel
 from components.models.llava import IGNORE_INDEX
+from components.training.matching import MAX_LOGIT_SCALE, itc_loss, sample_hard_negatives
 
-MAX_LOGIT_SCALE = 100.0
+__all__ = ["itc_loss", "max_over_queries_similarity", "qformer_losses", "sample_hard_negatives"]
 
 
 def max_over_queries_similarity(query_emb: Tensor, text_emb: Tensor) -> Tensor:
     """query_emb (B, Q, E), text_emb (B', E) -> (B, B'): for each image and text, the best query's cosine."""
     return torch.einsum("bqe,te->bqt", query_emb, text_emb).amax(dim=1)
-
-
-def itc_loss(similarity: Tensor, scale: Tensor) -> Tensor:
-    """Symmetric cross entropy over a (B, B) similarity whose diagonal holds the matching pairs."""
-    logits = scale * similarity
-    targets = torch.arange(len(logits), device=logits.device)
-    return (F.cross_entropy(logits, targets) + F.cross_entropy(logits.t(), targets)) / 2
-
-
-def sample_hard_negatives(similarity: Tensor, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
-    """For each image a non-matching text index, and for each text a non-matching image index,
-    drawn with probability softmax(similarity) over the others. Needs a batch of at least 2."""
-    B = len(similarity)
-    if B < 2:
-        raise ValueError("hard-negative sampling needs a batch of at least 2 pairs")
-    own = torch.eye(B, dtype=torch.bool, device=similarity.device)
-    weights_i2t = similarity.float().masked_fill(own, float("-inf")).softmax(dim=1)
-    weights_t2i = similarity.t().float().masked_fill(own, float("-inf")).softmax(dim=1)
-    texts = torch.multinomial(weights_i2t, 1, generator=generator).squeeze(1)  # (B,)
-    images = torch.multinomial(weights_t2i, 1, generator=generator).squeeze(1)  # (B,)
-    return texts, images
 
 
 def qformer_losses(model: QFormerPretrainModel, pixel_values: Tensor, text_ids: Tensor, text_mask: Tensor) -> dict[str, Tensor]:

@@ -50,7 +50,7 @@ def build_stage_dataset(
         raise ValueError(f"label_prompts are UniCL's image-label data for the contrastive objective; {objective!r} has none")
     if objective == "contrastive":
         return ImageTextDataset(captions_file(dataset_dir, split), dataset_dir, tokenizer, image_size, max_len, region_grid, label_prompts)
-    if objective == "qformer_pretrain":
+    if objective in ("qformer_pretrain", "blip_pretrain"):
         return ImageTextDataset(captions_file(dataset_dir, split), dataset_dir, tokenizer, image_size, max_len)
     if objective == "language_modeling":
         corpora = [

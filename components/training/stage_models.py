@@ -10,7 +10,7 @@ from __future__ import annotations
 from torch import nn
 
 from components.data.tokenizer import TextTokenizer
-from components.models.builders import build_clip, build_flamingo, build_language_model, build_llava, build_qformer_pretrain
+from components.models.builders import build_blip, build_clip, build_flamingo, build_language_model, build_llava, build_qformer_pretrain
 from components.models.family import ModelConfig
 from components.training.objectives import FLAMINGO_OBJECTIVES, LLAVA_OBJECTIVES
 
@@ -34,6 +34,10 @@ def build_stage_model(objective: str, cfg: ModelConfig, tokenizer: TextTokenizer
         return build_llava(cfg, tokenizer.vocab_size, tokenizer.image_id, tokenizer.pad_id, load_pretrained)
     if objective in FLAMINGO_OBJECTIVES:
         return build_flamingo(cfg, tokenizer.vocab_size, tokenizer.image_id, tokenizer.pad_id, load_pretrained)
+    if objective == "blip_pretrain":
+        if cfg.blip is None:
+            raise ValueError("the blip_pretrain objective needs model.blip in the recipe")
+        return build_blip(cfg.vision, cfg.blip, tokenizer.vocab_size, tokenizer.pad_id, cfg.clip_embed_dim)
     if objective == "qformer_pretrain":
         if cfg.qformer is None:
             raise ValueError("the qformer_pretrain objective needs model.qformer in the recipe")
@@ -42,5 +46,5 @@ def build_stage_model(objective: str, cfg: ModelConfig, tokenizer: TextTokenizer
             load_pretrained=load_pretrained,
         )
     raise ValueError(
-        f"unknown objective {objective!r} (allowed: contrastive, language_modeling, llava_pretrain, llava_instruct, llava_multitask, flamingo_interleaved, qformer_pretrain)"
+        f"unknown objective {objective!r} (allowed: contrastive, language_modeling, llava_pretrain, llava_instruct, llava_multitask, flamingo_interleaved, qformer_pretrain, blip_pretrain)"
     )

@@ -263,3 +263,17 @@ def test_unicl_trains_with_label_prompts_and_is_evaluated_like_clip(tmp_path: Pa
     metrics = run.client.get_run(run.version.run_id).data.metrics
     assert {"i2t_r1", "t2i_r1"} <= metrics.keys()
     assert str(run.client.get_registered_model("tiny-unicl").aliases["production"]) == "1"
+
+
+def test_blip_pretrains_with_its_three_losses_and_is_served_as_an_embedder(tmp_path: Path):
+    run = run_family("tiny_blip.yaml", tmp_path / "work")
+    stage = run.client.get_run(run.stage_runs["blip"]).data.metrics
+    assert {"train/itc", "train/itm", "train/lm", "train/itm_acc"} <= stage.keys()
+    metrics = run.client.get_run(run.version.run_id).data.metrics
+    assert {"i2t_r1", "t2i_r1", "i2t_r10"} <= metrics.keys()
+    assert str(run.client.get_registered_model("tiny-blip").aliases["production"]) == "1"
+    image = next((run.work / "datasets" / "data" / "tiny-shapes" / "images" / "test").glob("*.png"))
+    with tracking(run.settings):
+        out = mlflow.pyfunc.load_model("models:/tiny-blip@production").predict(
+            pd.DataFrame({"image": [str(image)], "candidates": ["a red circle|a blue square"]}))
+    assert out.loc[0, "label"] in {"a red circle", "a blue square"} and len(out.loc[0, "image_embedding"]) == 16

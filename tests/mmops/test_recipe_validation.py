@@ -124,9 +124,11 @@ CASES = {
     "label prompts outside a contrastive stage": (lambda r: r["stages"][1].update(label_prompts=0.5),
                                                   r"stages\.1.*label_prompts are UniCL's .* the language_modeling objective has none \(allowed for: contrastive\)"),
     "label prompts above one": (lambda r: r["stages"][0].update(label_prompts=1.5), r"stages\.0\.label_prompts: .*less than or equal to 1"),
+    "blip stage without its config": (lambda r: r["stages"][0].update(objective="blip_pretrain", trainable=["text"], region_weight=0),
+                                      r"stage 'clip' trains BLIP \(blip_pretrain\), but model\.blip .* is not set"),
     "an output stage nothing can evaluate": (lambda r: r.update(output_stage="lm"),
                                              r"output stage 'lm' must produce a model the pipeline can evaluate and serve "
-                                             r"\(contrastive, flamingo_interleaved, llava_instruct, .*\), not language_modeling"),
+                                             r"\(blip_pretrain, contrastive, flamingo_interleaved, llava_instruct, .*\), not language_modeling"),
 }
 
 

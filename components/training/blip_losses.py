@@ -1,0 +1,47 @@
+"""BLIP's three pretraining losses, one per way of running its MED text transformer.
+
+ITC: the pooled image against the unimodal text encoder's [CLS]. ITM: the
+image-grounded encoder's [ENC] says whether a pair matches; for each image a
+text, and for each text an image, are drawn as hard negatives in proportion to
+the softmaxed ITC similarity. LM: the image-grounded decoder writes the caption
+after [DEC], with BLIP's label smoothing of 0.1.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from components.models.blip import BlipModel
+from components.models.llava import IGNORE_INDEX
+from components.training.matching import itc_loss, sample_hard_negatives
+
+LM_LABEL_SMOOTHING = 0.1
+
+
+def blip_losses(model: BlipModel, pixel_values: Tensor, text_ids: Tensor, text_mask: Tensor) -> dict[str, Tensor]:
+    """{"itc", "itm", "lm", "loss" (their sum), "itm_acc"} for a batch of matching pairs."""
+    features = model.image_features(pixel_values)  # (B, 1 + N, Dv)
+    B = len(features)
+    similarity = model.image_embedding(features) @ model.encode_text(text_ids, text_mask).t()  # (B, B)
+    itc = itc_loss(similarity, model.scale())
+
+    with torch.no_grad():
+        neg_text, neg_image = sample_hard_negatives(similarity.detach())
+    itm_logits = model.match_logits(
+        torch.cat([features, features, features[neg_image]]),
+        torch.cat([text_ids, text_ids[neg_text], text_ids]),
+        torch.cat([text_mask, text_mask[neg_text], text_mask]),
+    )  # (3B, 2): the pairs, (image, hard text), (hard image, text)
+    itm_labels = torch.cat([torch.ones(B), torch.zeros(2 * B)]).long().to(itm_logits.device)
+    itm = F.cross_entropy(itm_logits, itm_labels)
+
+    logits = model.caption_logits(features, text_ids, text_mask)  # (B, T, V)
+    targets = text_ids.masked_fill(text_mask == 0, IGNORE_INDEX)
+    lm = F.cross_entropy(logits.transpose(1, 2), targets, ignore_index=IGNORE_INDEX, label_smoothing=LM_LABEL_SMOOTHING)
+
+    return {
+        "itc": itc, "itm": itm, "lm": lm, "loss": itc + itm + lm,
+        "itm_acc": (itm_logits.argmax(-1) == itm_labels).float().mean().detach(),
+    }
