@@ -200,3 +200,20 @@ def test_region_word_loss_without_negatives_is_finite_with_finite_gradients():
     loss = region_word_loss(tokens, words, torch.ones(3, 2, dtype=torch.bool), torch.tensor(50.0))
     loss.backward()
     assert float(loss) < 1e-6 and torch.isfinite(tokens.grad).all()
+
+
+def test_clip_loss_matches_hf_clip_model_with_return_loss():
+    transformers = pytest.importorskip("transformers")
+    config = transformers.CLIPConfig(
+        text_config={"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1, "num_attention_heads": 2, "vocab_size": 60},
+        vision_config={"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1, "num_attention_heads": 2, "image_size": 16, "patch_size": 8},
+        projection_dim=16,
+    )
+    torch.manual_seed(0)
+    hf = transformers.CLIPModel(config).eval()
+    with torch.no_grad():
+        hf.logit_scale.fill_(2.5)
+        ids = torch.randint(1, 59, (4, 6))
+        out = hf(input_ids=ids, pixel_values=torch.randn(4, 3, 16, 16), return_loss=True)
+    ours = clip_loss(out.image_embeds, out.text_embeds, hf.logit_scale.exp())  # HF's embeds are L2-normalised
+    torch.testing.assert_close(ours, out.loss, atol=1e-5, rtol=1e-5)
