@@ -40,6 +40,7 @@ PROGRESS_EVERY = 100  # scenes between two progress callbacks
 FORMAT_VERSION = 3  # 3: captions list their objects as grounded `regions`
 _TEXT_STREAM = 1  # the scene_rng stream that chooses prompts and questions
 _NEGATIVES_STREAM = 2  # the stream that chooses what the hard-negative captions get wrong
+_NOISE_STREAM = 3  # the stream that chooses which train captions are replaced by a wrong one
 
 ProgressCallback = Callable[[int, int], None]
 
@@ -68,6 +69,18 @@ def caption_sample(scene: Scene, split: str, index: int, prompt: str, negatives:
         "regions": regions(scene),
         "scene": scene.to_dict(),
     }
+
+
+def add_caption_noise(sample: dict, probability: float, rng) -> None:
+    """With `probability`, make one of the sample's hard negatives its caption (marked caption_noisy);
+    the true caption takes that negative's place among the negatives, so they stay one-detail variants."""
+    if rng.random() >= probability:
+        return
+    negatives = sample["hard_negatives"]
+    chosen = int(rng.integers(len(negatives)))
+    answer = sample["conversations"][1]
+    answer["value"], negatives[chosen] = negatives[chosen], answer["value"]
+    sample["caption_noisy"] = True
 
 
 def regions(scene: Scene) -> list[dict]:
@@ -115,7 +128,10 @@ def generate_shapes_dataset(
             text_rng = scene_rng(config, split, index, stream=_TEXT_STREAM)
             negative_rng = scene_rng(config, split, index, stream=_NEGATIVES_STREAM)
             negatives = hard_negative_captions(scene, negative_rng, config.colours, config.shapes)
-            captions.append(caption_sample(scene, split, index, caption_prompt(text_rng), negatives))
+            sample = caption_sample(scene, split, index, caption_prompt(text_rng), negatives)
+            if split == "train" and config.caption_noise > 0:
+                add_caption_noise(sample, config.caption_noise, scene_rng(config, split, index, stream=_NOISE_STREAM))
+            captions.append(sample)
             instructs.append(instruct_sample(scene, split, index, config, text_rng))
             done += 1
             if progress is not None and (done % PROGRESS_EVERY == 0 or done == total):

@@ -60,6 +60,10 @@ class ShapesConfig(BaseModel):
     canvases: tuple[tuple[Annotated[int, Field(ge=32, le=2048)], Annotated[int, Field(ge=32, le=2048)]], ...] | None = None
     """(height, width) sizes a scene is drawn at, one picked per scene (LLaVA-1.6's variable
     aspect); unset, every scene is image_size square."""
+    caption_noise: float = Field(0.0, ge=0.0, lt=1.0)
+    """The fraction of train captions replaced by one of their hard negatives (wrong in one colour,
+    shape, size or place), as web alt-texts often miss: the noise BLIP's CapFilt is to remove. Such
+    samples are marked `caption_noisy`. Val and test captions stay true."""
 
     @field_validator("colours")
     @classmethod

@@ -101,3 +101,21 @@ def test_meta_and_summary(tmp_path: Path) -> None:
     assert meta["counts"]["val"]["instruct_turns"] == turns
     assert meta["colours"] == list(config.colours) and meta["shapes"] == list(config.shapes)
     assert meta["question_types"] == list(QUESTION_TYPES)
+
+
+def test_caption_noise_swaps_train_captions_for_a_hard_negative_and_marks_them(tmp_path: Path) -> None:
+    config = ShapesConfig(seed=5, image_size=32, train=120, val=6, test=6, caption_noise=0.3)
+    generate_shapes_dataset(config, tmp_path / "noisy")
+    generate_shapes_dataset(config.model_copy(update={"caption_noise": 0.0}), tmp_path / "clean")
+    noisy, clean = (json.loads((tmp_path / d / "captions_train.json").read_text()) for d in ("noisy", "clean"))
+    marked = [n.get("caption_noisy", False) for n in noisy]
+    assert 0.15 < sum(marked) / len(marked) < 0.45
+    for n, c, is_noisy in zip(noisy, clean, marked):
+        true, stated = c["conversations"][1]["value"], n["conversations"][1]["value"]
+        if is_noisy:  # a one-detail wrong caption, with the true one among the negatives instead
+            assert stated in c["hard_negatives"] and true in n["hard_negatives"] and stated != true
+        else:
+            assert n == c
+        assert sorted([stated, *n["hard_negatives"]]) == sorted([true, *c["hard_negatives"]])
+    for split in ("val", "test"):  # evaluation data stays true
+        assert (tmp_path / "noisy" / f"captions_{split}.json").read_text() == (tmp_path / "clean" / f"captions_{split}.json").read_text()
