@@ -75,5 +75,5 @@ def _contrastive(ctx: PipelineContext, dataset: DatasetVersion, model, tokenizer
     captions, size = captions_file(dataset.path, "test"), recipe.model.vision.image_size
     with torch.inference_mode():
         metrics = zero_shot_accuracy(model, tokenizer, captions, dataset.path, size, recipe.evaluation.zero_shot_templates)
-        retrieval, predictions = retrieval_metrics(model, tokenizer, captions, dataset.path, size)
+        retrieval, predictions = retrieval_metrics(model, tokenizer, captions, dataset.path, size, rerank_k=recipe.evaluation.rerank_top_k)
     return metrics | retrieval, predictions

@@ -190,6 +190,9 @@ class EvaluationConfig(Strict):
     limit: Annotated[int, Field(ge=1)] | None = None
     """Evaluate on at most this many test conversations (all when unset)."""
     zero_shot_templates: list[str] = ["a {}", "a photo of a {}", "an image with a {}"]
+    rerank_top_k: Annotated[int, Field(ge=0, le=256)] = 16
+    """Retrieval by a model with a match head (BLIP's ITM): how many of the candidates the embeddings
+    rank first it re-ranks (BLIP: 256 on COCO's 5,000 images; 0: the embeddings alone)."""
     few_shot: Annotated[int, Field(ge=0, le=8)] = 0
     """In-context examples (image, question, answer) from the train split before each test question:
     Flamingo's few-shot evaluation. With few_shot > 0 the zero-shot figures are logged too (suffix _0shot)."""

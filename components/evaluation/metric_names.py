@@ -11,8 +11,12 @@ import re
 
 RECALL_AT = (1, 5, 10)
 
-CONTRASTIVE_METRICS = ("zero_shot_accuracy", *(f"{d}_r{k}" for d in ("i2t", "t2i") for k in RECALL_AT))
-"""Zero-shot classification and retrieval recall at k, image to text and text to image."""
+CONTRASTIVE_METRICS = (
+    "zero_shot_accuracy",
+    *(f"{d}_r{k}{s}" for s in ("", "_itc") for d in ("i2t", "t2i") for k in RECALL_AT),
+)
+"""Zero-shot classification and retrieval recall at k, image to text and text to image; `_itc`: by the
+embeddings alone, logged beside the re-ranked figures of a model with a match head (BLIP)."""
 
 ANSWER_METRICS = ("vqa_exact_match", "vqa_em_<question type>", "grounding_iou50", "grounding_mean_iou", "<any of these>_0shot")
 """VQA exact match (overall and per question type), grounding; with few-shot evaluation also zero-shot."""

@@ -5,16 +5,21 @@ over all images. A hit is a retrieved item whose caption is the query's own
 caption, word for word: scenes that happen to be described identically (a
 single large blue triangle at the centre, say) cannot be told apart by their
 text, so either counts.
+
+A model that can also match pairs (BLIP's ITM head, `match_logits`) re-ranks, as
+BLIP retrieves: the k candidates the embeddings rank first are ordered by the
+match probability, ahead of all others; the embeddings' own figures are logged
+beside, suffixed `_itc`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import torch
 
-from components.data.llava_json import load_llava_json, resolve_image
+from components.data.llava_json import load_image, load_llava_json, resolve_image
 from components.data.tokenizer import TextTokenizer
 from components.evaluation.embeddings import image_embeddings, text_embeddings
 from components.evaluation.metric_names import RECALL_AT
@@ -30,6 +35,17 @@ def recall_at_k(similarity: torch.Tensor, relevant: torch.Tensor, ks: Sequence[i
     return {k: ranked[:, :k].any(dim=1).float().mean().item() for k in ks}
 
 
+def rerank(similarity: torch.Tensor, k: int, match: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> torch.Tensor:
+    """similarity (Q, C) with each query's top k candidates re-scored by match(query ids, candidate ids)
+    (both (Q * k,)) -> (Q * k,) scores; those k rank above every other candidate, in the order of their scores."""
+    k = min(k, similarity.shape[1])
+    top = similarity.topk(k, dim=1).indices  # (Q, k)
+    queries = torch.arange(len(similarity)).repeat_interleave(k)
+    scores = match(queries, top.flatten()).view(-1, k)  # (Q, k)
+    rest = similarity - similarity.max() - 2.0  # every other candidate: below any probability, in its old order
+    return rest.scatter(1, top, scores.to(rest.dtype))
+
+
 def caption_of(sample: dict) -> str:
     """The description a captions file gives its image: the first answer turn."""
     return sample["conversations"][1]["value"]
@@ -37,9 +53,10 @@ def caption_of(sample: dict) -> str:
 
 @torch.no_grad()
 def retrieval_metrics(
-    model, tokenizer: TextTokenizer, captions_json: Path, image_root: Path, image_size: int, top: int = 5
+    model, tokenizer: TextTokenizer, captions_json: Path, image_root: Path, image_size: int, top: int = 5, rerank_k: int = 16
 ) -> tuple[dict[str, float], list[dict]]:
-    """R@1/5/10 both ways over a split's (image, caption) pairs, and per image its `top` captions."""
+    """R@1/5/10 both ways over a split's (image, caption) pairs, and per image its `top` captions;
+    re-ranked by the model's match head over the first `rerank_k` when it has one (0: never)."""
     model.eval()
     samples = load_llava_json(captions_json)
     captions = [caption_of(s) for s in samples]
@@ -49,13 +66,44 @@ def retrieval_metrics(
     ids = {caption: number for number, caption in enumerate(dict.fromkeys(captions))}
     caption_ids = torch.tensor([ids[c] for c in captions])
     same = caption_ids[:, None] == caption_ids[None, :]  # image i and caption j describe alike
-    metrics = {f"i2t_r{k}": v for k, v in recall_at_k(similarity, same).items()}
-    metrics |= {f"t2i_r{k}": v for k, v in recall_at_k(similarity.t(), same.t()).items()}
+    image_to_text, text_to_image = similarity, similarity.t()
+    metrics: dict[str, float] = {}
+    if rerank_k > 0 and hasattr(model, "match_logits"):
+        match = _matcher(model, tokenizer, [resolve_image(image_root, s["image"]) for s in samples], captions, image_size)
+        metrics |= _recalls(image_to_text, text_to_image, same, suffix="_itc")
+        image_to_text = rerank(similarity, rerank_k, match)
+        text_to_image = rerank(similarity.t(), rerank_k, lambda texts, images: match(images, texts))
+    metrics |= _recalls(image_to_text, text_to_image, same)
     metrics["retrieval_items"] = float(len(samples))
-    best = similarity.topk(min(top, len(captions)), dim=1)
+    best = image_to_text.topk(min(top, len(captions)), dim=1)
     predictions = [
         {"id": s.get("id"), "image": s["image"], "caption": captions[i],
          "retrieved": [{"caption": captions[j], "score": round(score, 4)} for j, score in zip(best.indices[i].tolist(), best.values[i].tolist())]}
         for i, s in enumerate(samples)
     ]
     return metrics, predictions
+
+
+def _recalls(image_to_text: torch.Tensor, text_to_image: torch.Tensor, same: torch.Tensor, suffix: str = "") -> dict[str, float]:
+    metrics = {f"i2t_r{k}{suffix}": v for k, v in recall_at_k(image_to_text, same).items()}
+    return metrics | {f"t2i_r{k}{suffix}": v for k, v in recall_at_k(text_to_image, same.t()).items()}
+
+
+def _matcher(model, tokenizer: TextTokenizer, images: list[Path], captions: list[str], image_size: int, batch_size: int = 128):
+    """match(image ids, caption ids) -> the model's match probability of each pair (image features computed once)."""
+    features = torch.cat([model.image_features(torch.stack([load_image(p, image_size) for p in images[i : i + batch_size]]))
+                          for i in range(0, len(images), batch_size)])
+    encoded = [tokenizer.encode(c)[: model.max_text_len - 1] + [tokenizer.eos_id] for c in captions]
+
+    def match(image_ids: torch.Tensor, caption_ids: torch.Tensor) -> torch.Tensor:
+        scores = []
+        for start in range(0, len(image_ids), batch_size):
+            rows = [encoded[j] for j in caption_ids[start : start + batch_size].tolist()]
+            ids = torch.full((len(rows), max(map(len, rows))), tokenizer.pad_id, dtype=torch.long)
+            for r, seq in enumerate(rows):
+                ids[r, : len(seq)] = torch.tensor(seq)
+            logits = model.match_logits(features[image_ids[start : start + batch_size]], ids, (ids != tokenizer.pad_id).long())
+            scores.append(logits.softmax(dim=-1)[:, 1])
+        return torch.cat(scores)
+
+    return match

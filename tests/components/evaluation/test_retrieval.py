@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from components.evaluation.retrieval import recall_at_k, retrieval_metrics
+from components.evaluation.retrieval import recall_at_k, rerank, retrieval_metrics
 from components.evaluation.zero_shot import zero_shot_accuracy
 from components.models.builders import build_clip
 from components.models.config import TextEncoderConfig, VisionConfig
@@ -49,3 +49,29 @@ def test_retrieval_on_a_real_split_with_a_real_model(built_dataset, built_tokeni
     assert metrics["i2t_r1"] == pytest.approx(sum(p["retrieved"][0]["caption"] == p["caption"] for p in predictions) / n)
     zero_shot = zero_shot_accuracy(model, built_tokenizer, built_dataset / "captions_test.json", built_dataset, 32, ["a {}"])
     assert not zero_shot or 0.0 <= zero_shot["zero_shot_accuracy"] <= 1.0
+
+
+def test_rerank_orders_the_top_k_by_the_match_and_keeps_the_rest_below():
+    similarity = torch.tensor([[0.9, 0.8, 0.1, 0.7], [0.1, 0.2, 0.3, 0.4]])
+    def match(queries, candidates):
+        return torch.tensor([[0.2, 0.9, 0.5, 0.3], [0.1, 0.6, 0.8, 0.4]])[queries, candidates]
+
+    reranked = rerank(similarity, 3, match)
+    assert reranked[0].argsort(descending=True).tolist() == [1, 3, 0, 2]  # the top 3 by match, then the rest
+    assert reranked[1].argsort(descending=True).tolist() == [2, 1, 3, 0]
+
+
+def test_blip_retrieval_logs_the_embeddings_figures_beside_the_reranked_ones(built_dataset, built_tokenizer):
+    from components.models.builders import build_blip
+    from components.models.config import MedConfig
+
+    torch.manual_seed(0)
+    model = build_blip(VisionConfig(image_size=32, patch_size=8, dim=32, depth=1, heads=2), MedConfig(dim=32, depth=1, heads=2, max_text_len=48),
+                       built_tokenizer.vocab_size, built_tokenizer.pad_id, 16)
+    captions = built_dataset / "captions_test.json"
+    reranked, _ = retrieval_metrics(model, built_tokenizer, captions, built_dataset, 32, rerank_k=4)
+    plain, _ = retrieval_metrics(model, built_tokenizer, captions, built_dataset, 32, rerank_k=0)
+    assert {f"i2t_r{k}_itc" for k in (1, 5, 10)} <= reranked.keys() and "i2t_r1_itc" not in plain
+    assert all(reranked[f"{key}_itc"] == plain[key] for key in plain if key != "retrieval_items")
+    # re-ranking reorders only within the top 4: recall at 4 and beyond cannot change
+    assert reranked["i2t_r5"] == plain["i2t_r5"] and reranked["t2i_r10"] == plain["t2i_r10"]
