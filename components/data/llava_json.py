@@ -29,8 +29,8 @@ from components.data.conversation import (
     strip_image_token,
 )
 from components.data.errors import DataError
-from components.data.llava_images import ImageProcessor, collate_images, load_image
 from components.data.label_prompts import LabelPrompts, object_class
+from components.data.llava_images import ImageProcessor, collate_images, load_image
 from components.data.paths import InsideResolver, resolve_image
 from components.data.regions import NO_REGION, check_regions, phrase_words, token_regions
 from components.data.tokenizer import TextTokenizer
