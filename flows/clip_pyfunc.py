@@ -18,14 +18,10 @@ from mlflow.pyfunc import PythonModel
 
 from components.data.llava_json import load_image
 from components.evaluation.embeddings import text_embeddings
-from flows.served_images import read_served_image
+from flows.served_images import is_missing, read_served_image
 from flows.served_model import load_served_model
 
 INPUT_COLUMNS = ("image", "text", "candidates")
-
-
-def _present(value) -> bool:
-    return value is not None and not (isinstance(value, float) and pd.isna(value))
 
 
 def _candidates(value) -> list[str]:
@@ -53,7 +49,7 @@ class ClipPyfunc(PythonModel):
         rows = []
         for index, row in enumerate(frame.to_dict("records")):
             image = read_served_image(row.get("image"), lambda path: load_image(path, size))
-            text = row.get("text") if _present(row.get("text")) else None
+            text = None if is_missing(row.get("text")) else row["text"]
             if image is None and text is None:
                 raise ValueError(f"row {index}: neither an image nor a text to embed")
             out: dict = {"image_embedding": None, "text_embedding": None, "similarity": None, "label": None, "scores": None}
@@ -65,7 +61,7 @@ class ClipPyfunc(PythonModel):
                 out["text_embedding"] = text_emb.tolist()
             if image_emb is not None and text_emb is not None:
                 out["similarity"] = float(image_emb @ text_emb)
-            if _present(row.get("candidates")):
+            if not is_missing(row.get("candidates")):
                 if image_emb is None:
                     raise ValueError(f"row {index}: candidates are chosen for an image, and the row has none")
                 names = _candidates(row["candidates"])

@@ -18,9 +18,14 @@ import pandas as pd
 T = TypeVar("T")
 
 
+def is_missing(value) -> bool:
+    """A cell of a served DataFrame with nothing in it: None, or the NaN pandas puts in empty cells."""
+    return value is None or (isinstance(value, float) and pd.isna(value))
+
+
 def read_served_image(value, load: Callable[[Path], T]) -> T | None:
     """`load` applied to the image `value` names or holds; None for a missing value."""
-    if value is None or (isinstance(value, float) and pd.isna(value)):
+    if is_missing(value):
         return None
     if isinstance(value, str) and Path(value).is_file():
         return load(Path(value))

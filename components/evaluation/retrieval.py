@@ -19,9 +19,9 @@ from pathlib import Path
 
 import torch
 
-from components.data.llava_json import load_image, load_llava_json, resolve_image
+from components.data.llava_json import load_llava_json, resolve_image
 from components.data.tokenizer import TextTokenizer
-from components.evaluation.embeddings import image_embeddings, text_embeddings
+from components.evaluation.embeddings import encode_texts, image_batches, image_embeddings, text_embeddings
 from components.evaluation.metric_names import RECALL_AT
 
 
@@ -60,7 +60,13 @@ def retrieval_metrics(
     model.eval()
     samples = load_llava_json(captions_json)
     captions = [caption_of(s) for s in samples]
-    images = image_embeddings(model, [resolve_image(image_root, s["image"]) for s in samples], image_size)
+    paths = [resolve_image(image_root, s["image"]) for s in samples]
+    reranks = rerank_k > 0 and hasattr(model, "match_logits")
+    if reranks:  # the tower runs once: its features are what the match head reads, and they pool into the embeddings
+        features = torch.cat([model.image_features(pixels) for pixels in image_batches(paths, image_size)])
+        images = model.image_embedding(features)
+    else:
+        images = image_embeddings(model, paths, image_size)
     texts = text_embeddings(model, tokenizer, captions)
     similarity = images @ texts.t()  # (N images, N captions)
     ids = {caption: number for number, caption in enumerate(dict.fromkeys(captions))}
@@ -68,8 +74,8 @@ def retrieval_metrics(
     same = caption_ids[:, None] == caption_ids[None, :]  # image i and caption j describe alike
     image_to_text, text_to_image = similarity, similarity.t()
     metrics: dict[str, float] = {}
-    if rerank_k > 0 and hasattr(model, "match_logits"):
-        match = _matcher(model, tokenizer, [resolve_image(image_root, s["image"]) for s in samples], captions, image_size)
+    if reranks:
+        match = _matcher(model, tokenizer, features, captions)
         metrics |= _recalls(image_to_text, text_to_image, same, suffix="_itc")
         image_to_text = rerank(similarity, rerank_k, match)
         text_to_image = rerank(similarity.t(), rerank_k, lambda texts, images: match(images, texts))
@@ -89,20 +95,14 @@ def _recalls(image_to_text: torch.Tensor, text_to_image: torch.Tensor, same: tor
     return metrics | {f"t2i_r{k}{suffix}": v for k, v in recall_at_k(text_to_image, same.t()).items()}
 
 
-def _matcher(model, tokenizer: TextTokenizer, images: list[Path], captions: list[str], image_size: int, batch_size: int = 128):
-    """match(image ids, caption ids) -> the model's match probability of each pair (image features computed once)."""
-    features = torch.cat([model.image_features(torch.stack([load_image(p, image_size) for p in images[i : i + batch_size]]))
-                          for i in range(0, len(images), batch_size)])
-    encoded = [tokenizer.encode(c)[: model.max_text_len - 1] + [tokenizer.eos_id] for c in captions]
+def _matcher(model, tokenizer: TextTokenizer, features: torch.Tensor, captions: list[str], batch_size: int = 128):
+    """match(image ids, caption ids) -> the model's match probability of each pair, from the images' features."""
 
     def match(image_ids: torch.Tensor, caption_ids: torch.Tensor) -> torch.Tensor:
         scores = []
         for start in range(0, len(image_ids), batch_size):
-            rows = [encoded[j] for j in caption_ids[start : start + batch_size].tolist()]
-            ids = torch.full((len(rows), max(map(len, rows))), tokenizer.pad_id, dtype=torch.long)
-            for r, seq in enumerate(rows):
-                ids[r, : len(seq)] = torch.tensor(seq)
-            logits = model.match_logits(features[image_ids[start : start + batch_size]], ids, (ids != tokenizer.pad_id).long())
+            texts = [captions[j] for j in caption_ids[start : start + batch_size].tolist()]
+            logits = model.match_logits(features[image_ids[start : start + batch_size]], *encode_texts(tokenizer, texts, model.max_text_len))
             scores.append(logits.softmax(dim=-1)[:, 1])
         return torch.cat(scores)
 

@@ -21,7 +21,8 @@ import torch
 
 from components.data.llava_json import load_image, resolve_image
 from components.data.tokenizer import TextTokenizer
-from components.inference.captioning import match_probability, write_captions
+from components.evaluation.embeddings import encode_texts
+from components.inference.captioning import captions_from_features
 from components.models.blip import BlipModel
 
 SYNTHETIC_SUFFIX = "-capfilt"
@@ -38,15 +39,6 @@ class CapFiltConfig:
     seed: int = 0
 
 
-def _encode(tokenizer: TextTokenizer, texts: list[str], max_len: int) -> tuple[torch.Tensor, torch.Tensor]:
-    encoded = [tokenizer.encode(t)[: max_len - 1] + [tokenizer.eos_id] for t in texts]
-    width = max(map(len, encoded))
-    ids = torch.full((len(encoded), width), tokenizer.pad_id, dtype=torch.long)
-    for row, seq in enumerate(encoded):
-        ids[row, : len(seq)] = torch.tensor(seq)
-    return ids, (ids != tokenizer.pad_id).long()
-
-
 @torch.no_grad()
 def capfilt(
     model: BlipModel, tokenizer: TextTokenizer, samples: list[dict], image_root: Path, image_size: int, cfg: CapFiltConfig,
@@ -61,10 +53,12 @@ def capfilt(
     for start in range(0, len(samples), cfg.batch_size):
         chunk = samples[start : start + cfg.batch_size]
         pixels = torch.stack([load_image(resolve_image(image_root, s["image"]), image_size) for s in chunk])
-        written = [tokenizer.decode(ids).strip() for ids in write_captions(
-            model, pixels, tokenizer.eos_id, tokenizer.pad_id, min(cfg.max_tokens, model.max_text_len - 1), cfg.top_p, generator)]
+        features = model.image_features(pixels)  # the captioner and the filter both read them
+        written = [tokenizer.decode(ids).strip() for ids in captions_from_features(
+            model, features, tokenizer.eos_id, tokenizer.pad_id, min(cfg.max_tokens, model.max_text_len - 1), cfg.top_p, generator)]
         given = [s["conversations"][1]["value"] for s in chunk]
-        scores = match_probability(model, torch.cat([pixels, pixels]), *_encode(tokenizer, given + written, model.max_text_len))
+        logits = model.match_logits(torch.cat([features, features]), *encode_texts(tokenizer, given + written, model.max_text_len))
+        scores = logits.softmax(dim=-1)[:, 1]
         keep_given, keep_written = (scores[: len(chunk)] >= cfg.threshold).tolist(), (scores[len(chunk) :] >= cfg.threshold).tolist()
         for sample, text, keep_a, keep_b in zip(chunk, written, keep_given, keep_written):
             if keep_a:

@@ -33,11 +33,19 @@ def write_captions(
     top_p: float | None = None, generator: torch.Generator | None = None,
 ) -> list[list[int]]:
     """One caption's ids per image (eos excluded), at most max_tokens each."""
+    return captions_from_features(model, model.image_features(pixel_values), eos_id, pad_id, max_tokens, top_p, generator)
+
+
+@torch.no_grad()
+def captions_from_features(
+    model: BlipModel, features: Tensor, eos_id: int, pad_id: int, max_tokens: int,
+    top_p: float | None = None, generator: torch.Generator | None = None,
+) -> list[list[int]]:
+    """write_captions for images whose tower features (B, 1 + N, Dv) are already computed."""
     if top_p is not None and not 0.0 < top_p <= 1.0:
         raise ValueError(f"top_p={top_p} must be in (0, 1], or None for greedy captions")
     if not 1 <= max_tokens <= model.max_text_len:
         raise ValueError(f"max_tokens={max_tokens} must be in 1..{model.max_text_len} (the decoder's max_text_len)")
-    features = model.image_features(pixel_values)
     B = len(features)
     ids = torch.empty(B, 0, dtype=torch.long, device=features.device)
     done = torch.zeros(B, dtype=torch.bool, device=features.device)
