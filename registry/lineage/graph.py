@@ -7,6 +7,11 @@ started from a checkpoint its parent produced, either directly
 recursive CTE over those (child, parent) edges finds every stage involved, and
 a fixed handful of queries then loads the checkpoints, datasets, runs and
 evaluations around them. The number of statements does not grow with depth.
+
+A data stage (CapFilt) writes a dataset version that later stages read: that
+edge goes through a dataset, not a checkpoint, so after each walk one query
+looks for such datasets and, where there are any, the walk goes on from their
+writers (or readers). Lineage without data stages costs that one query.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from registry.lineage.nodes import (
 from registry.lineage.schema import (
     Checkpoint,
     CodeVersion,
+    DatasetProducer,
     DatasetVersion,
     Evaluation,
     ModelVersion,
@@ -81,16 +87,40 @@ def walk_stages(anchor: Select[Any], upward: bool) -> CTE:
     return stages.union(step)
 
 
-def dataset_node(row: DatasetVersion) -> DatasetNode:
-    return DatasetNode(row.name, row.md5, row.git_rev, row.path)
+def reachable_stages(session: Session, anchor: Select[Any], upward: bool) -> list[int]:
+    """The ids of the stage runs reachable from `anchor`'s through checkpoints, model versions and
+    datasets one stage wrote and another read."""
+    found = list(session.scalars(select(walk_stages(anchor, upward).c.id)))
+    seen = set(found)
+    while more := set(session.scalars(_across_datasets(found, upward))) - seen:
+        again = select(StageRun.id.label("id")).where(StageRun.id.in_(more))
+        new = [i for i in session.scalars(select(walk_stages(again, upward).c.id)) if i not in seen]
+        found += new
+        seen.update(new)
+    return found
+
+
+def _across_datasets(stage_ids: list[int], upward: bool) -> Select[Any]:
+    """Upward: the writers of the datasets these stages read. Downward: the readers of the datasets they wrote."""
+    edge = StageDataset.dataset_version_id == DatasetProducer.dataset_version_id
+    if upward:
+        query = select(DatasetProducer.stage_run_id).join(StageDataset, edge).where(StageDataset.stage_run_id.in_(stage_ids))
+    else:
+        query = select(StageDataset.stage_run_id).join(DatasetProducer, edge).where(DatasetProducer.stage_run_id.in_(stage_ids))
+    return query.distinct()
+
+
+def dataset_node(row: DatasetVersion, produced_by: tuple[StageNode, ...] = ()) -> DatasetNode:
+    return DatasetNode(row.name, row.md5, row.git_rev, row.path, produced_by)
 
 
 def load_ancestry(session: Session, root: ModelVersion) -> AncestryNode:
-    """The ancestry tree of a model version row: one recursive query, then six loads whatever the depth."""
+    """The ancestry tree of a model version row: one recursive query (and one more per data stage
+    crossed), one check for datasets written by stages, then six loads whatever the depth."""
     anchor = select(Checkpoint.stage_run_id.label("id")).where(
         Checkpoint.id == root.checkpoint_id
     )
-    found = select(walk_stages(anchor, upward=True).c.id)
+    found = reachable_stages(session, anchor, upward=True)
     rows = _Rows(
         stages={
             s.id: s
@@ -124,13 +154,18 @@ def load_ancestry(session: Session, root: ModelVersion) -> AncestryNode:
         )
     }
 
-    for stage_id, dataset in session.execute(
-        select(StageDataset.stage_run_id, DatasetVersion)
+    for stage_id, dataset, writer in session.execute(
+        select(StageDataset.stage_run_id, DatasetVersion, DatasetProducer.stage_run_id)
         .join(DatasetVersion, DatasetVersion.id == StageDataset.dataset_version_id)
+        .outerjoin(DatasetProducer, DatasetProducer.dataset_version_id == DatasetVersion.id)
         .where(StageDataset.stage_run_id.in_(ids))
         .order_by(DatasetVersion.name, DatasetVersion.id)
     ):
-        rows.datasets[stage_id].append(dataset_node(dataset))
+        if dataset.id not in rows.datasets[stage_id]:  # one row per writer of the dataset
+            rows.datasets[stage_id].append(dataset.id)
+        rows.dataset_rows[dataset.id] = dataset
+        if writer in rows.stages and writer not in rows.producers[dataset.id]:
+            rows.producers[dataset.id].append(writer)
 
     rows.pipelines = _pipelines(
         session,
@@ -196,9 +231,15 @@ class _Rows:
         default_factory=lambda: defaultdict(dict)
     )
     checkpoints: dict[int, Checkpoint] = field(default_factory=dict)
-    datasets: defaultdict[int, list[DatasetNode]] = field(
+    datasets: defaultdict[int, list[int]] = field(
         default_factory=lambda: defaultdict(list)
     )
+    """stage id -> ids of the dataset versions it read"""
+    dataset_rows: dict[int, DatasetVersion] = field(default_factory=dict)
+    producers: defaultdict[int, list[int]] = field(
+        default_factory=lambda: defaultdict(list)
+    )
+    """dataset version id -> ids of the stage runs that wrote it"""
     pipelines: dict[int, PipelineNode] = field(default_factory=dict)
     evaluations: dict[int, EvaluationNode] = field(default_factory=dict)
     checkpoint_evaluations: defaultdict[int, list[EvaluationNode]] = field(
@@ -207,6 +248,7 @@ class _Rows:
     model_nodes: dict[int, AncestryNode] = field(default_factory=dict)
     checkpoint_nodes: dict[int, CheckpointNode] = field(default_factory=dict)
     stage_nodes: dict[int, StageNode] = field(default_factory=dict)
+    dataset_nodes: dict[int, DatasetNode] = field(default_factory=dict)
 
     def model(self, row: ModelVersion) -> AncestryNode:
         if row.id not in self.model_nodes:
@@ -249,7 +291,7 @@ class _Rows:
                 final_loss=row.final_loss,
                 metrics=row.metrics,
                 pipeline=self.pipelines[row.pipeline_run_id],
-                datasets=tuple(self.datasets[stage_id]),
+                datasets=tuple(self.dataset(d) for d in self.datasets[stage_id]),
                 parent_checkpoints={
                     p: self.checkpoint(c)
                     for p, c in sorted(self.parent_checkpoints[stage_id].items())
@@ -260,3 +302,9 @@ class _Rows:
                 },
             )
         return self.stage_nodes[stage_id]
+
+    def dataset(self, dataset_id: int) -> DatasetNode:
+        if dataset_id not in self.dataset_nodes:
+            producers = tuple(self.stage(s) for s in sorted(self.producers[dataset_id]))
+            self.dataset_nodes[dataset_id] = dataset_node(self.dataset_rows[dataset_id], producers)
+        return self.dataset_nodes[dataset_id]

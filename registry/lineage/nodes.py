@@ -8,7 +8,7 @@ AncestryNodes, each with its own full ancestry).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -19,6 +19,9 @@ class DatasetNode:
     md5: str
     git_rev: str
     path: str
+    produced_by: tuple[StageNode, ...] = field(default=(), compare=False)
+    """The data stages that wrote this version (CapFilt), each with its own ancestry; none for a
+    generated dataset. Not part of the version's identity: two nodes of one version are equal."""
 
 
 @dataclass(frozen=True)
@@ -93,6 +96,7 @@ class AncestryNode:
         while pending:
             stage = pending.pop()
             found.update(stage.datasets)
+            pending.extend(producer for dataset in stage.datasets for producer in dataset.produced_by)
             pending.extend(
                 checkpoint.stage for checkpoint in stage.parent_checkpoints.values()
             )

@@ -16,7 +16,7 @@ from sqlalchemy import exists, select
 from sqlalchemy.orm import Session, aliased
 
 from registry.lineage.errors import LineageError
-from registry.lineage.graph import dataset_node, load_ancestry, walk_stages
+from registry.lineage.graph import dataset_node, load_ancestry, reachable_stages
 from registry.lineage.nodes import (
     AliasChange,
     AncestryNode,
@@ -69,7 +69,7 @@ def dataset_descendants(session: Session, md5: str) -> Descendants:
     anchor = select(StageDataset.stage_run_id.label("id")).where(
         StageDataset.dataset_version_id.in_([d.id for d in datasets])
     )
-    found = select(walk_stages(anchor, upward=False).c.id)
+    found = reachable_stages(session, anchor, upward=False)
     stages = {
         stage.id: StageRef(
             run_id,

@@ -25,6 +25,7 @@ from registry.lineage.schema import (
     Base,
     Checkpoint,
     CodeVersion,
+    DatasetProducer,
     DatasetVersion,
     Evaluation,
     ModelStatus,
@@ -153,6 +154,11 @@ def record_stage_run(
     )
     session.flush()
     return stage
+
+
+def record_dataset_producer(session: Session, dataset_version: DatasetVersion, stage_run: StageRun) -> None:
+    """Edge: the stage run wrote the dataset version (a data stage)."""
+    _insert(session, DatasetProducer(dataset_version_id=dataset_version.id, stage_run_id=stage_run.id))
 
 
 def record_checkpoint(

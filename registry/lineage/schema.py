@@ -195,6 +195,22 @@ class StageDataset(Base):
     )
 
 
+class DatasetProducer(Base):
+    """Edge: a stage run wrote a dataset version (a data stage, such as CapFilt's bootstrapped captions).
+
+    A later stage that reads the version is thereby a descendant of the stage
+    that wrote it, and of everything that stage read and started from."""
+
+    __tablename__ = "dataset_producers"
+
+    dataset_version_id: Mapped[int] = mapped_column(
+        ForeignKey("dataset_versions.id"), primary_key=True
+    )
+    stage_run_id: Mapped[int] = mapped_column(
+        ForeignKey("stage_runs.id"), primary_key=True, index=True
+    )
+
+
 class Checkpoint(Base):
     """Weights a stage run produced."""
 

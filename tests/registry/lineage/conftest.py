@@ -32,6 +32,7 @@ from registry.lineage import (
     finish_pipeline_run,
     recipe,
     record_checkpoint,
+    record_dataset_producer,
     record_evaluation,
     record_model_version,
     record_stage_run,
@@ -238,6 +239,24 @@ class LineageBuilder:
             return record_model_version(
                 session, f"chain-{depth}", "final", checkpoint, run
             )
+
+    def bootstrapped(self, version: str = "1") -> ModelVersion:
+        """shapes-blip with CapFilt: pretrain on the noisy captions -> capfilt (a data stage that reads
+        them with pretrain's weights and writes a bootstrapped version) -> retrain on that version."""
+        with self.store.session() as session:
+            run = self._run(session, f"blip-{version}", "name: shapes-blip\ncapfilt: true\n", "blip")
+            noisy = self._dataset(session, "captions", "captions-noisy")
+            pretrain = self._stage(session, run, "pretrain", "blip_pretrain", 0, [noisy])
+            capfilt = record_stage_run(
+                session, run, "capfilt", "capfilt", 1, f"mlflow-{run.mlflow_run_id}-capfilt", [noisy],
+                {"*": pretrain}, {}, seconds=3.0, final_loss=None, metrics={"noise_removed": 0.8},
+            )
+            bootstrapped = self._dataset(session, "captions-capfilt", "captions-bootstrapped")
+            record_dataset_producer(session, bootstrapped, capfilt)
+            final = self._stage(session, run, "retrain", "blip_pretrain", 2, [bootstrapped])
+            model = record_model_version(session, "shapes-blip", version, final, run, None, run.mlflow_run_id)
+            finish_pipeline_run(session, run, "finished")
+            return model
 
     def _run(
         self, session: Session, key: str, recipe_text: str, family: str

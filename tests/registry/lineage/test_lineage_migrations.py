@@ -31,7 +31,9 @@ LINEAGE_TABLES = {
     "evaluations",
     "model_versions",
     "alias_events",
+    "dataset_producers",
 }
+HEAD = "0002"
 REPO = Path(__file__).resolve().parents[3]
 
 
@@ -52,7 +54,7 @@ def test_upgrade_creates_every_table(lineage_url: str):
         VERSION_TABLE
     }
     assert set(Base.metadata.tables) == LINEAGE_TABLES
-    assert schema_version(store) == ["0001"]
+    assert schema_version(store) == [HEAD]
     store.dispose()
 
 
@@ -61,9 +63,25 @@ def test_upgrade_is_idempotent_and_keeps_the_data(store: LineageStore):
         code_version(session, "abc123")
     store.upgrade()
     store.upgrade()
-    assert schema_version(store) == ["0001"]
+    assert schema_version(store) == [HEAD]
     with store.session() as session:
         assert session.scalars(select(CodeVersion.git_rev)).all() == ["abc123"]
+
+
+def test_a_store_made_before_data_stages_upgrades_in_place(lineage_url: str):
+    """A workdir from before 0002 (no dataset_producers) keeps its rows and gains the table."""
+    store = LineageStore(lineage_url)
+    with store.engine.begin() as connection:
+        command.upgrade(alembic_config(connection), "0001")
+    with store.session() as session:
+        code_version(session, "before-0002")
+    assert "dataset_producers" not in inspect(store.engine).get_table_names()
+    store.upgrade()
+    assert schema_version(store) == [HEAD]
+    assert "dataset_producers" in inspect(store.engine).get_table_names()
+    with store.session() as session:
+        assert session.scalars(select(CodeVersion.git_rev)).all() == ["before-0002"]
+    store.dispose()
 
 
 def test_the_models_match_the_migrated_database(store: LineageStore):
@@ -130,7 +148,7 @@ def test_processes_upgrading_at_once_all_succeed(lineage_url: str):
         errors
     )
     store = LineageStore(lineage_url)
-    assert schema_version(store) == ["0001"]
+    assert schema_version(store) == [HEAD]
     with store.session() as session:
         assert session.scalar(select(func.count()).select_from(CodeVersion)) == 0
     store.dispose()

@@ -32,6 +32,18 @@ def test_a_dataset_feeds_every_stage_downstream_of_it(store: LineageStore, build
     assert [s.name for s in corpus.stages] == ["lm", "align", "instruct"]
 
 
+def test_a_dataset_feeds_what_was_trained_on_a_version_a_data_stage_wrote_from_it(store: LineageStore, builder):
+    builder.bootstrapped()
+    with store.session() as session:
+        noisy = dataset_descendants(session, builder.md5_of("captions-noisy"))
+        bootstrapped = dataset_descendants(session, builder.md5_of("captions-bootstrapped"))
+    # capfilt read the noisy captions (and pretrain's weights), wrote the bootstrapped ones, which retrain read
+    assert [s.name for s in noisy.stages] == ["pretrain", "capfilt", "retrain"]
+    assert [c.stage for c in noisy.checkpoints] == ["pretrain", "retrain"]  # a data stage writes no weights
+    assert [(m.name, m.version) for m in noisy.model_versions] == [("shapes-blip", "1")]
+    assert [s.name for s in bootstrapped.stages] == ["retrain"]
+
+
 def test_a_dataset_feeds_models_built_on_a_model_version_it_trained(
     store: LineageStore, builder
 ):
