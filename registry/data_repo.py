@@ -5,13 +5,20 @@ stage (`dvc.yaml`) whose parameters live in `params.yaml`; `dvc repro`
 (re)builds it only when its parameters or command changed, the lock file is
 committed to git, and the data is pushed to the DVC remote. A dataset
 version is the pair (git revision, DVC md5 of the output directory).
+
+A dataset a data stage writes (CapFilt's bootstrapped captions) has no command
+to rebuild it from parameters: it is the source version's files, hard-linked,
+with the stage's files in place of some, tracked with `dvc add`. Each write is
+a new version of that name (a new git revision) when its content changed.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -97,3 +104,48 @@ def version_dataset(repo: Path, remote: str, name: str, params: dict[str, Any]) 
     lock = yaml.safe_load((repo / "dvc.lock").read_text())
     md5 = next(out["md5"] for out in lock["stages"][name]["outs"] if out["path"] == f"data/{name}")
     return DatasetVersion(name=name, path=repo / "data" / name, md5=md5, git_rev=rev, remote=remote)
+
+
+def version_derived_dataset(
+    repo: Path, remote: str, name: str, source: DatasetVersion, replaced: Mapping[str, str]
+) -> DatasetVersion:
+    """Write `name` as the source version's files with `replaced` (relative path -> text) in place of
+    some or added, commit it as a DVC-tracked directory, push it; return the version."""
+    ensure_repo(repo, remote)
+    pipeline = yaml.safe_load((repo / "dvc.yaml").read_text()) if (repo / "dvc.yaml").exists() else {"stages": {}}
+    if name in pipeline["stages"]:
+        raise PipelineError(f"dataset {name!r} is generated from parameters in {repo / 'dvc.yaml'}; a data stage must write another name")
+    out = repo / "data" / name
+    incoming = out.with_name(f".{name}.incoming")
+    shutil.rmtree(incoming, ignore_errors=True)
+    for relative in replaced:
+        if Path(relative).is_absolute() or ".." in Path(relative).parts:
+            raise PipelineError(f"dataset {name!r}: file {relative!r} is not a path inside the dataset")
+    for file in sorted(source.path.rglob("*")):
+        relative = file.relative_to(source.path).as_posix()
+        if file.is_file() and relative not in replaced:
+            target = incoming / relative
+            target.parent.mkdir(parents=True, exist_ok=True)
+            _link_or_copy(file, target)
+    for relative, text in replaced.items():
+        (incoming / relative).parent.mkdir(parents=True, exist_ok=True)
+        (incoming / relative).write_text(text)
+    shutil.rmtree(out, ignore_errors=True)
+    incoming.rename(out)
+
+    _dvc(repo, "add", "-q", f"data/{name}")
+    _git(repo, "add", "-A")
+    if _git(repo, "status", "--porcelain").strip():
+        _git(repo, "commit", "-q", "-m", f"mmops: dataset {name} (from {source.name} {source.md5})")
+    _dvc(repo, "push", "-q", f"data/{name}.dvc")
+    rev = _git(repo, "rev-parse", "HEAD").strip()
+    md5 = yaml.safe_load((repo / "data" / f"{name}.dvc").read_text())["outs"][0]["md5"]
+    return DatasetVersion(name=name, path=out, md5=md5, git_rev=rev, remote=remote)
+
+
+def _link_or_copy(source: Path, target: Path) -> None:
+    """A hard link, so a derived dataset costs no space for the files it shares; a copy across file systems."""
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copy2(source, target)

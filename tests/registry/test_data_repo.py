@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from registry.data_repo import version_dataset
+from mmops.errors import PipelineError
+from registry.data_repo import DatasetVersion, version_dataset, version_derived_dataset
 
 PARAMS = {"shapes": {"seed": 0, "image_size": 32, "train": 12, "val": 2, "test": 2, "max_shapes": 2}, "tokenizer": {"vocab_size": 300}}
 
@@ -38,3 +39,46 @@ def test_version_build_commit_push_and_reuse(tmp_path: Path):
     assert "dataset tiny" in git(repo, "log", "-1", "--format=%s")
     dag = subprocess.run([sys.executable, "-m", "dvc", "dag"], cwd=repo, capture_output=True, text=True, check=True)
     assert "tiny" in dag.stdout
+
+
+@pytest.mark.slow
+def test_a_derived_dataset_is_a_new_dvc_version_sharing_the_source_files(tmp_path: Path):
+    repo, remote = tmp_path / "datasets", tmp_path / "remote"
+    source = version_dataset(repo, str(remote), "tiny", PARAMS)
+    image = next(p for p in (source.path / "images").rglob("*.png"))
+    first = version_derived_dataset(repo, str(remote), "tiny-capfilt", source, {"captions_train.json": "[]", "capfilt.json": "{}"})
+    assert first.md5.endswith(".dir") and first.md5 != source.md5
+    assert (first.path / "captions_train.json").read_text() == "[]"
+    assert (first.path / "captions_test.json").read_text() == (source.path / "captions_test.json").read_text()
+    assert (first.path / image.relative_to(source.path)).read_bytes() == image.read_bytes()
+    tracked = git(repo, "ls-files").split()
+    assert "data/tiny-capfilt.dvc" in tracked and not any(n.startswith("data/tiny-capfilt/") for n in tracked)
+    assert "dataset tiny-capfilt (from tiny" in git(repo, "log", "-1", "--format=%s")
+    # the source version is untouched: DVC still finds it as committed
+    status = subprocess.run([sys.executable, "-m", "dvc", "status", "tiny"], cwd=repo, capture_output=True, text=True, check=True)
+    assert "changed" not in status.stdout, status.stdout
+
+    same = version_derived_dataset(repo, str(remote), "tiny-capfilt", source, {"captions_train.json": "[]", "capfilt.json": "{}"})
+    assert (same.md5, same.git_rev) == (first.md5, first.git_rev), "the same content is the same version"
+    second = version_derived_dataset(repo, str(remote), "tiny-capfilt", source, {"captions_train.json": "[1]", "capfilt.json": "{}"})
+    assert second.md5 != first.md5 and second.git_rev != first.git_rev
+    # the first version stays reachable: its git revision checks it out from the remote
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", str(repo), str(clone)], check=True)
+    subprocess.run(["git", "checkout", "-q", first.git_rev], cwd=clone, check=True)
+    subprocess.run([sys.executable, "-m", "dvc", "pull", "-q", "data/tiny-capfilt.dvc"], cwd=clone, check=True, capture_output=True)
+    assert (clone / "data" / "tiny-capfilt" / "captions_train.json").read_text() == "[]"
+    with pytest.raises(PipelineError, match="generated from parameters"):
+        version_derived_dataset(repo, str(remote), "tiny", source, {})
+
+
+@pytest.mark.parametrize("bad", ["../escape.json", "/abs.json", "sub/../../x.json"])
+def test_a_derived_dataset_refuses_files_outside_itself(tmp_path: Path, bad: str):
+    repo, remote = tmp_path / "datasets", tmp_path / "remote"
+    source_dir = tmp_path / "src"
+    source_dir.mkdir()
+    (source_dir / "a.json").write_text("{}")
+    source = DatasetVersion("src", source_dir, "0" * 32 + ".dir", "f" * 40, str(remote))
+    with pytest.raises(PipelineError, match="not a path inside the dataset"):
+        version_derived_dataset(repo, str(remote), "derived", source, {bad: "x"})
+    assert not (tmp_path / "escape.json").exists() and not (repo / "data" / "derived").exists()
