@@ -7,6 +7,7 @@ from pathlib import Path
 
 from mmops.recipe import LoadedRecipe
 from mmops.settings import Settings
+from registry.data_repo import DatasetVersion
 from registry.model_versions import WEIGHTS_FILE
 
 
@@ -37,3 +38,15 @@ class StageOutcome:
     metrics: dict[str, float] = field(default_factory=dict)
     parent_models: dict[str, str] = field(default_factory=dict)
     """models:/ URI -> the resolved 'name/version' this stage started from."""
+
+
+@dataclass
+class DataStageOutcome:
+    """What a data stage (CapFilt) produced: a dataset version, not weights."""
+
+    name: str
+    run_id: str
+    dataset: DatasetVersion
+    seconds: float
+    metrics: dict[str, float] = field(default_factory=dict)
+    parent_models: dict[str, str] = field(default_factory=dict)

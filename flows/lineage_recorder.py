@@ -12,8 +12,10 @@ import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from flows.context import StageOutcome
-from mmops.recipe import LoadedRecipe, StageConfig
+from sqlalchemy.orm import Session
+
+from flows.context import DataStageOutcome, StageOutcome
+from mmops.recipe import CapFiltStageConfig, LoadedRecipe, StageConfig
 from registry import lineage
 from registry.data_repo import DatasetVersion
 from registry.lineage import LineageStore
@@ -37,6 +39,8 @@ class PipelineLineage:
     dataset_id: int
     checkpoints: dict[str, int] = field(default_factory=dict)
     """stage name -> id of the checkpoint it produced"""
+    written: dict[str, int] = field(default_factory=dict)
+    """data stage name -> id of the dataset version it wrote"""
     evaluation_id: int | None = None
 
     @classmethod
@@ -61,20 +65,44 @@ class PipelineLineage:
         """The stage, the dataset it read, where each model part started from, and its checkpoint."""
         with self.store.session() as session:
             run = session.get_one(PipelineRun, self.pipeline_run_id)
-            data = session.get_one(lineage.DatasetVersion, self.dataset_id)
-            parent_checkpoints, parent_models = {}, {}
-            for part, source in stage.init.items():
-                if source.startswith("models:/"):
-                    name, _, version = outcome.parent_models[source].partition("/")
-                    parent_models[part] = lineage.find_model_version(session, name, version)
-                else:
-                    parent_checkpoints[part] = session.get_one(Checkpoint, self.checkpoints[source])
+            parent_checkpoints, parent_models = self._parents(session, stage.init, outcome.parent_models)
             recorded = lineage.record_stage_run(
-                session, run, stage.name, stage.objective, position, outcome.run_id, [data],
+                session, run, stage.name, stage.objective, position, outcome.run_id, [self._read(session, stage.data)],
                 parent_checkpoints, parent_models, outcome.seconds, outcome.final_loss, outcome.metrics,
             )
             checkpoint = lineage.record_checkpoint(session, recorded, str(outcome.weights), file_sha256(outcome.weights))
             self.checkpoints[stage.name] = checkpoint.id
+
+    def data_stage(self, stage: CapFiltStageConfig, position: int, outcome: DataStageOutcome) -> None:
+        """A data stage: the dataset it read, the model it ran (as part '*'), and the dataset it wrote."""
+        with self.store.session() as session:
+            run = session.get_one(PipelineRun, self.pipeline_run_id)
+            parent_checkpoints, parent_models = self._parents(session, {"*": stage.model}, outcome.parent_models)
+            recorded = lineage.record_stage_run(
+                session, run, stage.name, stage.objective, position, outcome.run_id, [self._read(session, stage.data)],
+                parent_checkpoints, parent_models, outcome.seconds, None, outcome.metrics,
+            )
+            out = outcome.dataset
+            written = lineage.dataset_version(session, out.name, out.md5, out.git_rev, str(out.path))
+            lineage.record_dataset_producer(session, written, recorded)
+            self.written[stage.name] = written.id
+
+    def _read(self, session: Session, data_stage: str | None) -> lineage.DatasetVersion:
+        """The dataset version a stage reads: the recipe's, or the one an earlier data stage wrote."""
+        return session.get_one(lineage.DatasetVersion, self.dataset_id if data_stage is None else self.written[data_stage])
+
+    def _parents(
+        self, session: Session, init: dict[str, str], resolved: dict[str, str]
+    ) -> tuple[dict[str, Checkpoint], dict[str, lineage.ModelVersion]]:
+        """Per model part, the checkpoint (an earlier stage's) or model version (models:/...) it started from."""
+        parent_checkpoints, parent_models = {}, {}
+        for part, source in init.items():
+            if source.startswith("models:/"):
+                name, _, version = resolved[source].partition("/")
+                parent_models[part] = lineage.find_model_version(session, name, version)
+            else:
+                parent_checkpoints[part] = session.get_one(Checkpoint, self.checkpoints[source])
+        return parent_checkpoints, parent_models
 
     def evaluation(self, final_stage: str, metrics: dict[str, float]) -> None:
         with self.store.session() as session:

@@ -15,14 +15,16 @@ from mlflow.utils.mlflow_tags import MLFLOW_RUN_NAME
 from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 
-from flows.context import PipelineContext, StageOutcome
+from flows.capfilt_task import run_capfilt
+from flows.context import DataStageOutcome, PipelineContext, StageOutcome
 from flows.data_task import version_data
 from flows.evaluate_task import evaluate
 from flows.lineage_recorder import PipelineLineage
 from flows.register_task import code_revision, gate_and_promote, register
 from flows.stage_task import run_stage
-from mmops.recipe import load_recipe
+from mmops.recipe import CapFiltStageConfig, load_recipe
 from mmops.settings import Settings
+from registry.data_repo import DatasetVersion
 from registry.lineage import open_store
 from registry.model_versions import PRODUCTION, alias_version, resolve_model_version
 from registry.tracking import client_for, experiment_id
@@ -38,6 +40,8 @@ class PipelineSummary:
     production_version: str | None
     gate_reasons: tuple[str, ...]
     dataset: dict
+    datasets_written: dict[str, dict]
+    """data stage -> the dataset version it wrote (name, md5, git_rev, path)"""
     pipeline_run_id: str
     stage_runs: dict[str, str]
     stage_seconds: dict[str, float]
@@ -48,6 +52,10 @@ class PipelineSummary:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def _describe(dataset: DatasetVersion) -> dict:
+    return {"name": dataset.name, "md5": dataset.md5, "git_rev": dataset.git_rev, "path": str(dataset.path)}
 
 
 @flow(name="mmops-pipeline", log_prints=True)
@@ -81,10 +89,17 @@ def pipeline(recipe_path: str, workdir: str) -> dict:
             dataset = version_data(settings, recipe.data)
             client.set_tag(run.info.run_id, "mmops.dataset.md5", dataset.md5)
             lineage = PipelineLineage.start(store, loaded, dataset, ctx.code_rev, run.info.run_id, prefect_run_id or None, settings.workdir)
-            outcomes: list[StageOutcome] = []
+            outcomes: list[StageOutcome | DataStageOutcome] = []
+            written: dict[str, DatasetVersion] = {}  # data stage -> the dataset version it wrote
             for position, stage in enumerate(recipe.stages):
-                outcomes.append(run_stage(ctx, stage, dataset))
-                lineage.stage(stage, position, outcomes[-1])
+                reads = dataset if stage.data is None else written[stage.data]
+                if isinstance(stage, CapFiltStageConfig):
+                    outcomes.append(run_capfilt(ctx, stage, reads))
+                    written[stage.name] = outcomes[-1].dataset
+                    lineage.data_stage(stage, position, outcomes[-1])
+                else:
+                    outcomes.append(run_stage(ctx, stage, reads))
+                    lineage.stage(stage, position, outcomes[-1])
             metrics = evaluate(ctx, dataset)
             lineage.evaluation(recipe.final_stage.name, metrics)
             version = register(ctx, dataset, outcomes, lineage)
@@ -103,7 +118,8 @@ def pipeline(recipe_path: str, workdir: str) -> dict:
         request_id=outcome.request_id,
         production_version=alias_version(client, recipe.name, PRODUCTION),
         gate_reasons=outcome.decision.reasons,
-        dataset={"name": dataset.name, "md5": dataset.md5, "git_rev": dataset.git_rev, "path": str(dataset.path)},
+        dataset=_describe(dataset),
+        datasets_written={name: _describe(version) for name, version in written.items()},
         pipeline_run_id=run.info.run_id,
         stage_runs={o.name: o.run_id for o in outcomes},
         stage_seconds={o.name: round(o.seconds, 1) for o in outcomes},

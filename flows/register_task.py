@@ -13,7 +13,7 @@ from prefect.cache_policies import NO_CACHE
 
 from components.data.build import TOKENIZER_FILE
 from components.training.objectives import CONTRASTIVE_OBJECTIVES
-from flows.context import PipelineContext, StageOutcome
+from flows.context import DataStageOutcome, PipelineContext, StageOutcome
 from flows.lineage_recorder import PipelineLineage
 from flows.pretrained_artifacts import pretrained_config_artifacts
 from registry.access import Actor
@@ -48,7 +48,7 @@ def code_revision() -> str:
     return out.stdout.strip() if out.returncode == 0 else "unknown"
 
 
-def lineage_tags(ctx: PipelineContext, dataset: DatasetVersion, stages: list[StageOutcome]) -> dict[str, str]:
+def lineage_tags(ctx: PipelineContext, dataset: DatasetVersion, stages: list[StageOutcome | DataStageOutcome]) -> dict[str, str]:
     parents = sorted({resolved for s in stages for resolved in s.parent_models.values()})
     return {
         "mmops.dataset.name": dataset.name,
@@ -61,11 +61,13 @@ def lineage_tags(ctx: PipelineContext, dataset: DatasetVersion, stages: list[Sta
         "mmops.stage_runs": json.dumps({s.name: s.run_id for s in stages}),  # in stage order
         "mmops.pipeline_run": ctx.pipeline_run_id,
         "mmops.output_stage": ctx.recipe.final_stage.name,
+        # the datasets data stages wrote (CapFilt's), which later stages trained on: name@md5
+        "mmops.datasets_written": ",".join(f"{s.dataset.name}@{s.dataset.md5}" for s in stages if isinstance(s, DataStageOutcome)),
     }
 
 
 @task(name="register", retries=1, retry_delay_seconds=2, cache_policy=NO_CACHE)
-def register(ctx: PipelineContext, dataset: DatasetVersion, stages: list[StageOutcome], lineage: PipelineLineage) -> str:
+def register(ctx: PipelineContext, dataset: DatasetVersion, stages: list[StageOutcome | DataStageOutcome], lineage: PipelineLineage) -> str:
     """Register in MLflow, then record in the lineage store; if the record fails, the MLflow
     version is deleted again, so no version exists in one and not the other."""
     logger = get_run_logger()

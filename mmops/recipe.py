@@ -19,6 +19,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 
 from components.data.pretrained_tokenizer import pretrained_tokenizer_file, tokenizer_sha256
 from components.data.shapes_world import ShapesConfig
+from components.inference.capfilt import CapFiltConfig
 from components.models.family import ModelConfig
 from components.models.hf_config import has_safetensors, resolve_dir
 from components.training.config import OptimizerConfig
@@ -138,6 +139,9 @@ class StageConfig(Strict):
     the Shapes world writes). 0: CLIP's loss alone. The global loss leaves shape out of the single
     patch tokens a LLaVA connector reads; see components.training.losses.region_word_loss."""
 
+    data: Name | None = None
+    """The data stage whose dataset this stage trains on (CapFilt's bootstrapped captions); default:
+    the recipe's dataset."""
     label_prompts: Annotated[float, Field(ge=0, le=1)] = 0.0
     """Contrastive stages: UniCL (Florence). The scenes of one object are image-label data, labelled by
     its colour and shape; this fraction of their texts is a prompt of that label (a template drawn from
@@ -184,6 +188,42 @@ class StageConfig(Strict):
         return sorted({s for s in self.init.values() if s.startswith("models:/")})
 
 
+class CapFiltStageConfig(Strict):
+    """A data stage: BLIP's CapFilt over the train captions of the dataset it reads. The captioner and
+    filter are a BLIP model's; what it keeps is a new DVC version of a dataset of its own, which later
+    stages train on with `data: <this stage's name>`."""
+
+    name: Name
+    objective: Literal["capfilt"]
+    model: str
+    """The BLIP whose decoder captions and whose ITM head filters: an earlier blip_pretrain stage, or
+    models:/NAME@ALIAS|/VERSION of a registered one."""
+    data: Name | None = None
+    """The data stage whose dataset it reads (default: the recipe's dataset)."""
+    dataset: Name | None = None
+    """The name of the dataset it writes (default: <data.name>-<this stage's name>)."""
+    capfilt: CapFiltConfig = CapFiltConfig()
+
+    @field_validator("model")
+    @classmethod
+    def _model_source(cls, value: str) -> str:
+        if value.startswith("models:/") and not MODEL_URI.match(value):
+            raise ValueError(f"model {value!r} is not a model URI (allowed: an earlier stage's name, models:/NAME@ALIAS or models:/NAME/VERSION)")
+        return value
+
+    @property
+    def parent_stages(self) -> list[str]:
+        return [] if self.model.startswith("models:/") else [self.model]
+
+    @property
+    def parent_models(self) -> list[str]:
+        return [self.model] if self.model.startswith("models:/") else []
+
+
+Stage = Annotated[StageConfig | CapFiltStageConfig, Field(discriminator="objective")]
+"""A training stage, or a data stage (objective capfilt) that writes a dataset for later stages."""
+
+
 class EvaluationConfig(Strict):
     batch_size: Annotated[int, Field(ge=1)] = 64
     max_new_tokens: Annotated[int, Field(ge=1, le=256)] = 24
@@ -224,7 +264,7 @@ class Recipe(Strict):
     description: str = ""
     data: DataConfig = DataConfig()
     model: ModelConfig = ModelConfig()
-    stages: list[StageConfig]
+    stages: list[Stage]
     output_stage: str | None = None
     """The stage whose weights become the registered model (default: the last)."""
     evaluation: EvaluationConfig = EvaluationConfig()
@@ -245,7 +285,24 @@ class Recipe(Strict):
                         f"stage {stage.name!r} takes weights from {parent!r}, which is not an earlier stage"
                         f" (earlier stages: {earlier}; or use models:/NAME@ALIAS)"
                     )
+                if isinstance(self.stage(parent), CapFiltStageConfig):
+                    raise ValueError(f"stage {stage.name!r} takes weights from {parent!r}, a data stage, which writes a dataset and no weights")
+            if isinstance(stage, CapFiltStageConfig) and stage.parent_stages and self.stage(stage.model).objective != "blip_pretrain":
+                raise ValueError(f"data stage {stage.name!r}: model {stage.model!r} is a {self.stage(stage.model).objective} stage; CapFilt needs BLIP's (blip_pretrain)")
+            if stage.data is not None:
+                data_stages = [s.name for s in self.data_stages if s.name in seen]
+                if stage.data not in data_stages:
+                    raise ValueError(
+                        f"stage {stage.name!r} reads data from {stage.data!r}, which is not an earlier data stage"
+                        f" (earlier data stages: {', '.join(data_stages) or 'none'})"
+                    )
             seen.append(stage.name)
+        written = [self.data.name] + [self.dataset_name(s) for s in self.data_stages]
+        for name in written:
+            if written.count(name) > 1:
+                raise ValueError(f"dataset name {name!r} is written twice (the recipe's data and its data stages' datasets must differ)")
+        if self.data_stages and self.model.blip is None:
+            raise ValueError(f"data stage {self.data_stages[0].name!r} runs CapFilt with a BLIP model, but model.blip is not set")
         if self.output_stage is not None and self.output_stage not in seen:
             raise ValueError(f"output_stage {self.output_stage!r} is not a stage (stages: {', '.join(seen)})")
         if self.model.qformer is None:
@@ -263,7 +320,7 @@ class Recipe(Strict):
         for part, (present, missing) in OPTIONAL_PARTS.items():
             if present(self.model):
                 continue
-            for stage in self.stages:
+            for stage in self.training_stages:
                 if any(in_group(p, part) for p in [*stage.trainable, *stage.init]):
                     raise ValueError(f"stage {stage.name!r} names the part {part}, but {missing}")
         final = self.final_stage
@@ -298,7 +355,7 @@ class Recipe(Strict):
             if directory is not None and not has_safetensors(directory):
                 raise ValueError(f"{field}.pretrained: {directory} has no *.safetensors weights (pickled .bin weights are refused)")
         for index, stage in enumerate(self.stages):
-            if stage.region_weight > 0 and self.model.vision.pretrained is not None:
+            if isinstance(stage, StageConfig) and stage.region_weight > 0 and self.model.vision.pretrained is not None:
                 raise ValueError(
                     f"stages.{index}.region_weight: region-word alignment trains mmops' own vision tower; a pretrained "
                     "one (model.vision.pretrained) already reads its patches (allowed: 0)"
@@ -316,11 +373,23 @@ class Recipe(Strict):
         return sorted({uri for stage in self.stages for uri in stage.parent_models})
 
     @property
+    def training_stages(self) -> list[StageConfig]:
+        return [s for s in self.stages if isinstance(s, StageConfig)]
+
+    @property
+    def data_stages(self) -> list[CapFiltStageConfig]:
+        return [s for s in self.stages if isinstance(s, CapFiltStageConfig)]
+
+    def dataset_name(self, stage: CapFiltStageConfig) -> str:
+        """The dataset a data stage writes."""
+        return stage.dataset or f"{self.data.name}-{stage.name}"
+
+    @property
     def final_stage(self) -> StageConfig:
         name = self.output_stage or self.stages[-1].name
         return next(s for s in self.stages if s.name == name)
 
-    def stage(self, name: str) -> StageConfig:
+    def stage(self, name: str) -> StageConfig | CapFiltStageConfig:
         return next(s for s in self.stages if s.name == name)
 
 
@@ -393,23 +462,34 @@ def _describe(path: Path, exc: ValidationError, bases: list[Path] | None = None)
     extends = f" (extending {', '.join(str(b) for b in bases)})" if bases else ""
     lines = [f"{path}{extends}: invalid recipe ({exc.error_count()} error{'s' if exc.error_count() > 1 else ''})"]
     for error in exc.errors():
-        field = ".".join(str(p) for p in error["loc"]) or "(top level)"
+        loc, stage_model = _untagged(error["loc"])
+        field = ".".join(str(p) for p in loc) or "(top level)"
         message = error["msg"].removeprefix("Value error, ")
         if error["type"] == "extra_forbidden":
-            allowed = _allowed_keys(error["loc"][:-1]) + ([BASE_KEY] if len(error["loc"]) == 1 else [])
+            allowed = _allowed_keys(loc[:-1], stage_model) + ([BASE_KEY] if len(loc) == 1 else [])
             message = f"unknown field (allowed: {', '.join(sorted(allowed))})" if allowed else "unknown field"
         lines.append(f"  {field}: {message}")
     return "\n".join(lines)
 
 
-def _allowed_keys(loc: tuple) -> list[str]:
+def _untagged(loc: tuple) -> tuple[tuple, type[BaseModel]]:
+    """A stage's error location without the tag pydantic adds for the union of stage kinds
+    (stages.0.capfilt.threshold -> stages.0.threshold), and the kind of stage the tag chose."""
+    if len(loc) > 2 and loc[0] == "stages" and isinstance(loc[1], int) and isinstance(loc[2], str) and (
+        loc[2] == "capfilt" or loc[2] in Objective.__args__
+    ):
+        return loc[:2] + loc[3:], CapFiltStageConfig if loc[2] == "capfilt" else StageConfig
+    return loc, StageConfig
+
+
+def _allowed_keys(loc: tuple, stage_model: type[BaseModel] = StageConfig) -> list[str]:
     """The field names of the model at a location in the recipe, for 'unknown field' errors."""
     model: type[BaseModel] | None = Recipe
     for part in loc:
         if isinstance(part, int) or model is None:
             continue
         annotation = model.model_fields[part].annotation if part in model.model_fields else None
-        model = _model_in(annotation)
+        model = stage_model if part == "stages" and model is Recipe else _model_in(annotation)
     return sorted(model.model_fields) if model else []
 
 

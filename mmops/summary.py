@@ -17,6 +17,8 @@ def print_summary(summary: dict, console: Console | None = None) -> None:
         status = "[yellow]candidate (gate not passed)[/yellow]"
     console.rule(f"[bold]{summary['model']} v{summary['version']}[/bold]: {status}")
     console.print(f"dataset   {data['name']}  md5 {data['md5']}  git {data['git_rev'][:10]}")
+    for stage, written in summary.get("datasets_written", {}).items():
+        console.print(f"  written by {stage}: {written['name']}  md5 {written['md5']}  git {written['git_rev'][:10]}")
     console.print(f"pipeline  MLflow run {summary['pipeline_run_id']}  ({summary['seconds']:.0f}s)")
     stages = Table("stage", "MLflow run", "seconds", box=None)
     for name, run_id in summary["stage_runs"].items():

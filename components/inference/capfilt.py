@@ -14,10 +14,11 @@ how many true captions it kept.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated
 
 import torch
+from pydantic import BaseModel, ConfigDict, Field
 
 from components.data.llava_json import load_image, resolve_image
 from components.data.tokenizer import TextTokenizer
@@ -28,14 +29,15 @@ from components.models.blip import BlipModel
 SYNTHETIC_SUFFIX = "-capfilt"
 
 
-@dataclass(frozen=True)
-class CapFiltConfig:
-    top_p: float = 0.9
+class CapFiltConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    top_p: Annotated[float, Field(gt=0, le=1)] = 0.9
     """The captioner's nucleus (BLIP: 0.9)."""
-    threshold: float = 0.5
+    threshold: Annotated[float, Field(ge=0, le=1)] = 0.5
     """The least ITM match probability a kept caption has."""
-    max_tokens: int = 40
-    batch_size: int = 128
+    max_tokens: Annotated[int, Field(ge=1, le=256)] = 40
+    batch_size: Annotated[int, Field(ge=1)] = 128
     seed: int = 0
 
 

@@ -277,3 +277,55 @@ def test_blip_pretrains_with_its_three_losses_and_is_served_as_an_embedder(tmp_p
         out = mlflow.pyfunc.load_model("models:/tiny-blip@production").predict(
             pd.DataFrame({"image": [str(image)], "candidates": ["a red circle|a blue square"]}))
     assert out.loc[0, "label"] in {"a red circle", "a blue square"} and len(out.loc[0, "image_embedding"]) == 16
+
+
+def test_capfilt_writes_a_dataset_version_a_later_stage_trains_on_and_the_lineage_runs_through_it(tmp_path: Path):
+    from registry.lineage import ancestry, dataset_descendants, open_store
+
+    run = run_family("tiny_blip_capfilt.yaml", tmp_path / "work")
+    repo = run.work / "datasets"
+    written = repo / "data" / "tiny-noisy-capfilt"
+    noisy = repo / "data" / "tiny-noisy"
+    # the bootstrapped captions: originals the filter kept and synthetic ones, every image a source image
+    kept = json.loads((written / "captions_train.json").read_text())
+    report = json.loads((written / "capfilt.json").read_text())
+    assert report["samples"] == len(kept) and report["model"] == "noisy"
+    assert {"kept_original", "kept_synthetic", "noise_removed", "clean_kept"} <= report["statistics"].keys()
+    assert all((noisy / s["image"]).is_file() for s in kept)
+    assert (written / "captions_test.json").read_bytes() == (noisy / "captions_test.json").read_bytes()
+    # a DVC version of its own, committed to the dataset repository's git and pushed
+    dvc_file = yaml.safe_load((repo / "data" / "tiny-noisy-capfilt.dvc").read_text())
+    md5 = dvc_file["outs"][0]["md5"]
+    assert run.version.tags["mmops.datasets_written"] == f"tiny-noisy-capfilt@{md5}"
+
+    capfilt = run.client.get_run(run.stage_runs["capfilt"])
+    assert {"kept_original", "kept_synthetic", "noise_removed", "clean_kept", "samples_written"} <= capfilt.data.metrics.keys()
+    assert capfilt.data.params["model"] == "noisy" and capfilt.data.tags["mmops.dataset_written"].endswith(md5)
+    bootstrap = run.client.get_run(run.stage_runs["bootstrap"])
+    assert [d.dataset.digest for d in bootstrap.inputs.dataset_inputs] == [md5], "bootstrap must train on the written version"
+    assert str(run.client.get_registered_model("tiny-blip-capfilt").aliases["production"]) == "1"
+
+    with open_store(run.settings.lineage_url) as store, store.session() as session:
+        root = ancestry(session, "tiny-blip-capfilt", "1")
+        fed = dataset_descendants(session, run.version.tags["mmops.dataset.md5"])
+    (read,) = root.checkpoint.stage.datasets
+    assert (root.checkpoint.stage.name, read.name, read.md5) == ("bootstrap", "tiny-noisy-capfilt", md5)
+    (writer,) = read.produced_by
+    assert writer.name == "capfilt" and writer.parent_checkpoints["*"].stage.name == "noisy"
+    assert [d.name for d in writer.datasets] == ["tiny-noisy"]
+    assert [s.name for s in fed.stages] == ["noisy", "capfilt", "bootstrap"]
+    assert [(m.name, m.version) for m in fed.model_versions] == [("tiny-blip-capfilt", "1")]
+
+
+def test_a_capfilt_stage_that_keeps_nothing_fails_before_writing_a_dataset_or_a_model(tmp_path: Path):
+    recipe = yaml.safe_load((HERE / "tiny_blip_capfilt.yaml").read_text())
+    recipe["base"] = str(HERE / recipe["base"])
+    recipe["stages"][1]["capfilt"]["threshold"] = 1.0  # an untrained head is never that sure
+    path = tmp_path / "strict.yaml"
+    path.write_text(yaml.safe_dump(recipe))
+    work = tmp_path / "work"
+    failed = mmops("run", str(path), "--workdir", str(work), status=2)
+    assert "kept no caption" in failed.stderr and "capfilt.threshold 1.0" in failed.stderr
+    assert not (work / "datasets" / "data" / "tiny-noisy-capfilt").exists()
+    client = client_for(Settings.for_workdir(work, env={}))
+    assert client.search_model_versions("name='tiny-blip-capfilt'") == []

@@ -194,3 +194,41 @@ def test_qformer_stage_without_a_qformer_is_refused(tmp_path):
     raw["model"]["qformer"] = {"num_queries": 8, "dim": 32, "depth": 2, "heads": 2}
     path.write_text(yaml.safe_dump(raw))
     assert load_recipe(path).recipe.stage("qformer").objective == "qformer_pretrain"
+
+
+def capfilt_recipe(tmp_path: Path, change) -> Path:
+    raw = yaml.safe_load((ROOT / "recipes/blip_capfilt.yaml").read_text())
+    raw["base"] = str(ROOT / "recipes/blip.yaml")
+    change(raw)
+    return write(tmp_path / "capfilt.yaml", raw)
+
+
+@pytest.mark.parametrize(
+    "change, error",
+    [
+        (lambda r: r["stages"][2].update(data="noisy"), r"stage 'bootstrap' reads data from 'noisy', which is not an earlier data stage \(earlier data stages: capfilt\)"),
+        (lambda r: r["stages"][2].update(data="later"), r"reads data from 'later', which is not an earlier data stage"),
+        (lambda r: r["stages"][1].update(model="bootstrap"), r"stage 'capfilt' takes weights from 'bootstrap', which is not an earlier stage"),
+        (lambda r: r["stages"][2].update(init={"*": "capfilt"}), r"takes weights from 'capfilt', a data stage, which writes a dataset and no weights"),
+        (lambda r: r["stages"][1].update(model="models:/bad name"), r"stages\.1\.model: .*not a model URI"),
+        (lambda r: r["stages"][1]["capfilt"].update(threshold=1.5), r"stages\.1\.capfilt\.threshold: .*less than or equal to 1"),
+        (lambda r: r["stages"][1].update(dataset="shapes-noisy"), r"dataset name 'shapes-noisy' is written twice"),
+        (lambda r: r["stages"][1].update(steps=10), r"stages\.1\.steps: unknown field \(allowed: capfilt, data, dataset, model, name, objective\)"),
+        (lambda r: r.update(output_stage="capfilt"), r"output stage 'capfilt' must produce a model .* not capfilt"),
+        (lambda r: r["stages"].insert(0, {"name": "clip", "objective": "contrastive", "trainable": ["vision"]})
+         or r["stages"][2].update(model="clip"), r"model 'clip' is a contrastive stage; CapFilt needs BLIP's \(blip_pretrain\)"),
+    ],
+)
+def test_data_stages_are_checked_before_anything_runs(tmp_path: Path, change, error: str):
+    with pytest.raises(RecipeError, match=rf"(?s)capfilt\.yaml.*{error}"):
+        load_recipe(capfilt_recipe(tmp_path, change))
+
+
+def test_a_capfilt_recipe_names_the_dataset_it_writes(tmp_path: Path):
+    recipe = load_recipe(ROOT / "recipes/blip_capfilt.yaml").recipe
+    (capfilt,) = recipe.data_stages
+    assert recipe.dataset_name(capfilt) == "shapes-noisy-capfilt" and recipe.stage("bootstrap").data == "capfilt"
+    assert [s.name for s in recipe.training_stages] == ["noisy", "bootstrap"] and recipe.final_stage.name == "bootstrap"
+    named = load_recipe(capfilt_recipe(tmp_path, lambda r: r["stages"][1].update(dataset="bootstrapped", model="models:/shapes-blip@production")))
+    assert named.recipe.dataset_name(named.recipe.data_stages[0]) == "bootstrapped"
+    assert named.recipe.parent_models == ["models:/shapes-blip@production"]

@@ -38,7 +38,7 @@ def test_the_filter_threshold_decides_what_is_kept(noisy: Path):
     assert stats["kept_original"] == 1.0 and len(everything) == len(samples) + len(synthetic)
     assert stats["kept_synthetic"] == len(synthetic) / len(samples)
     assert {"noise_removed", "clean_kept"} <= stats.keys() and stats["noise_removed"] == 0.0 and stats["clean_kept"] == 1.0
-    _, nothing, none = run(noisy, threshold=1.01)
+    _, nothing, none = run(noisy, threshold=1.0)  # an untrained head is never that sure
     assert nothing == [] and none["kept_original"] == none["kept_synthetic"] == 0.0 and none["noise_removed"] == 1.0
 
 

@@ -1,0 +1,110 @@
+"""A data stage as a Prefect task: CapFilt over a dataset's train captions, written as a new DVC dataset version."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import mlflow
+import torch
+from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
+from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from components.data.build import load_dataset_tokenizer
+from components.data.llava_json import load_llava_json
+from components.inference.capfilt import capfilt
+from components.training.checkpoints import init_part, load_weights
+from components.training.stage_data import captions_file
+from components.training.stage_models import build_stage_model
+from flows.context import DataStageOutcome, PipelineContext
+from flows.stage_task import parent_model
+from mmops.errors import PipelineError
+from mmops.recipe import CapFiltStageConfig
+from registry.data_repo import DatasetVersion, version_derived_dataset
+from registry.tracking import client_for, log_dataset_input
+
+TRAIN_CAPTIONS = "captions_train.json"
+REPORT = "capfilt.json"
+"""Written beside the bootstrapped captions: what made them (source version, model, settings) and the statistics."""
+EXAMPLES = 24
+"""Synthetic captions kept, logged to MLflow for a person to read."""
+
+
+def capfilt_params(stage: CapFiltStageConfig, dataset: str) -> dict[str, str]:
+    return {"objective": stage.objective, "model": stage.model, "data": stage.data or "", "dataset": dataset} | {
+        f"capfilt.{key}": str(value) for key, value in stage.capfilt.model_dump().items()
+    }
+
+
+@task(name="capfilt", cache_policy=NO_CACHE)
+def run_capfilt(ctx: PipelineContext, stage: CapFiltStageConfig, source: DatasetVersion) -> DataStageOutcome:
+    logger = get_run_logger()
+    started = time.perf_counter()
+    recipe = ctx.recipe
+    name = recipe.dataset_name(stage)
+    client = client_for(ctx.settings)
+    run = client.create_run(
+        ctx.experiment_id,
+        run_name=stage.name,
+        tags={MLFLOW_PARENT_RUN_ID: ctx.pipeline_run_id, MLFLOW_RUN_NAME: stage.name, "mmops.stage": stage.name},
+    )
+    run_id = run.info.run_id
+    try:
+        client.log_batch(run_id, params=[mlflow.entities.Param(k, v) for k, v in capfilt_params(stage, name).items()])
+        log_dataset_input(client, run_id, source.name, source.md5, {"git_rev": source.git_rev, "path": f"data/{source.name}"}, "train")
+        tokenizer = load_dataset_tokenizer(source.path)
+        model = build_stage_model("blip_pretrain", recipe.model, tokenizer)
+        parent_models: dict[str, str] = {}
+        if stage.parent_models:
+            parent = parent_model(ctx, stage.model, tokenizer)
+            weights, parent_models = parent.weights, {stage.model: parent.version}
+            client.set_tag(run_id, f"mmops.parent_model.{stage.model.removeprefix('models:/').replace('@', ':')}", parent.version)
+        else:
+            weights = ctx.stage_weights(stage.model)
+        init_part(model, "*", load_weights(weights), stage.model)
+        samples = load_llava_json(captions_file(source.path, "train"))
+        logger.info("stage %s (capfilt): captioning and filtering %d train images with %s", stage.name, len(samples), stage.model)
+        torch.manual_seed(stage.capfilt.seed)
+        kept, stats = capfilt(model, tokenizer, samples, source.path, recipe.model.vision.image_size, stage.capfilt,
+                              progress=_progress(logger, stage.name))
+        if not kept:  # before anything is written: an empty dataset version would fail every stage that reads it
+            raise PipelineError(
+                f"{ctx.loaded.path}: stage {stage.name!r} kept no caption of {len(samples)} images: the filter ({stage.model}) never "
+                f"reached capfilt.threshold {stage.capfilt.threshold}; lower it (allowed: 0 to 1) or train {stage.model} longer"
+            )
+        report = {"source": {"name": source.name, "md5": source.md5, "git_rev": source.git_rev}, "model": stage.model,
+                  "parent_models": parent_models, "capfilt": stage.capfilt.model_dump(), "statistics": stats, "samples": len(kept)}
+        written = version_derived_dataset(
+            ctx.settings.datasets_repo, ctx.settings.dvc_remote, name, source,
+            {TRAIN_CAPTIONS: json.dumps(kept), REPORT: json.dumps(report, indent=2)},
+        )
+        seconds = time.perf_counter() - started
+        metrics = stats | {"samples_written": float(len(kept)), "capfilt_seconds": seconds}
+        for key, value in metrics.items():
+            client.log_metric(run_id, key, value)
+        client.log_dict(run_id, [s for s in kept if s.get("caption_synthetic")][:EXAMPLES], "capfilt_examples.json")
+        client.set_tag(run_id, "mmops.dataset_written", f"{written.name}@{written.md5}")
+        client.set_terminated(run_id, "FINISHED")
+    except Exception:
+        client.set_terminated(run_id, "FAILED")
+        raise
+    logger.info(
+        "stage %s: %s %s written (%d samples; originals kept %.3f, synthetic kept %.3f%s) in %.1fs", stage.name, written.name,
+        written.md5, len(kept), stats["kept_original"], stats["kept_synthetic"],
+        f", noise removed {stats['noise_removed']:.3f}, clean kept {stats['clean_kept']:.3f}" if "noise_removed" in stats else "", seconds,
+    )
+    return DataStageOutcome(stage.name, run_id, written, seconds, metrics, parent_models)
+
+
+def _progress(logger, stage: str):
+    """Log every tenth of the way: CapFilt over a full dataset takes minutes."""
+    shown = [-1]
+
+    def report(done: int, total: int) -> None:
+        tenth = done * 10 // max(total, 1)
+        if tenth > shown[0]:
+            shown[0] = tenth
+            logger.info("stage %s: %d / %d images", stage, done, total)
+
+    return report
