@@ -16,7 +16,7 @@ from typing import Any
 
 from dashboards.display import short_hash, utc_text
 from dashboards.models_overview import key_metrics
-from registry.lineage import AncestryNode, CheckpointNode, DatasetNode, EvaluationNode
+from registry.lineage import AncestryNode, CheckpointNode, DatasetNode, EvaluationNode, StageNode
 
 WHOLE_MODEL = "*"  # the part name of a stage that starts the whole model from its parent
 KIND_ORDER = ("model", "alias", "evaluation", "stage", "dataset", "recipe", "code")
@@ -144,11 +144,19 @@ class _Builder:
 
     def checkpoint(self, checkpoint: CheckpointNode) -> str:
         """The node of the stage run that produced the checkpoint (the checkpoint is part of its details)."""
-        stage = checkpoint.stage
+        return self.stage(checkpoint.stage, checkpoint)
+
+    def stage(self, stage: StageNode, checkpoint: CheckpointNode | None = None) -> str:
+        """A stage run's node; a data stage (CapFilt) has no checkpoint, and an edge to the dataset it wrote."""
         node_id = f"stage:{stage.pipeline.mlflow_run_id}/{stage.name}"
         if node_id in self.graph.nodes:
             return node_id
         loss = "" if stage.final_loss is None else f"\nloss {stage.final_loss:.4f}"
+        written = {} if checkpoint is None else {
+            "checkpoint": checkpoint.path,
+            "checkpoint sha256": checkpoint.sha256,
+            "checkpoint created": utc_text(checkpoint.created_at),
+        }
         self.graph.add(GraphNode(node_id, "stage", f"stage {stage.name}\n{stage.objective}{loss}", {
             "stage": stage.name,
             "objective": stage.objective,
@@ -160,9 +168,7 @@ class _Builder:
             "seconds": stage.seconds,
             "final loss": stage.final_loss,
             "metrics": stage.metrics,
-            "checkpoint": checkpoint.path,
-            "checkpoint sha256": checkpoint.sha256,
-            "checkpoint created": utc_text(checkpoint.created_at),
+            **written,
         }))
         for dataset in stage.datasets:
             self.graph.connect(GraphEdge(self.dataset(dataset), node_id))
@@ -174,12 +180,17 @@ class _Builder:
 
     def dataset(self, dataset: DatasetNode) -> str:
         node_id = f"dataset:{dataset.name}@{dataset.md5}@{dataset.git_rev}"
+        if node_id in self.graph.nodes:
+            return node_id
         self.graph.add(GraphNode(node_id, "dataset", f"{dataset.name}\nmd5 {dataset.md5}\ngit {short_hash(dataset.git_rev)}", {
             "dataset": dataset.name,
             "md5": dataset.md5,
             "git revision": dataset.git_rev,
             "path": dataset.path,
+            **({"written by": ", ".join(f"stage {s.name} ({s.objective})" for s in dataset.produced_by)} if dataset.produced_by else {}),
         }))
+        for producer in dataset.produced_by:
+            self.graph.connect(GraphEdge(self.stage(producer), node_id, "wrote"))
         return node_id
 
     def evaluation(self, model: AncestryNode, evaluation: EvaluationNode) -> str:

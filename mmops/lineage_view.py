@@ -41,6 +41,9 @@ def _stage(stage: StageNode, indent: str) -> list[str]:
     lines = [f"{indent}<- stage {stage.name} ({stage.objective}, {stage.status}, loss {loss}, run {stage.mlflow_run_id})"]
     for data in stage.datasets:
         lines.append(f"{indent}   data {data.name} md5 {data.md5} git {data.git_rev[:12]}")
+        for writer in data.produced_by:  # a data stage (CapFilt) wrote it: what that stage read and ran
+            lines.append(f"{indent}     written by:")
+            lines += _stage(writer, indent + "       ")
     for part, parent in sorted(stage.parent_checkpoints.items()):
         lines.append(f"{indent}   {part} from:")
         lines += _checkpoint(parent, indent + "     ")

@@ -48,3 +48,15 @@ def clip_model() -> AncestryNode:
     """A registered CLIP version from an earlier pipeline of its own, as a parent model."""
     run = pipeline("clip-run", "tiny-clip", T0 - timedelta(days=1))
     return AncestryNode("tiny-clip", "1", "production", T0, "mlflow-clip-run", run, checkpoint("contrastive", 0, run), None)
+
+
+def bootstrapped() -> AncestryNode:
+    """BLIP with CapFilt: pretrain on noisy captions -> capfilt (a data stage: no checkpoint) writes a
+    dataset version -> retrain reads it -> the model version."""
+    run = pipeline("blip-run", "tiny-blip-capfilt")
+    noisy = DatasetNode("tiny-noisy", "1" * 32 + ".dir", "a" * 40, "/w/datasets/data/tiny-noisy")
+    pretrain = checkpoint("pretrain", 0, run, data=(noisy,))
+    capfilt = StageNode("capfilt", "capfilt", 1, "finished", "mlflow-blip-run-capfilt", 9.0, None, {"noise_removed": 0.8},
+                        run, (noisy,), {"*": pretrain}, {})
+    written = DatasetNode("tiny-noisy-capfilt", "2" * 32 + ".dir", "b" * 40, "/w/datasets/data/tiny-noisy-capfilt", (capfilt,))
+    return AncestryNode("tiny-blip-capfilt", "1", "candidate", T0, "mlflow-blip-run", run, checkpoint("retrain", 2, run, data=(written,)), None)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from ancestry_trees import DATA, clip_model, llava
+from ancestry_trees import DATA, bootstrapped, clip_model, llava
 
 from dashboards.lineage_graph import GraphEdge, lineage_graph, to_dot
 from registry.lineage import DatasetNode
@@ -80,3 +80,16 @@ def test_the_same_edge_is_kept_once():
     count = len(graph.edges)
     graph.connect(GraphEdge(*next(iter(graph.edges)).__dict__.values()))
     assert len(graph.edges) == count
+
+
+def test_a_dataset_a_data_stage_wrote_hangs_below_that_stage_and_what_it_read():
+    graph = lineage_graph(bootstrapped(), {})
+    stage = {n.details["stage"]: n.id for n in graph.nodes.values() if n.kind == "stage"}
+    data = {n.details["dataset"]: n for n in graph.nodes.values() if n.kind == "dataset"}
+    written, noisy = data["tiny-noisy-capfilt"], data["tiny-noisy"]
+    assert GraphEdge(stage["capfilt"], written.id, "wrote") in graph.edges
+    assert GraphEdge(written.id, stage["retrain"]) in graph.edges
+    assert GraphEdge(noisy.id, stage["capfilt"]) in graph.edges and GraphEdge(noisy.id, stage["pretrain"]) in graph.edges
+    assert GraphEdge(stage["pretrain"], stage["capfilt"], "whole model") in graph.edges  # the captioner and filter it ran
+    assert written.details["written by"] == "stage capfilt (capfilt)" and "checkpoint" not in graph.nodes[stage["capfilt"]].details
+    assert "wrote" in to_dot(graph)
