@@ -5,9 +5,7 @@ from __future__ import annotations
 import json
 import time
 
-import mlflow
 import torch
-from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
@@ -18,11 +16,11 @@ from components.training.checkpoints import init_part, load_weights
 from components.training.stage_data import captions_file
 from components.training.stage_models import build_stage_model
 from flows.context import DataStageOutcome, PipelineContext
+from flows.stage_run import open_stage_run
 from flows.stage_task import parent_model
 from mmops.errors import PipelineError
 from mmops.recipe import CapFiltStageConfig
 from registry.data_repo import DatasetVersion, version_derived_dataset
-from registry.tracking import client_for, log_dataset_input
 
 TRAIN_CAPTIONS = "captions_train.json"
 REPORT = "capfilt.json"
@@ -43,16 +41,8 @@ def run_capfilt(ctx: PipelineContext, stage: CapFiltStageConfig, source: Dataset
     started = time.perf_counter()
     recipe = ctx.recipe
     name = recipe.dataset_name(stage)
-    client = client_for(ctx.settings)
-    run = client.create_run(
-        ctx.experiment_id,
-        run_name=stage.name,
-        tags={MLFLOW_PARENT_RUN_ID: ctx.pipeline_run_id, MLFLOW_RUN_NAME: stage.name, "mmops.stage": stage.name},
-    )
-    run_id = run.info.run_id
+    client, run_id = open_stage_run(ctx, stage.name, capfilt_params(stage, name), source)
     try:
-        client.log_batch(run_id, params=[mlflow.entities.Param(k, v) for k, v in capfilt_params(stage, name).items()])
-        log_dataset_input(client, run_id, source.name, source.md5, {"git_rev": source.git_rev, "path": f"data/{source.name}"}, "train")
         tokenizer = load_dataset_tokenizer(source.path)
         model = build_stage_model("blip_pretrain", recipe.model, tokenizer)
         parent_models: dict[str, str] = {}

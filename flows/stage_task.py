@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import json
 
-import mlflow
 import torch
 from lightning.pytorch.loggers import MLFlowLogger
-from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
@@ -21,11 +19,11 @@ from components.training.stage_data import build_dataloader, build_stage_dataset
 from components.training.stage_models import build_stage_model
 from components.training.train_stage import train_stage
 from flows.context import PipelineContext, StageOutcome
+from flows.stage_run import open_stage_run
 from mmops.errors import RegistryError
 from mmops.recipe import StageConfig
 from registry.data_repo import DatasetVersion
 from registry.model_versions import ResolvedModel, resolve_model
-from registry.tracking import client_for, log_dataset_input
 
 
 def stage_params(stage: StageConfig) -> dict[str, str]:
@@ -60,17 +58,8 @@ def parent_model(ctx: PipelineContext, source: str, tokenizer: TextTokenizer) ->
 def run_stage(ctx: PipelineContext, stage: StageConfig, dataset: DatasetVersion) -> StageOutcome:
     logger = get_run_logger()
     recipe = ctx.recipe
-    client = client_for(ctx.settings)
-    run = client.create_run(
-        ctx.experiment_id,
-        run_name=stage.name,
-        tags={MLFLOW_PARENT_RUN_ID: ctx.pipeline_run_id, MLFLOW_RUN_NAME: stage.name, "mmops.stage": stage.name},
-    )
-    run_id = run.info.run_id
+    client, run_id = open_stage_run(ctx, stage.name, stage_params(stage), dataset)
     try:
-        client.log_batch(run_id, params=[mlflow.entities.Param(k, v) for k, v in stage_params(stage).items()])
-        log_dataset_input(client, run_id, dataset.name, dataset.md5, {"git_rev": dataset.git_rev, "path": f"data/{dataset.name}"}, "train")
-
         torch.manual_seed(stage.seed)  # the model's initial weights are a function of the recipe
         tokenizer = load_dataset_tokenizer(dataset.path)
         model = build_stage_model(stage.objective, recipe.model, tokenizer)
