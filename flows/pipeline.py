@@ -1,5 +1,8 @@
 """The pipeline of one recipe run: version data -> stages in order -> evaluate -> register -> gate and promote.
 
+A stage trains (weights for later stages) or, as a data stage (CapFilt), writes a
+dataset version that later stages name with `data:`.
+
 Thin orchestration: every step is a task that calls components (model math)
 or registry (MLflow, DVC, audit log).
 """
