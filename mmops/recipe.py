@@ -298,6 +298,9 @@ class Recipe(Strict):
                     )
             seen.append(stage.name)
         written = [self.data.name] + [self.dataset_name(s) for s in self.data_stages]
+        for stage in self.data_stages:
+            if not NAME.match(self.dataset_name(stage)):
+                raise ValueError(f"data stage {stage.name!r} writes {self.dataset_name(stage)!r}, which is not a name (at most 63 characters); set its dataset")
         for name in written:
             if written.count(name) > 1:
                 raise ValueError(f"dataset name {name!r} is written twice (the recipe's data and its data stages' datasets must differ)")

@@ -213,6 +213,7 @@ def capfilt_recipe(tmp_path: Path, change) -> Path:
         (lambda r: r["stages"][1].update(model="models:/bad name"), r"stages\.1\.model: .*not a model URI"),
         (lambda r: r["stages"][1]["capfilt"].update(threshold=1.5), r"stages\.1\.capfilt\.threshold: .*less than or equal to 1"),
         (lambda r: r["stages"][1].update(dataset="shapes-noisy"), r"dataset name 'shapes-noisy' is written twice"),
+        (lambda r: r["stages"][1].update(name="c" * 60) or r["stages"][2].update(data="c" * 60), r"writes 'shapes-noisy-c+', which is not a name .*set its dataset"),
         (lambda r: r["stages"][1].update(steps=10), r"stages\.1\.steps: unknown field \(allowed: capfilt, data, dataset, model, name, objective\)"),
         (lambda r: r.update(output_stage="capfilt"), r"output stage 'capfilt' must produce a model .* not capfilt"),
         (lambda r: r["stages"].insert(0, {"name": "clip", "objective": "contrastive", "trainable": ["vision"]})
