@@ -17,12 +17,11 @@ from components.training.stage_data import captions_file
 from components.training.stage_models import build_stage_model
 from flows.context import DataStageOutcome, PipelineContext
 from flows.stage_run import open_stage_run
-from flows.stage_task import parent_model
+from flows.stage_task import parent_model, parent_model_tag
 from mmops.errors import PipelineError
 from mmops.recipe import CapFiltStageConfig
 from registry.data_repo import DatasetVersion, version_derived_dataset
 
-TRAIN_CAPTIONS = "captions_train.json"
 REPORT = "capfilt.json"
 """Written beside the bootstrapped captions: what made them (source version, model, settings) and the statistics."""
 EXAMPLES = 24
@@ -49,11 +48,12 @@ def run_capfilt(ctx: PipelineContext, stage: CapFiltStageConfig, source: Dataset
         if stage.parent_models:
             parent = parent_model(ctx, stage.model, tokenizer)
             weights, parent_models = parent.weights, {stage.model: parent.version}
-            client.set_tag(run_id, f"mmops.parent_model.{stage.model.removeprefix('models:/').replace('@', ':')}", parent.version)
+            client.set_tag(run_id, parent_model_tag(stage.model), parent.version)
         else:
             weights = ctx.stage_weights(stage.model)
         init_part(model, "*", load_weights(weights), stage.model)
-        samples = load_llava_json(captions_file(source.path, "train"))
+        train_captions = captions_file(source.path, "train")
+        samples = load_llava_json(train_captions)
         logger.info("stage %s (capfilt): captioning and filtering %d train images with %s", stage.name, len(samples), stage.model)
         torch.manual_seed(stage.capfilt.seed)
         kept, stats = capfilt(model, tokenizer, samples, source.path, recipe.model.vision.image_size, stage.capfilt,
@@ -67,7 +67,7 @@ def run_capfilt(ctx: PipelineContext, stage: CapFiltStageConfig, source: Dataset
                   "parent_models": parent_models, "capfilt": stage.capfilt.model_dump(), "statistics": stats, "samples": len(kept)}
         written = version_derived_dataset(
             ctx.settings.datasets_repo, ctx.settings.dvc_remote, name, source,
-            {TRAIN_CAPTIONS: json.dumps(kept), REPORT: json.dumps(report, indent=2)},
+            {train_captions.name: json.dumps(kept), REPORT: json.dumps(report, indent=2)},
         )
         seconds = time.perf_counter() - started
         metrics = stats | {"samples_written": float(len(kept)), "capfilt_seconds": seconds}

@@ -54,6 +54,12 @@ def parent_model(ctx: PipelineContext, source: str, tokenizer: TextTokenizer) ->
     return parent
 
 
+def parent_model_tag(source: str) -> str:
+    """The MLflow tag naming the version a models:/ source resolved to; tag keys allow no '@', so
+    models:/NAME@ALIAS is keyed NAME:ALIAS."""
+    return f"mmops.parent_model.{source.removeprefix('models:/').replace('@', ':')}"
+
+
 @task(name="train-stage", cache_policy=NO_CACHE)
 def run_stage(ctx: PipelineContext, stage: StageConfig, dataset: DatasetVersion) -> StageOutcome:
     logger = get_run_logger()
@@ -70,8 +76,7 @@ def run_stage(ctx: PipelineContext, stage: StageConfig, dataset: DatasetVersion)
             copied = init_part(model, part, load_weights(weights_path), source)
             logger.info("stage %s: %s <- %s (%d tensors)", stage.name, part, source, copied)
         for source, resolved in parent_models.items():
-            # MLflow tag keys allow no '@': models:/NAME@ALIAS is keyed NAME:ALIAS
-            client.set_tag(run_id, f"mmops.parent_model.{source.removeprefix('models:/').replace('@', ':')}", resolved)
+            client.set_tag(run_id, parent_model_tag(source), resolved)
 
         image_size = recipe.model.vision.image_size
         flamingo = recipe.model.flamingo

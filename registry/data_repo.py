@@ -91,7 +91,7 @@ def version_dataset(repo: Path, remote: str, name: str, params: dict[str, Any]) 
     all_params = yaml.safe_load(params_path.read_text()) if params_path.exists() else {}
     all_params[name] = params
     params_path.write_text(yaml.safe_dump(all_params, sort_keys=True))
-    pipeline = yaml.safe_load(dvc_path.read_text()) if dvc_path.exists() else {"stages": {}}
+    pipeline = _pipeline(repo)
     pipeline["stages"][name] = stage_definition(name)
     dvc_path.write_text(yaml.safe_dump(pipeline, sort_keys=True))
 
@@ -111,16 +111,15 @@ def version_derived_dataset(
 ) -> DatasetVersion:
     """Write `name` as the source version's files with `replaced` (relative path -> text) in place of
     some or added, commit it as a DVC-tracked directory, push it; return the version."""
+    for relative in replaced:  # before anything is written
+        if Path(relative).is_absolute() or ".." in Path(relative).parts:
+            raise PipelineError(f"dataset {name!r}: file {relative!r} is not a path inside the dataset")
     ensure_repo(repo, remote)
-    pipeline = yaml.safe_load((repo / "dvc.yaml").read_text()) if (repo / "dvc.yaml").exists() else {"stages": {}}
-    if name in pipeline["stages"]:
+    if name in _pipeline(repo)["stages"]:
         raise PipelineError(f"dataset {name!r} is generated from parameters in {repo / 'dvc.yaml'}; a data stage must write another name")
     out = repo / "data" / name
     incoming = out.with_name(f".{name}.incoming")
     shutil.rmtree(incoming, ignore_errors=True)
-    for relative in replaced:
-        if Path(relative).is_absolute() or ".." in Path(relative).parts:
-            raise PipelineError(f"dataset {name!r}: file {relative!r} is not a path inside the dataset")
     for file in sorted(source.path.rglob("*")):
         relative = file.relative_to(source.path).as_posix()
         if file.is_file() and relative not in replaced:
@@ -141,6 +140,12 @@ def version_derived_dataset(
     rev = _git(repo, "rev-parse", "HEAD").strip()
     md5 = yaml.safe_load((repo / "data" / f"{name}.dvc").read_text())["outs"][0]["md5"]
     return DatasetVersion(name=name, path=out, md5=md5, git_rev=rev, remote=remote)
+
+
+def _pipeline(repo: Path) -> dict[str, Any]:
+    """The repository's dvc.yaml: the stages that generate datasets from parameters."""
+    path = repo / "dvc.yaml"
+    return yaml.safe_load(path.read_text()) if path.exists() else {"stages": {}}
 
 
 def _link_or_copy(source: Path, target: Path) -> None:
