@@ -80,9 +80,10 @@ def run_stage(ctx: PipelineContext, stage: StageConfig, dataset: DatasetVersion)
 
         image_size = recipe.model.vision.image_size
         flamingo = recipe.model.flamingo
+        max_images = stage.max_images if stage.objective == "llava_interleaved" else flamingo.max_images if flamingo else 1
         dataset_obj = build_stage_dataset(
             stage.objective, dataset.path, tokenizer, image_size, stage.max_len, pinpoints=recipe.model.anyres_pinpoints,
-            max_images=flamingo.max_images if flamingo else 1, seed=stage.seed,
+            max_images=max_images, seed=stage.seed,
             region_grid=recipe.model.vision.grid if stage.region_weight > 0 else None, text_corpus=stage.text_corpus,
             label_prompts=LabelPrompts(stage.label_prompts, tuple(recipe.evaluation.zero_shot_templates)) if stage.label_prompts > 0 else None,
         )

@@ -25,19 +25,19 @@ from components.models.hf_config import has_safetensors, resolve_dir
 from components.training.config import OptimizerConfig
 from components.training.freeze import in_group
 from components.evaluation.metric_names import ANSWER_METRICS, CONTRASTIVE_METRICS, is_answer_metric, is_contrastive_metric
-from components.training.objectives import CONTRASTIVE_OBJECTIVES, FLAMINGO_OBJECTIVES, LLAVA_OBJECTIVES, OUTPUT_OBJECTIVES
+from components.training.objectives import ANSWERING_OBJECTIVES, CONTRASTIVE_OBJECTIVES, FLAMINGO_OBJECTIVES, LLAVA_OBJECTIVES, OUTPUT_OBJECTIVES
 from mmops.errors import RecipeError
 
 Objective = Literal[
-    "contrastive", "language_modeling", "llava_pretrain", "llava_instruct", "llava_multitask", "flamingo_interleaved", "qformer_pretrain",
-    "blip_pretrain",
+    "contrastive", "language_modeling", "llava_pretrain", "llava_instruct", "llava_multitask", "llava_interleaved", "flamingo_interleaved",
+    "qformer_pretrain", "blip_pretrain",
 ]
 
 # The parameter groups (top-level submodules) of the model each objective trains.
 MODEL_PARTS: dict[str, tuple[str, ...]] = {
     "contrastive": ("vision", "text", "image_projection", "text_projection", "logit_scale"),
     "language_modeling": ("language_model",),
-    **dict.fromkeys(LLAVA_OBJECTIVES, ("vision", "connector", "language_model", "visual_expert", "image_newline")),
+    **dict.fromkeys(LLAVA_OBJECTIVES, ("vision", "connector", "language_model", "visual_expert", "image_newline", "image_boundaries")),
     **dict.fromkeys(FLAMINGO_OBJECTIVES, ("vision", "connector", "language_model", "gated_cross_attention")),
     "qformer_pretrain": ("vision", "qformer", "image_projection", "text_projection", "itm_head", "lm_head", "logit_scale"),
     "blip_pretrain": ("vision", "text", "image_projection", "text_projection", "itm_head", "lm_head", "logit_scale"),
@@ -47,10 +47,11 @@ MODEL_PARTS: dict[str, tuple[str, ...]] = {
 OPTIONAL_PARTS: dict[str, tuple[Callable[[ModelConfig], bool], str]] = {
     "visual_expert": (lambda m: m.visual_expert, "model.visual_expert is not true"),
     "image_newline": (lambda m: m.anyres_pinpoints is not None, "model.anyres_pinpoints is not set"),
+    "image_boundaries": (lambda m: m.image_boundaries, "model.image_boundaries is not true"),
 }
 
 # The objectives whose data are conversations of varying length, which group_by_length can batch.
-LENGTH_GROUPED_OBJECTIVES = LLAVA_OBJECTIVES
+LENGTH_GROUPED_OBJECTIVES = LLAVA_OBJECTIVES - {"llava_interleaved"}
 
 MODEL_URI = re.compile(r"^models:/(?P<name>[A-Za-z0-9][A-Za-z0-9_.-]*)(@(?P<alias>[A-Za-z0-9_-]+)|/(?P<version>\d+))$")
 NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
@@ -142,6 +143,10 @@ class StageConfig(Strict):
     data: Name | None = None
     """The data stage whose dataset this stage trains on (CapFilt's bootstrapped captions); default:
     the recipe's dataset."""
+    max_images: Annotated[int, Field(ge=1)] = 3
+    """llava_interleaved stages: the most images (captions and conversations, each with its image)
+    one training sequence holds; each sequence draws 1 to this many. (Flamingo's limit is
+    model.flamingo.max_images, which its few-shot prompts share.)"""
     label_prompts: Annotated[float, Field(ge=0, le=1)] = 0.0
     """Contrastive stages: UniCL (Florence). The scenes of one object are image-label data, labelled by
     its colour and shape; this fraction of their texts is a prompt of that label (a template drawn from
@@ -159,6 +164,8 @@ class StageConfig(Strict):
             raise ValueError(f"label_prompts are UniCL's image-label texts for a contrastive model; the {self.objective} objective has none (allowed for: contrastive)")
         if self.region_weight > 0 and self.objective != "contrastive":
             raise ValueError(f"region_weight aligns a contrastive tower's patches with words; the {self.objective} objective has none (allowed for: contrastive)")
+        if self.max_images != 3 and self.objective != "llava_interleaved":
+            raise ValueError(f"max_images is for the llava_interleaved objective's sequences; the {self.objective} objective has none (allowed for: llava_interleaved)")
         if self.group_by_length and self.objective not in LENGTH_GROUPED_OBJECTIVES:
             allowed = ", ".join(sorted(LENGTH_GROUPED_OBJECTIVES))
             raise ValueError(f"group_by_length groups conversations; the {self.objective} objective has none (allowed for: {allowed})")
@@ -260,7 +267,7 @@ class PromotionConfig(Strict):
 class Recipe(Strict):
     name: Name
     """The registered model name."""
-    family: Literal["llava", "llava-1.5", "llava-1.6", "blip2", "minigpt4", "qwen-vl", "cogvlm", "flamingo", "clip", "unicl", "blip"]
+    family: Literal["llava", "llava-1.5", "llava-1.6", "blip2", "minigpt4", "qwen-vl", "cogvlm", "flamingo", "clip", "unicl", "blip", "kosmos-1"]
     description: str = ""
     data: DataConfig = DataConfig()
     model: ModelConfig = ModelConfig()
@@ -333,8 +340,14 @@ class Recipe(Strict):
                 f"the output stage {final.name!r} must produce a model the pipeline can evaluate and serve ({allowed}), not {final.objective}"
             )
         self._gate_metrics_exist(final.objective)
-        if self.evaluation.few_shot and final.objective not in FLAMINGO_OBJECTIVES:
-            raise ValueError(f"evaluation.few_shot needs a model that reads several images in one prompt (flamingo_interleaved); the output stage is {final.objective} (allowed: 0)")
+        if self.evaluation.few_shot and (final.objective not in ANSWERING_OBJECTIVES or self.model.anyres_pinpoints is not None):
+            raise ValueError(
+                f"evaluation.few_shot needs a model that reads several images in one prompt (a LLaVA-style model on square input, or Flamingo);"
+                f" the output stage is {final.objective}{' with anyres_pinpoints' if self.model.anyres_pinpoints else ''} (allowed: 0)"
+            )
+        interleaved = [s.name for s in self.training_stages if s.objective == "llava_interleaved"]
+        if interleaved and self.model.anyres_pinpoints is not None:
+            raise ValueError(f"stage {interleaved[0]!r} splices several images into one sequence; model.anyres_pinpoints splits one image into views (allowed there: no anyres_pinpoints)")
         return self
 
     def _gate_metrics_exist(self, objective: str) -> None:

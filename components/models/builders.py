@@ -19,6 +19,7 @@ from components.models.family import ModelConfig
 from components.models.flamingo import FlamingoModel
 from components.models.gated_cross_attention import GatedCrossAttentionBlock
 from components.models.hf_backbones import HFCausalLM, HFVisionTower, LanguageModel, VisionTower
+from components.models.image_boundaries import ImageBoundaries
 from components.models.language_model import DecoderLM
 from components.models.llava import LlavaModel
 from components.models.med import MedTextTransformer
@@ -114,6 +115,7 @@ def build_llava(cfg: ModelConfig, vocab_size: int, image_token_id: int, pad_toke
             vision_feature_layer=cfg.vision_feature_layer,
             image_positions=cfg.image_positions,
             anyres_pinpoints=cfg.anyres_pinpoints,
+            image_boundaries=ImageBoundaries(cfg.language_model.dim) if cfg.image_boundaries else None,
         )
     )
     if cfg.visual_expert:  # copies of the initialised LM's layers

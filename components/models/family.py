@@ -48,6 +48,9 @@ class ModelConfig(BaseModel):
     """Position ids of image tokens: one each (LLaVA) or one for the whole image (CogVLM)."""
     flamingo: FlamingoConfig | None = None
     """Flamingo's Perceiver Resampler and gated cross-attention, for the `flamingo_interleaved` objective."""
+    image_boundaries: bool = False
+    """KOSMOS-1: every image's tokens stand between learned `<image>` and `</image>` embeddings
+    (part `image_boundaries`), so a decoder reading interleaved documents sees where each image is."""
     anyres_pinpoints: tuple[tuple[PositiveInt, PositiveInt], ...] | None = None
     """LLaVA-1.6's any-resolution input: the (height, width) grids an image may be fitted into,
     each a whole number of vision.image_size tiles; the model then has a learned `image_newline`."""

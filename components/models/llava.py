@@ -11,6 +11,7 @@ from torch import Tensor, nn
 from components.models.anyres import Size, anyres_view_count, merge_anyres_features
 from components.models.greedy import Cache, extend_right, greedy_decode
 from components.models.hf_backbones import LanguageModel, VisionTower
+from components.models.image_boundaries import ImageBoundaries
 from components.models.language_model import position_ids_from_mask, positions_sharing_image
 
 IGNORE_INDEX = -100
@@ -86,11 +87,13 @@ class LlavaModel(nn.Module):
         visual_expert: nn.ModuleList | None = None,
         image_positions: ImagePositions = "sequential",
         anyres_pinpoints: tuple[Size, ...] | None = None,
+        image_boundaries: ImageBoundaries | None = None,
     ) -> None:
         """`visual_expert`: one VisualExpert per LM block (CogVLM), or None. `image_positions`:
         each image token its own position id (LLaVA) or one shared by the whole image (CogVLM).
         `anyres_pinpoints`: LLaVA-1.6's any-resolution grids; pixel_values are then (B, V, 3, S, S)
-        views (see data.llava_images) and a learned `image_newline` ends every row of the tiles' map."""
+        views (see data.llava_images) and a learned `image_newline` ends every row of the tiles' map.
+        `image_boundaries`: KOSMOS-1's learned `<image>` and `</image>` around every image, or None."""
         super().__init__()
         self.vision = vision
         self.connector = connector
@@ -101,6 +104,7 @@ class LlavaModel(nn.Module):
         self.vision_feature_layer = vision_feature_layer
         self.image_positions = image_positions
         self.anyres_pinpoints = anyres_pinpoints
+        self.image_boundaries = image_boundaries
         if anyres_pinpoints is not None:
             lm_dim = language_model.cfg.dim
             self.image_newline = nn.Parameter(torch.randn(lm_dim) / lm_dim**0.5)  # LLaVA-NeXT's init
@@ -134,48 +138,73 @@ class LlavaModel(nn.Module):
         padding_side: PaddingSide = "right",
         image_sizes: Tensor | None = None,
     ) -> SplicedInputs:
-        """Replace each sample's `<image>` token by its N image features and re-pad.
+        """Replace each `<image>` token by its image's N features (between the image boundaries,
+        when the model has them) and re-pad.
 
-        input_ids, attention_mask, labels: (B, T); pixel_values (B, 3, S, S); has_image (B,).
-        Returns the spliced inputs, of length L = the longest spliced sample (T - 1 + N with an image).
+        input_ids, attention_mask, labels: (B, T); has_image (B,); pixel_values (B, 3, S, S), one
+        image per sample, or (B, M, 3, S, S) for interleaved samples of up to M images (KOSMOS-1),
+        taken in the order of their `<image>` tokens (an any-resolution model's 5-D input is views).
+        Returns the spliced inputs, of length L = the longest spliced sample.
         """
         if padding_side not in ("right", "left"):
             raise ValueError(f"padding_side must be 'right' or 'left'; got {padding_side!r}")
-        B = input_ids.shape[0]
-        has_image = has_image.bool()
         text_embeds = self.language_model.embed(input_ids)  # (B, T, D)
-        features = None
-        if has_image.any():
-            sizes = image_sizes[has_image] if image_sizes is not None else None
-            features = [f.to(text_embeds.dtype) for f in self.image_features(pixel_values[has_image], sizes)]  # (N_b, D) each
+        per_sample = self._features_per_sample(input_ids, attention_mask, pixel_values, has_image.bool(), image_sizes, text_embeds.dtype)
 
         embeds, targets, images = [], [], []
-        image_row = 0
-        for b in range(B):
+        for b, features in enumerate(per_sample):
             real = attention_mask[b].bool()
             ids, emb = input_ids[b][real], text_embeds[b][real]  # (T_b,), (T_b, D)
             lab = labels[b][real] if labels is not None else None
-            is_image = torch.zeros(len(ids), dtype=torch.bool, device=ids.device)
-            where = (ids == self.image_token_id).nonzero().flatten()
-            expected = 1 if has_image[b] else 0
-            if len(where) != expected:
-                raise ValueError(
-                    f"sample {b}: has_image={bool(has_image[b])} needs exactly {expected} "
-                    f"<image> token(s) (id {self.image_token_id}), found {len(where)}"
-                )
-            if expected:
-                p = int(where[0])
-                feats = features[image_row]  # (N, D)
-                image_row += 1
-                emb = torch.cat([emb[:p], feats, emb[p + 1 :]])  # (T_b - 1 + N, D)
-                is_image = torch.cat([is_image[:p], is_image.new_ones(feats.shape[0]), is_image[p + 1 :]])
+            emb_parts, lab_parts, image_parts, start = [], [], [], 0
+            for p, feats in zip((ids == self.image_token_id).nonzero().flatten().tolist(), features):
+                emb_parts += [emb[start:p], feats]
+                image_parts += [ids.new_zeros(p - start, dtype=torch.bool), self._image_mask(feats.shape[0], ids.device)]
                 if lab is not None:
-                    ignore = lab.new_full((feats.shape[0],), IGNORE_INDEX)
-                    lab = torch.cat([lab[:p], ignore, lab[p + 1 :]])
-            embeds.append(emb)
-            targets.append(lab)
-            images.append(is_image)
+                    lab_parts += [lab[start:p], lab.new_full((feats.shape[0],), IGNORE_INDEX)]
+                start = p + 1
+            emb_parts.append(emb[start:])
+            image_parts.append(ids.new_zeros(len(ids) - start, dtype=torch.bool))
+            embeds.append(torch.cat(emb_parts))
+            images.append(torch.cat(image_parts))
+            if lab is not None:
+                targets.append(torch.cat([*lab_parts, lab[start:]]))
         return self._pad(embeds, targets if labels is not None else None, images, attention_mask, padding_side)
+
+    def _features_per_sample(
+        self, input_ids: Tensor, attention_mask: Tensor, pixel_values: Tensor, has_image: Tensor,
+        image_sizes: Tensor | None, dtype: torch.dtype,
+    ) -> list[list[Tensor]]:
+        """Each sample's images as spliced (N_i, D) tensors, in `<image>` order, after checking that
+        every sample has one `<image>` per image it brings."""
+        interleaved = pixel_values.dim() == 5 and self.anyres_pinpoints is None
+        most = pixel_values.shape[1] if interleaved else 1
+        counts = ((input_ids == self.image_token_id) & attention_mask.bool()).sum(-1).tolist()
+        for b, (found, has) in enumerate(zip(counts, has_image.tolist())):
+            if not has and found:
+                raise ValueError(f"sample {b}: has_image=False needs exactly 0 <image> token(s) (id {self.image_token_id}), found {found}")
+            if has and not 1 <= found <= most:
+                needed = "exactly 1" if most == 1 else f"1 to {most}"
+                raise ValueError(f"sample {b}: has_image=True needs {needed} <image> token(s) (id {self.image_token_id}), found {found}")
+        if not any(counts):
+            return [[] for _ in counts]
+        if interleaved:
+            flat = self.image_features(torch.cat([pixel_values[b, :n] for b, n in enumerate(counts) if n]))  # (sum n, N, D)
+            features = list(flat.to(dtype).split(counts))
+        else:
+            sizes = image_sizes[has_image] if image_sizes is not None else None
+            found = iter(f.to(dtype) for f in self.image_features(pixel_values[has_image], sizes))
+            features = [[next(found)] if n else [] for n in counts]
+        if self.image_boundaries is not None:
+            return [[self.image_boundaries(f) for f in sample] for sample in features]
+        return [list(sample) for sample in features]
+
+    def _image_mask(self, length: int, device: torch.device) -> Tensor:
+        """True at the image tokens of one spliced image; its boundaries, if any, are text."""
+        mask = torch.ones(length, dtype=torch.bool, device=device)
+        if self.image_boundaries is not None:
+            mask[[0, -1]] = False
+        return mask
 
     def _pad(
         self, embeds: list[Tensor], labels: list[Tensor] | None, images: list[Tensor], like_mask: Tensor, side: PaddingSide

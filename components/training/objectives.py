@@ -88,10 +88,13 @@ def qformer_pretrain(model: nn.Module, batch: Batch) -> tuple[torch.Tensor, dict
 
 
 # The objectives that train a LLaVA-style model (tower -> connector -> LM) on conversations:
-# captions (pretrain), instructions (instruct), or both mixed (multitask: Qwen-VL's stage 2, CogVLM's).
-LLAVA_OBJECTIVES = frozenset({"llava_pretrain", "llava_instruct", "llava_multitask"})
+# captions (pretrain), instructions (instruct), both mixed (multitask: Qwen-VL's stage 2, CogVLM's),
+# or several of them to a sequence, each image spliced where it stands (interleaved: KOSMOS-1's documents).
+LLAVA_OBJECTIVES = frozenset({"llava_pretrain", "llava_instruct", "llava_multitask", "llava_interleaved"})
 # Flamingo's: interleaved sequences of images and text, read through gated cross-attention.
 FLAMINGO_OBJECTIVES = frozenset({"flamingo_interleaved"})
+# The objectives whose sequences hold several images.
+INTERLEAVED_OBJECTIVES = frozenset({"llava_interleaved"}) | FLAMINGO_OBJECTIVES
 # The objectives whose loss is over target tokens, and so can weight them per answer.
 TOKEN_OBJECTIVES = frozenset({"language_modeling"}) | LLAVA_OBJECTIVES | FLAMINGO_OBJECTIVES
 # The objectives whose model answers questions about images (evaluated by VQA and grounding).
@@ -108,6 +111,7 @@ OBJECTIVES: dict[str, LossFn] = {
     "llava_pretrain": llava,
     "llava_instruct": llava,
     "llava_multitask": llava,
+    "llava_interleaved": llava,
     "flamingo_interleaved": llava,  # the same call: Flamingo's forward takes the batch as LLaVA's does
     "qformer_pretrain": qformer_pretrain,
     "blip_pretrain": blip_pretrain,

@@ -37,7 +37,7 @@ def build_stage_dataset(
     text_corpus: TextCorpus = "turns", label_prompts: LabelPrompts | None = None,
 ) -> Dataset:
     """`pinpoints`: the model's any-resolution grids (LLaVA-1.6) for the conversation objectives;
-    `max_images`: the longest interleaved sequence (Flamingo), drawn with `seed`; `region_grid`: the
+    `max_images`: the most images in an interleaved sequence (Flamingo, KOSMOS-1), drawn with `seed`; `region_grid`: the
     tower's patches per side, for the contrastive objective's region-word alignment; `text_corpus`: what
     text-only LM pretraining reads ('turns': captions and single turns; 'described': also every
     conversation after its image's caption, see TextCorpusDataset); `label_prompts`: UniCL's image-label
@@ -71,7 +71,7 @@ def build_stage_dataset(
         return conversations("instruct")
     if objective == "llava_multitask":
         return ConversationMix([conversations("caption"), conversations("instruct")])
-    if objective == "flamingo_interleaved":  # captions and conversations, several to a sequence
+    if objective in ("flamingo_interleaved", "llava_interleaved"):  # captions and conversations, several to a sequence
         return InterleavedDataset(ConversationMix([conversations("caption"), conversations("instruct")]), max_images, max_len, seed)
     raise ValueError(f"unknown objective {objective!r}")
 

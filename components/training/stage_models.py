@@ -46,5 +46,5 @@ def build_stage_model(objective: str, cfg: ModelConfig, tokenizer: TextTokenizer
             load_pretrained=load_pretrained,
         )
     raise ValueError(
-        f"unknown objective {objective!r} (allowed: contrastive, language_modeling, llava_pretrain, llava_instruct, llava_multitask, flamingo_interleaved, qformer_pretrain, blip_pretrain)"
+        f"unknown objective {objective!r} (allowed: contrastive, language_modeling, llava_pretrain, llava_instruct, llava_multitask, llava_interleaved, flamingo_interleaved, qformer_pretrain, blip_pretrain)"
     )

@@ -329,3 +329,23 @@ def test_a_capfilt_stage_that_keeps_nothing_fails_before_writing_a_dataset_or_a_
     assert not (work / "datasets" / "data" / "tiny-noisy-capfilt").exists()
     client = client_for(Settings.for_workdir(work, env={}))
     assert client.search_model_versions("name='tiny-blip-capfilt'") == []
+
+
+def test_kosmos1_splices_every_image_of_a_document_between_its_boundaries_and_is_evaluated_few_shot(tmp_path: Path):
+    run = run_family("tiny_kosmos1.yaml", tmp_path / "work")
+    assert list(run.stage_runs) == ["clip", "lm", "interleaved"]
+    interleaved = run.client.get_run(run.stage_runs["interleaved"]).data.params
+    assert interleaved["objective"] == "llava_interleaved" and interleaved["trainable"] == "connector,image_boundaries,language_model"
+
+    clip, lm, kosmos = (run.stage_weights(s) for s in ("clip", "lm", "interleaved"))
+    for name, tensor in kosmos.items():
+        if name.startswith("vision."):  # the tower frozen, bit for bit
+            assert torch.equal(tensor, clip[name]), name
+    assert any(not torch.equal(kosmos[n], lm[n]) for n in lm if n.startswith("language_model."))  # the LM trained
+    assert {"image_boundaries.begin", "image_boundaries.end"} <= kosmos.keys()
+
+    metrics = run.client.get_run(run.version.run_id).data.metrics
+    assert {"vqa_exact_match", "vqa_exact_match_0shot"} <= metrics.keys()
+    image = next((run.work / "datasets" / "data" / "tiny-shapes" / "images" / "test").glob("*.png"))
+    answers = run.answer(image)  # served: one image, spliced between its boundaries
+    assert len(answers) == 1 and isinstance(answers[0], str)
