@@ -7,6 +7,7 @@ classification and retrieval.
 
 from __future__ import annotations
 
+import copy
 import json
 
 import torch
@@ -16,8 +17,9 @@ from prefect.cache_policies import NO_CACHE
 from components.data.build import load_dataset_tokenizer
 from components.evaluation.llava_eval import evaluate_llava
 from components.evaluation.retrieval import retrieval_metrics
+from components.evaluation.text_only import evaluate_text_only
 from components.evaluation.zero_shot import zero_shot_accuracy
-from components.training.checkpoints import load_weights
+from components.training.checkpoints import init_part, load_weights
 from components.training.objectives import CONTRASTIVE_OBJECTIVES
 from components.training.stage_data import captions_file, instruct_file
 from components.training.stage_models import build_stage_model
@@ -66,7 +68,33 @@ def _answers(ctx: PipelineContext, dataset: DatasetVersion, model, tokenizer, lo
     if cfg.few_shot:  # what the in-context examples add
         zero_shot, _ = run(0)
         metrics |= {f"{key}_0shot": value for key, value in zero_shot.items() if not key.endswith("_items")}
+    if cfg.text_only_reference is not None:
+        metrics |= _text_only(ctx, dataset, model, tokenizer, progress)
     return metrics, predictions
+
+
+def _text_only(ctx: PipelineContext, dataset: DatasetVersion, model, tokenizer, progress) -> dict[str, float]:
+    """VILA's measure: the test questions answered from their scene's caption alone, by the output model and
+    by the same model with the reference stage's LM; what the multimodal stages kept of that skill."""
+    recipe, cfg = ctx.recipe, ctx.recipe.evaluation
+    reference = copy.deepcopy(model)
+    init_part(reference, "language_model", load_weights(ctx.stage_weights(cfg.text_only_reference)), cfg.text_only_reference)
+
+    def run(answering) -> dict[str, float]:
+        with torch.inference_mode():
+            metrics, _ = evaluate_text_only(
+                answering, tokenizer, instruct_file(dataset.path, "test"), captions_file(dataset.path, "test"),
+                recipe.model.vision.image_size, cfg.batch_size, cfg.max_new_tokens, cfg.limit, progress,
+            )
+        return metrics
+
+    output, before = run(model), run(reference)
+    metrics = output | {f"{key}_reference": value for key, value in before.items() if not key.endswith("_items")}
+    ours, theirs = output["text_only_exact_match"], before["text_only_exact_match"]
+    metrics["text_only_degradation"] = theirs - ours
+    if theirs > 0:  # a reference that answers nothing has nothing to retain
+        metrics["text_only_retained"] = ours / theirs
+    return metrics
 
 
 def _contrastive(ctx: PipelineContext, dataset: DatasetVersion, model, tokenizer) -> tuple[dict[str, float], list[dict]]:

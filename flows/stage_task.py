@@ -86,6 +86,7 @@ def run_stage(ctx: PipelineContext, stage: StageConfig, dataset: DatasetVersion)
             max_images=max_images, seed=stage.seed,
             region_grid=recipe.model.vision.grid if stage.region_weight > 0 else None, text_corpus=stage.text_corpus,
             label_prompts=LabelPrompts(stage.label_prompts, tuple(recipe.evaluation.zero_shot_templates)) if stage.label_prompts > 0 else None,
+            text_only_mix=stage.text_only_mix,
         )
         loader = build_dataloader(dataset_obj, stage.batch_size, tokenizer.pad_id, stage.seed, group_by_length=stage.group_by_length)
         logger.info("stage %s (%s): %d steps, batch %d, training %s", stage.name, stage.objective, stage.steps, stage.batch_size, stage.trainable)

@@ -147,6 +147,10 @@ class StageConfig(Strict):
     """llava_interleaved stages: the most images (captions and conversations, each with its image)
     one training sequence holds; each sequence draws 1 to this many. (Flamingo's limit is
     model.flamingo.max_images, which its few-shot prompts share.)"""
+    text_only_mix: Annotated[float, Field(ge=0, lt=1)] = 0.0
+    """VILA: the fraction of a one-image conversation stage's samples (llava_pretrain, llava_instruct,
+    llava_multitask) that are text only: conversations read after their scene's caption, the corpus of
+    `text_corpus: described`, drawn from the train split. 0: images only."""
     label_prompts: Annotated[float, Field(ge=0, le=1)] = 0.0
     """Contrastive stages: UniCL (Florence). The scenes of one object are image-label data, labelled by
     its colour and shape; this fraction of their texts is a prompt of that label (a template drawn from
@@ -164,6 +168,8 @@ class StageConfig(Strict):
             raise ValueError(f"label_prompts are UniCL's image-label texts for a contrastive model; the {self.objective} objective has none (allowed for: contrastive)")
         if self.region_weight > 0 and self.objective != "contrastive":
             raise ValueError(f"region_weight aligns a contrastive tower's patches with words; the {self.objective} objective has none (allowed for: contrastive)")
+        if self.text_only_mix > 0 and self.objective not in ("llava_pretrain", "llava_instruct", "llava_multitask"):
+            raise ValueError(f"text_only_mix mixes text into one-image conversations; the {self.objective} objective has none (allowed for: llava_instruct, llava_multitask, llava_pretrain)")
         if self.max_images != 3 and self.objective != "llava_interleaved":
             raise ValueError(f"max_images is for the llava_interleaved objective's sequences; the {self.objective} objective has none (allowed for: llava_interleaved)")
         if self.group_by_length and self.objective not in LENGTH_GROUPED_OBJECTIVES:
@@ -243,6 +249,11 @@ class EvaluationConfig(Strict):
     few_shot: Annotated[int, Field(ge=0, le=8)] = 0
     """In-context examples (image, question, answer) from the train split before each test question:
     Flamingo's few-shot evaluation. With few_shot > 0 the zero-shot figures are logged too (suffix _0shot)."""
+    text_only_reference: Name | None = None
+    """VILA: a stage whose LM is the text-only reference (the language_modeling stage). The test questions
+    are also asked with no image, after their scene's caption (components.evaluation.text_only), of the
+    output model and of a copy with this stage's LM; logs text_only_* for both (suffix _reference) and
+    text_only_retained, the output's text-only exact match over the reference's."""
 
     @field_validator("zero_shot_templates")
     @classmethod
@@ -267,7 +278,7 @@ class PromotionConfig(Strict):
 class Recipe(Strict):
     name: Name
     """The registered model name."""
-    family: Literal["llava", "llava-1.5", "llava-1.6", "blip2", "minigpt4", "qwen-vl", "cogvlm", "flamingo", "clip", "unicl", "blip", "kosmos-1"]
+    family: Literal["llava", "llava-1.5", "llava-1.6", "blip2", "minigpt4", "qwen-vl", "cogvlm", "flamingo", "clip", "unicl", "blip", "kosmos-1", "vila"]
     description: str = ""
     data: DataConfig = DataConfig()
     model: ModelConfig = ModelConfig()
@@ -340,15 +351,34 @@ class Recipe(Strict):
                 f"the output stage {final.name!r} must produce a model the pipeline can evaluate and serve ({allowed}), not {final.objective}"
             )
         self._gate_metrics_exist(final.objective)
+        self._text_only_reference_is_a_language_model(final)
         if self.evaluation.few_shot and (final.objective not in ANSWERING_OBJECTIVES or self.model.anyres_pinpoints is not None):
             raise ValueError(
                 f"evaluation.few_shot needs a model that reads several images in one prompt (a LLaVA-style model on square input, or Flamingo);"
                 f" the output stage is {final.objective}{' with anyres_pinpoints' if self.model.anyres_pinpoints else ''} (allowed: 0)"
             )
+        mixed = [s.name for s in self.training_stages if s.text_only_mix > 0]
+        if mixed and self.model.anyres_pinpoints is not None:
+            raise ValueError(f"stage {mixed[0]!r} mixes in text-only items with a blank square image; model.anyres_pinpoints reads images as views (allowed there: text_only_mix 0)")
         interleaved = [s.name for s in self.training_stages if s.objective == "llava_interleaved"]
         if interleaved and self.model.anyres_pinpoints is not None:
             raise ValueError(f"stage {interleaved[0]!r} splices several images into one sequence; model.anyres_pinpoints splits one image into views (allowed there: no anyres_pinpoints)")
         return self
+
+    def _text_only_reference_is_a_language_model(self, final: StageConfig) -> None:
+        reference = self.evaluation.text_only_reference
+        gate = [*self.promotion.thresholds, *self.promotion.not_worse_than_production]
+        if reference is None:
+            for name in gate:
+                if name.startswith("text_only_"):
+                    raise ValueError(f"promotion gates on {name!r}, which only evaluation.text_only_reference makes the evaluation log")
+            return
+        if final.objective not in LLAVA_OBJECTIVES:
+            raise ValueError(f"evaluation.text_only_reference asks a LLaVA-style model questions with no image; the output stage is {final.objective} (allowed: {', '.join(sorted(LLAVA_OBJECTIVES))})")
+        stage = next((s for s in self.training_stages if s.name == reference), None)
+        if stage is None or "language_model" not in MODEL_PARTS[stage.objective]:
+            with_lm = [s.name for s in self.training_stages if "language_model" in MODEL_PARTS[s.objective]]
+            raise ValueError(f"evaluation.text_only_reference {reference!r} is not a training stage with a language model (allowed: {', '.join(with_lm)})")
 
     def _gate_metrics_exist(self, objective: str) -> None:
         """A gate can only judge what the output model's evaluation logs."""

@@ -273,7 +273,7 @@ class TextCorpusDataset(Dataset):
             raise DataError(f"max_len={max_len} is too small; it must be at least 2")
         if (mode == "described") != (captions_json is not None):
             raise DataError("mode 'described' needs captions_json, the captions of the conversations' images; other modes take none")
-        descriptions = _captions_by_image(captions_json) if captions_json is not None else {}
+        descriptions = captions_by_image(captions_json) if captions_json is not None else {}
         self.sequences: list[list[int]] = []
         for sample in load_llava_json(json_path):
             text_only = {**sample, "image": None, "conversations": [
@@ -303,7 +303,7 @@ class TextCorpusDataset(Dataset):
         return {"input_ids": ids, "labels": labels}
 
 
-def _captions_by_image(captions_json: Path) -> dict[str, str]:
+def captions_by_image(captions_json: Path) -> dict[str, str]:
     """image path (as the JSON writes it) -> the caption of that image."""
     return {
         s["image"]: strip_image_token(s["conversations"][1]["value"]) for s in load_llava_json(captions_json) if s.get("image")

@@ -18,14 +18,22 @@ CONTRASTIVE_METRICS = (
 """Zero-shot classification and retrieval recall at k, image to text and text to image; `_itc`: by the
 embeddings alone, logged beside the re-ranked figures of a model with a match head (BLIP)."""
 
-ANSWER_METRICS = ("vqa_exact_match", "vqa_em_<question type>", "grounding_iou50", "grounding_mean_iou", "<any of these>_0shot")
-"""VQA exact match (overall and per question type), grounding; with few-shot evaluation also zero-shot."""
+ANSWER_METRICS = (
+    "vqa_exact_match", "vqa_em_<question type>", "grounding_iou50", "grounding_mean_iou", "<any of these>_0shot",
+    "text_only_exact_match", "text_only_em_<question type>", "text_only_exact_match_reference", "text_only_retained",
+    "text_only_degradation",
+)
+"""VQA exact match (overall and per question type), grounding; with few-shot evaluation also zero-shot;
+with evaluation.text_only_reference the same questions answered from the caption alone (VILA), by the
+output model and by the reference stage's LM, the fraction of the reference's exact match retained, and
+the points lost (reference minus output)."""
 
 _ANSWER_METRIC = re.compile(r"^(vqa_exact_match|vqa_em_[a-z0-9_]+|grounding_iou50|grounding_mean_iou)$")
+_TEXT_ONLY_METRIC = re.compile(r"^text_only_(exact_match|em_[a-z0-9_]+|grounding_iou50|grounding_mean_iou)(_reference)?$|^text_only_(retained|degradation)$")
 
 
 def is_answer_metric(name: str) -> bool:
-    return bool(_ANSWER_METRIC.match(name.removesuffix("_0shot")))
+    return bool(_ANSWER_METRIC.match(name.removesuffix("_0shot")) or _TEXT_ONLY_METRIC.match(name))
 
 
 def is_contrastive_metric(name: str) -> bool:

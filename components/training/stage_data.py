@@ -17,6 +17,7 @@ from components.data.interleaved import InterleavedDataset
 from components.data.label_prompts import LabelPrompts
 from components.data.llava_json import ImageTextDataset, LlavaJsonDataset, TextCorpusDataset, collate_batch
 from components.data.length_grouped import LengthGroupedBatchSampler
+from components.data.text_only_mix import TextOnlyItems, text_only_count
 from components.data.tokenizer import TextTokenizer
 from components.models.anyres import Size
 
@@ -34,20 +35,30 @@ def instruct_file(dataset_dir: Path, split: str) -> Path:
 def build_stage_dataset(
     objective: str, dataset_dir: Path, tokenizer: TextTokenizer, image_size: int, max_len: int, split: str = "train",
     pinpoints: tuple[Size, ...] | None = None, max_images: int = 1, seed: int = 0, region_grid: int | None = None,
-    text_corpus: TextCorpus = "turns", label_prompts: LabelPrompts | None = None,
+    text_corpus: TextCorpus = "turns", label_prompts: LabelPrompts | None = None, text_only_mix: float = 0.0,
 ) -> Dataset:
     """`pinpoints`: the model's any-resolution grids (LLaVA-1.6) for the conversation objectives;
     `max_images`: the most images in an interleaved sequence (Flamingo, KOSMOS-1), drawn with `seed`; `region_grid`: the
     tower's patches per side, for the contrastive objective's region-word alignment; `text_corpus`: what
     text-only LM pretraining reads ('turns': captions and single turns; 'described': also every
     conversation after its image's caption, see TextCorpusDataset); `label_prompts`: UniCL's image-label
-    view of the captions, for the contrastive objective (see ImageTextDataset)."""
+    view of the captions, for the contrastive objective (see ImageTextDataset); `text_only_mix`: the fraction of
+    a conversation objective's items that are text-only described conversations (VILA, see TextOnlyItems)."""
     if text_corpus != "turns" and objective != "language_modeling":
         raise ValueError(f"text_corpus is for the language_modeling objective; {objective!r} reads no text corpus")
     if region_grid is not None and objective != "contrastive":
         raise ValueError(f"region_grid is for the contrastive objective's region words; {objective!r} has none")
     if label_prompts is not None and objective != "contrastive":
         raise ValueError(f"label_prompts are UniCL's image-label data for the contrastive objective; {objective!r} has none")
+    if text_only_mix > 0:
+        if objective not in ("llava_pretrain", "llava_instruct", "llava_multitask"):
+            raise ValueError(f"text_only_mix mixes text into one-image conversations; {objective!r} has none (allowed: llava_pretrain, llava_instruct, llava_multitask)")
+        if pinpoints is not None:
+            raise ValueError("text_only_mix gives text-only items one blank square image; an any-resolution model's items are views")
+        images = build_stage_dataset(objective, dataset_dir, tokenizer, image_size, max_len, split)
+        described = TextCorpusDataset(instruct_file(dataset_dir, split), tokenizer, "described", max_len, captions_file(dataset_dir, split))
+        text = TextOnlyItems(described, text_only_count(len(images), text_only_mix), image_size, tokenizer, seed)
+        return ConversationMix([images, text])
     if objective == "contrastive":
         return ImageTextDataset(captions_file(dataset_dir, split), dataset_dir, tokenizer, image_size, max_len, region_grid, label_prompts)
     if objective in ("qformer_pretrain", "blip_pretrain"):

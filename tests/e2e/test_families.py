@@ -349,3 +349,18 @@ def test_kosmos1_splices_every_image_of_a_document_between_its_boundaries_and_is
     image = next((run.work / "datasets" / "data" / "tiny-shapes" / "images" / "test").glob("*.png"))
     answers = run.answer(image)  # served: one image, spliced between its boundaries
     assert len(answers) == 1 and isinstance(answers[0], str)
+
+
+def test_vila_blends_text_into_its_sft_and_measures_what_its_lm_kept_of_text(tmp_path: Path):
+    run = run_family("tiny_vila.yaml", tmp_path / "work")
+    assert list(run.stage_runs) == ["clip", "lm", "align", "interleaved", "sft"]
+    assert run.client.get_run(run.stage_runs["sft"]).data.params["text_only_mix"] == "0.5"
+    assert run.client.get_run(run.stage_runs["interleaved"]).data.params["trainable"] == "connector,language_model"
+
+    metrics = run.client.get_run(run.version.run_id).data.metrics
+    ours, reference = metrics["text_only_exact_match"], metrics["text_only_exact_match_reference"]
+    assert metrics["text_only_degradation"] == pytest.approx(reference - ours)
+    assert ("text_only_retained" in metrics) == (reference > 0)
+    assert metrics["text_only_items"] == metrics["vqa_items"]  # every test question, asked both ways
+    lm, sft = run.stage_weights("lm"), run.stage_weights("sft")
+    assert any(not torch.equal(sft[n], lm[n]) for n in lm)  # the reference is another LM than the output's
