@@ -12,15 +12,13 @@ from prefect.cache_policies import NO_CACHE
 from components.data.build import load_dataset_tokenizer
 from components.data.llava_json import load_llava_json
 from components.inference.capfilt import capfilt
-from components.training.checkpoints import init_part, load_weights
 from components.training.stage_data import captions_file
-from components.training.stage_models import build_stage_model
 from flows.context import DataStageOutcome, PipelineContext
+from flows.data_stage import data_stage_model, every_tenth, write_dataset
 from flows.stage_run import open_stage_run
-from flows.stage_task import parent_model, parent_model_tag
 from mmops.errors import PipelineError
 from mmops.recipe import CapFiltStageConfig
-from registry.data_repo import DatasetVersion, version_derived_dataset
+from registry.data_repo import DatasetVersion
 
 REPORT = "capfilt.json"
 """Written beside the bootstrapped captions: what made them (source version, model, settings) and the statistics."""
@@ -43,21 +41,13 @@ def run_capfilt(ctx: PipelineContext, stage: CapFiltStageConfig, source: Dataset
     client, run_id = open_stage_run(ctx, stage.name, capfilt_params(stage, name), source)
     try:
         tokenizer = load_dataset_tokenizer(source.path)
-        model = build_stage_model("blip_pretrain", recipe.model, tokenizer)
-        parent_models: dict[str, str] = {}
-        if stage.parent_models:
-            parent = parent_model(ctx, stage.model, tokenizer)
-            weights, parent_models = parent.weights, {stage.model: parent.version}
-            client.set_tag(run_id, parent_model_tag(stage.model), parent.version)
-        else:
-            weights = ctx.stage_weights(stage.model)
-        init_part(model, "*", load_weights(weights), stage.model)
+        model, parent_models = data_stage_model(ctx, stage, "blip_pretrain", tokenizer, client, run_id)
         train_captions = captions_file(source.path, "train")
         samples = load_llava_json(train_captions)
         logger.info("stage %s (capfilt): captioning and filtering %d train images with %s", stage.name, len(samples), stage.model)
         torch.manual_seed(stage.capfilt.seed)
         kept, stats = capfilt(model, tokenizer, samples, source.path, recipe.model.vision.image_size, stage.capfilt,
-                              progress=_progress(logger, stage.name))
+                              progress=every_tenth(logger, stage.name, "images"))
         if not kept:  # before anything is written: an empty dataset version would fail every stage that reads it
             raise PipelineError(
                 f"{ctx.loaded.path}: stage {stage.name!r} kept no caption of {len(samples)} images: the filter ({stage.model}) never "
@@ -65,16 +55,12 @@ def run_capfilt(ctx: PipelineContext, stage: CapFiltStageConfig, source: Dataset
             )
         report = {"source": {"name": source.name, "md5": source.md5, "git_rev": source.git_rev}, "model": stage.model,
                   "parent_models": parent_models, "capfilt": stage.capfilt.model_dump(), "statistics": stats, "samples": len(kept)}
-        written = version_derived_dataset(
-            ctx.settings.datasets_repo, ctx.settings.dvc_remote, name, source,
-            {train_captions.name: json.dumps(kept), REPORT: json.dumps(report, indent=2)},
-        )
+        written = write_dataset(ctx, stage, source, {train_captions.name: json.dumps(kept), REPORT: json.dumps(report, indent=2)}, client, run_id)
         seconds = time.perf_counter() - started
         metrics = stats | {"samples_written": float(len(kept)), "capfilt_seconds": seconds}
         for key, value in metrics.items():
             client.log_metric(run_id, key, value)
         client.log_dict(run_id, [s for s in kept if s.get("caption_synthetic")][:EXAMPLES], "capfilt_examples.json")
-        client.set_tag(run_id, "mmops.dataset_written", f"{written.name}@{written.md5}")
         client.set_terminated(run_id, "FINISHED")
     except Exception:
         client.set_terminated(run_id, "FAILED")
@@ -85,16 +71,3 @@ def run_capfilt(ctx: PipelineContext, stage: CapFiltStageConfig, source: Dataset
         f", noise removed {stats['noise_removed']:.3f}, clean kept {stats['clean_kept']:.3f}" if "noise_removed" in stats else "", seconds,
     )
     return DataStageOutcome(stage.name, run_id, written, seconds, metrics, parent_models)
-
-
-def _progress(logger, stage: str):
-    """Log every tenth of the way: CapFilt over a full dataset takes minutes."""
-    shown = [-1]
-
-    def report(done: int, total: int) -> None:
-        tenth = done * 10 // max(total, 1)
-        if tenth > shown[0]:
-            shown[0] = tenth
-            logger.info("stage %s: %d / %d images", stage, done, total)
-
-    return report

@@ -15,9 +15,11 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from components.data.build import load_dataset_tokenizer
-from components.evaluation.llava_eval import evaluate_llava
+from components.evaluation.feedback_eval import exchange_records, feedback_metrics
+from components.evaluation.llava_eval import eval_items, evaluate_llava
 from components.evaluation.retrieval import retrieval_metrics
 from components.evaluation.text_only import evaluate_text_only
+from components.inference.feedback import answer_with_feedback
 from components.evaluation.zero_shot import zero_shot_accuracy
 from components.training.checkpoints import init_part, load_weights
 from components.training.objectives import CONTRASTIVE_OBJECTIVES
@@ -70,7 +72,33 @@ def _answers(ctx: PipelineContext, dataset: DatasetVersion, model, tokenizer, lo
         metrics |= {f"{key}_0shot": value for key, value in zero_shot.items() if not key.endswith("_items")}
     if cfg.text_only_reference is not None:
         metrics |= _text_only(ctx, dataset, model, tokenizer, progress)
+    if cfg.feedback_rounds:
+        metrics |= _feedback(ctx, dataset, model, tokenizer, progress)
     return metrics, predictions
+
+
+def _feedback(ctx: PipelineContext, dataset: DatasetVersion, model, tokenizer, progress) -> dict[str, float]:
+    """DRESS's measure: every test question answered, then answered again after each round of the critic's
+    feedback; the same for the reference stage's model when the recipe names one. The exchanges are logged."""
+    recipe, cfg = ctx.recipe, ctx.recipe.evaluation
+    items = eval_items(instruct_file(dataset.path, "test"), dataset.path, cfg.limit)
+
+    def run(answering) -> tuple[dict[str, float], list]:
+        with torch.inference_mode():
+            exchanges = answer_with_feedback(answering, tokenizer, items, recipe.model.vision.image_size, cfg.feedback_rounds,
+                                             cfg.batch_size, cfg.max_new_tokens, progress)
+        return feedback_metrics(exchanges), exchanges
+
+    metrics, exchanges = run(model)
+    path = ctx.run_dir / "feedback_test.json"
+    path.write_text(json.dumps(exchange_records(exchanges), indent=1))
+    client_for(ctx.settings).log_artifact(ctx.pipeline_run_id, str(path), artifact_path="evaluation")
+    if cfg.feedback_reference is not None:
+        reference = copy.deepcopy(model)
+        init_part(reference, "*", load_weights(ctx.stage_weights(cfg.feedback_reference)), cfg.feedback_reference)
+        before, _ = run(reference)
+        metrics |= {f"{key}_reference": value for key, value in before.items()}
+    return metrics
 
 
 def _text_only(ctx: PipelineContext, dataset: DatasetVersion, model, tokenizer, progress) -> dict[str, float]:

@@ -15,7 +15,7 @@ from pathlib import Path
 from sqlalchemy.orm import Session
 
 from flows.context import DataStageOutcome, StageOutcome
-from mmops.recipe import CapFiltStageConfig, LoadedRecipe, StageConfig
+from mmops.recipe import DataStageConfig, LoadedRecipe, StageConfig
 from registry import lineage
 from registry.data_repo import DatasetVersion
 from registry.lineage import LineageStore
@@ -73,7 +73,7 @@ class PipelineLineage:
             checkpoint = lineage.record_checkpoint(session, recorded, str(outcome.weights), file_sha256(outcome.weights))
             self.checkpoints[stage.name] = checkpoint.id
 
-    def data_stage(self, stage: CapFiltStageConfig, position: int, outcome: DataStageOutcome) -> None:
+    def data_stage(self, stage: DataStageConfig, position: int, outcome: DataStageOutcome) -> None:
         """A data stage: the dataset it read, the model it ran (as part '*'), and the dataset it wrote."""
         with self.store.session() as session:
             run = session.get_one(PipelineRun, self.pipeline_run_id)

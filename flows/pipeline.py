@@ -22,15 +22,19 @@ from flows.capfilt_task import run_capfilt
 from flows.context import DataStageOutcome, PipelineContext, StageOutcome
 from flows.data_task import version_data
 from flows.evaluate_task import evaluate
+from flows.feedback_task import run_feedback
 from flows.lineage_recorder import PipelineLineage
 from flows.register_task import code_revision, gate_and_promote, register
 from flows.stage_task import run_stage
-from mmops.recipe import CapFiltStageConfig, load_recipe
+from mmops.recipe import DataStageConfig, load_recipe
 from mmops.settings import Settings
 from registry.data_repo import DatasetVersion
 from registry.lineage import open_store
 from registry.model_versions import PRODUCTION, alias_version, resolve_model_version
 from registry.tracking import client_for, experiment_id
+
+DATA_STAGE_TASKS = {"capfilt": run_capfilt, "feedback": run_feedback}
+"""The task that runs each kind of data stage."""
 
 
 @dataclass(frozen=True)
@@ -96,8 +100,8 @@ def pipeline(recipe_path: str, workdir: str) -> dict:
             written: dict[str, DatasetVersion] = {}  # data stage -> the dataset version it wrote
             for position, stage in enumerate(recipe.stages):
                 reads = dataset if stage.data is None else written[stage.data]
-                if isinstance(stage, CapFiltStageConfig):
-                    outcomes.append(run_capfilt(ctx, stage, reads))
+                if isinstance(stage, DataStageConfig):
+                    outcomes.append(DATA_STAGE_TASKS[stage.objective](ctx, stage, reads))
                     written[stage.name] = outcomes[-1].dataset
                     lineage.data_stage(stage, position, outcomes[-1])
                 else:

@@ -20,6 +20,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 from components.data.pretrained_tokenizer import pretrained_tokenizer_file, tokenizer_sha256
 from components.data.shapes_world import ShapesConfig
 from components.inference.capfilt import CapFiltConfig
+from components.inference.feedback import FeedbackConfig
 from components.models.family import ModelConfig
 from components.models.hf_config import has_safetensors, resolve_dir
 from components.training.config import OptimizerConfig
@@ -201,21 +202,17 @@ class StageConfig(Strict):
         return sorted({s for s in self.init.values() if s.startswith("models:/")})
 
 
-class CapFiltStageConfig(Strict):
-    """A data stage: BLIP's CapFilt over the train captions of the dataset it reads. The captioner and
-    filter are a BLIP model's; what it keeps is a new DVC version of a dataset of its own, which later
-    stages train on with `data: <this stage's name>`."""
+class DataStageConfig(Strict):
+    """A data stage: a model runs over the dataset it reads, and what it writes is a new DVC version of a
+    dataset of its own, which later stages train on with `data: <this stage's name>`."""
 
     name: Name
-    objective: Literal["capfilt"]
     model: str
-    """The BLIP whose decoder captions and whose ITM head filters: an earlier blip_pretrain stage, or
-    models:/NAME@ALIAS|/VERSION of a registered one."""
+    """The model the stage runs: an earlier stage, or models:/NAME@ALIAS|/VERSION of a registered one."""
     data: Name | None = None
     """The data stage whose dataset it reads (default: the recipe's dataset)."""
     dataset: Name | None = None
     """The name of the dataset it writes (default: <data.name>-<this stage's name>)."""
-    capfilt: CapFiltConfig = CapFiltConfig()
 
     @field_validator("model")
     @classmethod
@@ -233,8 +230,32 @@ class CapFiltStageConfig(Strict):
         return [self.model] if self.model.startswith("models:/") else []
 
 
-Stage = Annotated[StageConfig | CapFiltStageConfig, Field(discriminator="objective")]
-"""A training stage, or a data stage (objective capfilt) that writes a dataset for later stages."""
+class CapFiltStageConfig(DataStageConfig):
+    """BLIP's CapFilt over the train captions of the dataset it reads: the model is a BLIP (an earlier
+    blip_pretrain stage or a registered one), whose decoder captions and whose ITM head filters."""
+
+    objective: Literal["capfilt"]
+    capfilt: CapFiltConfig = CapFiltConfig()
+
+
+class FeedbackStageConfig(DataStageConfig):
+    """DRESS's feedback data: the model (a LLaVA-style one) answers train questions, the rule-based critic
+    scores each answer and says what is wrong and how to mend it, and the dataset written holds the original
+    conversations and one more per question: the answer, the feedback, then the true answer as the target."""
+
+    objective: Literal["feedback"]
+    feedback: FeedbackConfig = FeedbackConfig()
+
+
+DATA_STAGE_OBJECTIVES: dict[str, tuple[type[DataStageConfig], frozenset[str]]] = {
+    "capfilt": (CapFiltStageConfig, frozenset({"blip_pretrain"})),
+    "feedback": (FeedbackStageConfig, LLAVA_OBJECTIVES),
+}
+"""Each data stage's kind, and the objectives of the stages whose model it can run."""
+
+
+Stage = Annotated[StageConfig | CapFiltStageConfig | FeedbackStageConfig, Field(discriminator="objective")]
+"""A training stage, or a data stage (objective capfilt or feedback) that writes a dataset for later stages."""
 
 
 class EvaluationConfig(Strict):
@@ -249,6 +270,13 @@ class EvaluationConfig(Strict):
     few_shot: Annotated[int, Field(ge=0, le=8)] = 0
     """In-context examples (image, question, answer) from the train split before each test question:
     Flamingo's few-shot evaluation. With few_shot > 0 the zero-shot figures are logged too (suffix _0shot)."""
+    feedback_rounds: Annotated[int, Field(ge=0, le=3)] = 0
+    """DRESS: after its answer to each test question, the model hears the rule-based critic's feedback
+    (score, critique, refinement) and answers again, this many times; logs feedback_em_round<r> for
+    every round (0: before feedback), feedback_gain, feedback_fixed and feedback_broken."""
+    feedback_reference: Name | None = None
+    """DRESS: a stage whose model (of the same family) is evaluated with feedback too, for comparison
+    (suffix _reference): the model before feedback training."""
     text_only_reference: Name | None = None
     """VILA: a stage whose LM is the text-only reference (the language_modeling stage). The test questions
     are also asked with no image, after their scene's caption (components.evaluation.text_only), of the
@@ -278,7 +306,7 @@ class PromotionConfig(Strict):
 class Recipe(Strict):
     name: Name
     """The registered model name."""
-    family: Literal["llava", "llava-1.5", "llava-1.6", "blip2", "minigpt4", "qwen-vl", "cogvlm", "flamingo", "clip", "unicl", "blip", "kosmos-1", "vila"]
+    family: Literal["llava", "llava-1.5", "llava-1.6", "blip2", "minigpt4", "qwen-vl", "cogvlm", "flamingo", "clip", "unicl", "blip", "kosmos-1", "vila", "dress"]
     description: str = ""
     data: DataConfig = DataConfig()
     model: ModelConfig = ModelConfig()
@@ -303,10 +331,15 @@ class Recipe(Strict):
                         f"stage {stage.name!r} takes weights from {parent!r}, which is not an earlier stage"
                         f" (earlier stages: {earlier}; or use models:/NAME@ALIAS)"
                     )
-                if isinstance(self.stage(parent), CapFiltStageConfig):
+                if isinstance(self.stage(parent), DataStageConfig):
                     raise ValueError(f"stage {stage.name!r} takes weights from {parent!r}, a data stage, which writes a dataset and no weights")
-            if isinstance(stage, CapFiltStageConfig) and stage.parent_stages and self.stage(stage.model).objective != "blip_pretrain":
-                raise ValueError(f"data stage {stage.name!r}: model {stage.model!r} is a {self.stage(stage.model).objective} stage; CapFilt needs BLIP's (blip_pretrain)")
+            if isinstance(stage, DataStageConfig) and stage.parent_stages:
+                runs = DATA_STAGE_OBJECTIVES[stage.objective][1]
+                if self.stage(stage.model).objective not in runs:
+                    raise ValueError(
+                        f"data stage {stage.name!r}: model {stage.model!r} is a {self.stage(stage.model).objective} stage;"
+                        f" {stage.objective} runs the model of a {', '.join(sorted(runs))} stage"
+                    )
             if stage.data is not None:
                 data_stages = [s.name for s in self.data_stages if s.name in seen]
                 if stage.data not in data_stages:
@@ -322,8 +355,9 @@ class Recipe(Strict):
         for name in written:
             if written.count(name) > 1:
                 raise ValueError(f"dataset name {name!r} is written twice (the recipe's data and its data stages' datasets must differ)")
-        if self.data_stages and self.model.blip is None:
-            raise ValueError(f"data stage {self.data_stages[0].name!r} runs CapFilt with a BLIP model, but model.blip is not set")
+        capfilt = [s.name for s in self.data_stages if s.objective == "capfilt"]
+        if capfilt and self.model.blip is None:
+            raise ValueError(f"data stage {capfilt[0]!r} runs CapFilt with a BLIP model, but model.blip is not set")
         if self.output_stage is not None and self.output_stage not in seen:
             raise ValueError(f"output_stage {self.output_stage!r} is not a stage (stages: {', '.join(seen)})")
         if self.model.qformer is None:
@@ -352,6 +386,7 @@ class Recipe(Strict):
             )
         self._gate_metrics_exist(final.objective)
         self._text_only_reference_is_a_language_model(final)
+        self._feedback_evaluation_fits(final)
         if self.evaluation.few_shot and (final.objective not in ANSWERING_OBJECTIVES or self.model.anyres_pinpoints is not None):
             raise ValueError(
                 f"evaluation.few_shot needs a model that reads several images in one prompt (a LLaVA-style model on square input, or Flamingo);"
@@ -364,6 +399,24 @@ class Recipe(Strict):
         if interleaved and self.model.anyres_pinpoints is not None:
             raise ValueError(f"stage {interleaved[0]!r} splices several images into one sequence; model.anyres_pinpoints splits one image into views (allowed there: no anyres_pinpoints)")
         return self
+
+    def _feedback_evaluation_fits(self, final: StageConfig) -> None:
+        rounds, reference = self.evaluation.feedback_rounds, self.evaluation.feedback_reference
+        gate = [*self.promotion.thresholds, *self.promotion.not_worse_than_production]
+        if not rounds:
+            if reference is not None:
+                raise ValueError("evaluation.feedback_reference is evaluated with feedback, but evaluation.feedback_rounds is 0 (allowed: 1 to 3)")
+            for name in gate:
+                if name.startswith("feedback_"):
+                    raise ValueError(f"promotion gates on {name!r}, which only evaluation.feedback_rounds > 0 makes the evaluation log")
+            return
+        if final.objective not in LLAVA_OBJECTIVES:
+            raise ValueError(f"evaluation.feedback_rounds asks a LLaVA-style model again after feedback; the output stage is {final.objective} (allowed: {', '.join(sorted(LLAVA_OBJECTIVES))})")
+        if reference is not None:
+            stage = next((s for s in self.training_stages if s.name == reference), None)
+            if stage is None or stage.objective not in LLAVA_OBJECTIVES or stage.name == final.name:
+                others = [s.name for s in self.training_stages if s.objective in LLAVA_OBJECTIVES and s.name != final.name]
+                raise ValueError(f"evaluation.feedback_reference {reference!r} is not another LLaVA-style training stage (allowed: {', '.join(others) or 'none'})")
 
     def _text_only_reference_is_a_language_model(self, final: StageConfig) -> None:
         reference = self.evaluation.text_only_reference
@@ -423,10 +476,10 @@ class Recipe(Strict):
         return [s for s in self.stages if isinstance(s, StageConfig)]
 
     @property
-    def data_stages(self) -> list[CapFiltStageConfig]:
-        return [s for s in self.stages if isinstance(s, CapFiltStageConfig)]
+    def data_stages(self) -> list[DataStageConfig]:
+        return [s for s in self.stages if isinstance(s, DataStageConfig)]
 
-    def dataset_name(self, stage: CapFiltStageConfig) -> str:
+    def dataset_name(self, stage: DataStageConfig) -> str:
         """The dataset a data stage writes."""
         return stage.dataset or f"{self.data.name}-{stage.name}"
 
@@ -435,7 +488,7 @@ class Recipe(Strict):
         name = self.output_stage or self.stages[-1].name
         return next(s for s in self.stages if s.name == name)
 
-    def stage(self, name: str) -> StageConfig | CapFiltStageConfig:
+    def stage(self, name: str) -> StageConfig | DataStageConfig:
         return next(s for s in self.stages if s.name == name)
 
 
@@ -522,9 +575,9 @@ def _untagged(loc: tuple) -> tuple[tuple, type[BaseModel]]:
     """A stage's error location without the tag pydantic adds for the union of stage kinds
     (stages.0.capfilt.threshold -> stages.0.threshold), and the kind of stage the tag chose."""
     if len(loc) > 2 and loc[0] == "stages" and isinstance(loc[1], int) and isinstance(loc[2], str) and (
-        loc[2] == "capfilt" or loc[2] in Objective.__args__
+        loc[2] in DATA_STAGE_OBJECTIVES or loc[2] in Objective.__args__
     ):
-        return loc[:2] + loc[3:], CapFiltStageConfig if loc[2] == "capfilt" else StageConfig
+        return loc[:2] + loc[3:], DATA_STAGE_OBJECTIVES[loc[2]][0] if loc[2] in DATA_STAGE_OBJECTIVES else StageConfig
     return loc, StageConfig
 
 

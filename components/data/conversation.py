@@ -128,11 +128,14 @@ def _encode_caption(sample: dict, tokenizer: TextTokenizer) -> tuple[list[int], 
 
 
 def _encode_instruct(sample: dict, tokenizer: TextTokenizer) -> tuple[list[int], list[int]]:
+    """Every answer is a target but the first `context_turns` (a sample field, default 0): answers the model
+    reads and is not trained to give, such as the wrong answer a feedback turn is about (DRESS)."""
     ids, labels = [tokenizer.bos_id], [IGNORE_INDEX]
-    for question, answer in normalised_turns(sample):
+    context = sample.get("context_turns", 0)
+    for turn, (question, answer) in enumerate(normalised_turns(sample)):
         masked, targets = prompt_ids(question, tokenizer), answer_ids(answer, tokenizer)
         ids += masked + targets
-        labels += [IGNORE_INDEX] * len(masked) + targets
+        labels += [IGNORE_INDEX] * len(masked) + ([IGNORE_INDEX] * len(targets) if turn < context else targets)
     return ids, labels
 
 

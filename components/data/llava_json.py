@@ -88,6 +88,10 @@ def _check_sample(path: Path, index: int, sample: object) -> None:
         if not isinstance(turn.get("value"), str):
             raise DataError(f"{where}: field '{field}.value' is {turn.get('value')!r}; "
                             "expected a string")
+    context = sample.get("context_turns", 0)
+    if not isinstance(context, int) or isinstance(context, bool) or not 0 <= context < len(turns) // 2:
+        raise DataError(f"{where}: field 'context_turns' is {context!r}; expected a whole number from 0 to "
+                        f"{len(turns) // 2 - 1} (the leading answers that are context, not targets; at least one answer trains)")
     negatives = sample.get("hard_negatives")
     if negatives is not None and (not isinstance(negatives, list)
                                   or not all(isinstance(n, str) and n for n in negatives)):

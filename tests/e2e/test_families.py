@@ -364,3 +364,31 @@ def test_vila_blends_text_into_its_sft_and_measures_what_its_lm_kept_of_text(tmp
     assert metrics["text_only_items"] == metrics["vqa_items"]  # every test question, asked both ways
     lm, sft = run.stage_weights("lm"), run.stage_weights("sft")
     assert any(not torch.equal(sft[n], lm[n]) for n in lm)  # the reference is another LM than the output's
+
+
+def test_dress_writes_critic_feedback_as_a_dataset_version_trains_on_it_and_is_evaluated_turn_by_turn(tmp_path: Path):
+    run = run_family("tiny_dress.yaml", tmp_path / "work")
+    assert list(run.stage_runs) == ["clip", "lm", "align", "instruct", "feedback", "dress"]
+    feedback_run = run.client.get_run(run.stage_runs["feedback"])
+    written = feedback_run.data.tags["mmops.dataset_written"]
+    assert written.startswith("tiny-shapes-feedback@") and run.version.tags["mmops.datasets_written"] == written
+    assert feedback_run.data.metrics["samples_written"] == feedback_run.data.metrics["answered"] > 0
+
+    # the dataset version holds the original conversations and one feedback sample per question answered
+    data = run.work / "datasets" / "data" / "tiny-shapes-feedback"
+    samples = json.loads((data / "instruct_train.json").read_text())
+    originals = json.loads((run.work / "datasets" / "data" / "tiny-shapes" / "instruct_train.json").read_text())
+    feedback = [s for s in samples if "context_turns" in s]
+    assert samples[: len(originals)] == originals and len(feedback) == feedback_run.data.metrics["answered"]
+    assert all(s["conversations"][-2]["value"].startswith("Score: ") for s in feedback)
+    report = json.loads((data / "feedback.json").read_text())
+    assert report["model"] == "instruct" and report["samples"] == len(samples)
+
+    metrics = run.client.get_run(run.version.run_id).data.metrics
+    for r in range(3):  # round 0 and two rounds of feedback, for the output and the SFT model before it
+        assert {f"feedback_em_round{r}", f"feedback_em_round{r}_reference"} <= metrics.keys()
+    assert metrics["feedback_em_round0"] == metrics["vqa_exact_match"]  # round 0 is the ordinary answer
+    assert metrics["feedback_gain"] == pytest.approx(metrics["feedback_em_round2"] - metrics["feedback_em_round0"])
+    local = Path(run.client.download_artifacts(run.version.run_id, "evaluation/feedback_test.json", str(tmp_path)))
+    exchanges = json.loads(local.read_text())
+    assert len(exchanges) == metrics["vqa_items"] + metrics["grounding_items"] and len(exchanges[0]["rounds"]) == 3

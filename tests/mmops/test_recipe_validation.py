@@ -236,7 +236,7 @@ def capfilt_recipe(tmp_path: Path, change) -> Path:
         (lambda r: r["stages"][1].update(steps=10), r"stages\.1\.steps: unknown field \(allowed: capfilt, data, dataset, model, name, objective\)"),
         (lambda r: r.update(output_stage="capfilt"), r"output stage 'capfilt' must produce a model .* not capfilt"),
         (lambda r: r["stages"].insert(0, {"name": "clip", "objective": "contrastive", "trainable": ["vision"]})
-         or r["stages"][2].update(model="clip"), r"model 'clip' is a contrastive stage; CapFilt needs BLIP's \(blip_pretrain\)"),
+         or r["stages"][2].update(model="clip"), r"model 'clip' is a contrastive stage; capfilt runs the model of a blip_pretrain stage"),
     ],
 )
 def test_data_stages_are_checked_before_anything_runs(tmp_path: Path, change, error: str):
@@ -252,3 +252,36 @@ def test_a_capfilt_recipe_names_the_dataset_it_writes(tmp_path: Path):
     named = load_recipe(capfilt_recipe(tmp_path, lambda r: r["stages"][1].update(dataset="bootstrapped", model="models:/shapes-blip@production")))
     assert named.recipe.dataset_name(named.recipe.data_stages[0]) == "bootstrapped"
     assert named.recipe.parent_models == ["models:/shapes-blip@production"]
+
+
+def dress_recipe(tmp_path: Path, change) -> Path:
+    raw = yaml.safe_load((ROOT / "recipes/dress.yaml").read_text())
+    raw["base"] = str(ROOT / "recipes/llava.yaml")
+    change(raw)
+    return write(tmp_path / "dress.yaml", raw)
+
+
+@pytest.mark.parametrize(
+    "change, error",
+    [
+        (lambda r: r["stages"][4].update(model="clip"), r"model 'clip' is a contrastive stage; feedback runs the model of a llava_instruct, llava_interleaved, llava_multitask, llava_pretrain stage"),
+        (lambda r: r["stages"][4]["feedback"].update(conversations=0), r"stages\.4\.feedback\.conversations: .*greater than or equal to 1"),
+        (lambda r: r["stages"][4].update(capfilt={}), r"stages\.4\.capfilt: unknown field \(allowed: data, dataset, feedback, model, name, objective\)"),
+        (lambda r: r["evaluation"].update(feedback_rounds=4), r"evaluation\.feedback_rounds: .*less than or equal to 3"),
+        (lambda r: r["evaluation"].update(feedback_rounds=0), r"evaluation\.feedback_reference is evaluated with feedback, but evaluation\.feedback_rounds is 0"),
+        (lambda r: r["evaluation"].update(feedback_reference="lm"), r"feedback_reference 'lm' is not another LLaVA-style training stage \(allowed: align, instruct\)"),
+        (lambda r: r["evaluation"].update(feedback_reference="dress"), r"feedback_reference 'dress' is not another LLaVA-style training stage"),
+        (lambda r: (r["evaluation"].update(feedback_rounds=0, feedback_reference=None), r["promotion"].update(thresholds={"feedback_gain": 0.1})),
+         r"promotion gates on 'feedback_gain', which only evaluation\.feedback_rounds > 0 makes the evaluation log"),
+    ],
+)
+def test_feedback_stages_and_evaluation_are_checked_before_anything_runs(tmp_path: Path, change, error: str):
+    with pytest.raises(RecipeError, match=rf"(?s)dress\.yaml.*{error}"):
+        load_recipe(dress_recipe(tmp_path, change))
+
+
+def test_a_dress_recipe_gates_on_feedback_figures(tmp_path: Path):
+    loaded = load_recipe(dress_recipe(tmp_path, lambda r: r["promotion"].update(thresholds={"feedback_gain": 0.05, "feedback_em_round2": 0.7})))
+    recipe = loaded.recipe
+    assert [s.name for s in recipe.data_stages] == ["feedback"] and recipe.dataset_name(recipe.stage("feedback")) == "shapes-feedback"
+    assert recipe.stage("dress").data == "feedback" and recipe.evaluation.feedback_rounds == 2
