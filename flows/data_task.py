@@ -17,6 +17,8 @@ def dataset_params(data: DataConfig) -> dict:
     tok = data.tokenizer
     if tok.pretrained is None:
         tokenizer = tok.model_dump(mode="json", include={"vocab_size"})  # as before pretrained tokenizers existed
+        if tok.location_bins is not None:  # and as before location tokens, when there are none
+            tokenizer["location_bins"] = tok.location_bins
     else:
         tokenizer = {"pretrained": str(tok.pretrained), "sha256": tok.sha256 or tokenizer_sha256(tok.pretrained)}
     return {"shapes": data.shapes.model_dump(mode="json"), "tokenizer": tokenizer}

@@ -16,6 +16,7 @@ from prefect.cache_policies import NO_CACHE
 
 from components.data.build import load_dataset_tokenizer
 from components.evaluation.feedback_eval import exchange_records, feedback_metrics
+from components.evaluation.grounded_captions import grounded_caption_metrics
 from components.evaluation.llava_eval import eval_items, evaluate_llava
 from components.evaluation.retrieval import retrieval_metrics
 from components.evaluation.text_only import evaluate_text_only
@@ -26,6 +27,7 @@ from components.training.objectives import CONTRASTIVE_OBJECTIVES
 from components.training.stage_data import captions_file, instruct_file
 from components.training.stage_models import build_stage_model
 from flows.context import PipelineContext
+from flows.stage_task import location_grid
 from registry.data_repo import DatasetVersion
 from registry.tracking import client_for
 
@@ -54,6 +56,7 @@ def evaluate(ctx: PipelineContext, dataset: DatasetVersion) -> dict[str, float]:
 def _answers(ctx: PipelineContext, dataset: DatasetVersion, model, tokenizer, logger) -> tuple[dict[str, float], list[dict]]:
     """VQA exact match and grounding IoU from greedy answers; with few_shot, the zero-shot figures too."""
     recipe, cfg = ctx.recipe, ctx.recipe.evaluation
+    grid = location_grid(tokenizer) if recipe.final_stage.location_tokens else None
 
     def progress(done: int, total: int) -> None:
         logger.info("evaluate: %d/%d answers", done, total)
@@ -63,7 +66,7 @@ def _answers(ctx: PipelineContext, dataset: DatasetVersion, model, tokenizer, lo
             return evaluate_llava(
                 model, tokenizer, instruct_file(dataset.path, "test"), dataset.path, recipe.model.vision.image_size,
                 cfg.batch_size, cfg.max_new_tokens, cfg.limit, progress, recipe.model.anyres_pinpoints,
-                few_shot, instruct_file(dataset.path, "train"),
+                few_shot, instruct_file(dataset.path, "train"), grid,
             )
 
     metrics, predictions = run(cfg.few_shot)
@@ -74,6 +77,16 @@ def _answers(ctx: PipelineContext, dataset: DatasetVersion, model, tokenizer, lo
         metrics |= _text_only(ctx, dataset, model, tokenizer, progress)
     if cfg.feedback_rounds:
         metrics |= _feedback(ctx, dataset, model, tokenizer, progress)
+    if grid is not None:  # KOSMOS-2: grounded captions, each phrase checked against the scene's objects
+        with torch.inference_mode():
+            grounded, captions = grounded_caption_metrics(
+                model, tokenizer, grid, captions_file(dataset.path, "test"), dataset.path, recipe.model.vision.image_size,
+                cfg.batch_size, limit=cfg.limit, progress=progress,
+            )
+        metrics |= grounded
+        path = ctx.run_dir / "grounded_captions_test.json"
+        path.write_text(json.dumps(captions, indent=1))
+        client_for(ctx.settings).log_artifact(ctx.pipeline_run_id, str(path), artifact_path="evaluation")
     return metrics, predictions
 
 

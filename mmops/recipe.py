@@ -25,7 +25,7 @@ from components.models.family import ModelConfig
 from components.models.hf_config import has_safetensors, resolve_dir
 from components.training.config import OptimizerConfig
 from components.training.freeze import in_group
-from components.evaluation.metric_names import ANSWER_METRICS, CONTRASTIVE_METRICS, is_answer_metric, is_contrastive_metric
+from components.evaluation.metric_names import ANSWER_METRICS, CONTRASTIVE_METRICS, GROUNDED_CAPTION_METRICS, is_answer_metric, is_contrastive_metric
 from components.training.objectives import ANSWERING_OBJECTIVES, CONTRASTIVE_OBJECTIVES, FLAMINGO_OBJECTIVES, LLAVA_OBJECTIVES, OUTPUT_OBJECTIVES
 from mmops.errors import RecipeError
 
@@ -69,6 +69,9 @@ class TokenizerConfig(Strict):
     """A local HF directory whose tokenizer.json the dataset takes instead of training one (the
     pretrained LM's own; <pad>, <s>, </s> and <image> are added where missing). Relative paths are
     read from the directory mmops runs in."""
+    location_bins: Annotated[int, Field(ge=2, le=64)] | None = None
+    """KOSMOS-2: the vocabulary also holds a bins x bins grid of location tokens (<patch_index_NNNN>) and the
+    grounding markup (<grounding>, <phrase>, </phrase>, <object>, </object>, ...), each one whole token."""
     sha256: str | None = None
     """The sha256 of that tokenizer.json. Optional in a recipe (then checked); the pipeline records it
     in the dataset's parameters, so a changed file builds a new dataset version."""
@@ -90,6 +93,8 @@ class TokenizerConfig(Strict):
             return self
         if "vocab_size" in self.model_fields_set:
             raise ValueError("vocab_size sizes a tokenizer trained on the data; a pretrained one brings its own: leave vocab_size out")
+        if self.location_bins is not None:
+            raise ValueError("location_bins adds location tokens to a tokenizer trained on the data; with pretrained, leave location_bins out")
         if self.sha256 is not None and self.sha256 != (actual := tokenizer_sha256(self.pretrained)):
             raise ValueError(f"sha256 {self.sha256} is not that of {self.pretrained}/tokenizer.json ({actual})")
         return self
@@ -148,6 +153,10 @@ class StageConfig(Strict):
     """llava_interleaved stages: the most images (captions and conversations, each with its image)
     one training sequence holds; each sequence draws 1 to this many. (Flamingo's limit is
     model.flamingo.max_images, which its few-shot prompts share.)"""
+    location_tokens: bool = False
+    """KOSMOS-2, for LLaVA-style stages: captions are grounded captions (asked for with `<grounding>`; every
+    phrase marked and followed by its box's location tokens) and grounding answers are location tokens;
+    needs data.tokenizer.location_bins."""
     text_only_mix: Annotated[float, Field(ge=0, lt=1)] = 0.0
     """VILA: the fraction of a one-image conversation stage's samples (llava_pretrain, llava_instruct,
     llava_multitask) that are text only: conversations read after their scene's caption, the corpus of
@@ -171,6 +180,8 @@ class StageConfig(Strict):
             raise ValueError(f"region_weight aligns a contrastive tower's patches with words; the {self.objective} objective has none (allowed for: contrastive)")
         if self.text_only_mix > 0 and self.objective not in ("llava_pretrain", "llava_instruct", "llava_multitask"):
             raise ValueError(f"text_only_mix mixes text into one-image conversations; the {self.objective} objective has none (allowed for: llava_instruct, llava_multitask, llava_pretrain)")
+        if self.location_tokens and self.objective not in LLAVA_OBJECTIVES:
+            raise ValueError(f"location_tokens ground a LLaVA-style model's captions and boxes; the {self.objective} objective has none (allowed for: {', '.join(sorted(LLAVA_OBJECTIVES))})")
         if self.max_images != 3 and self.objective != "llava_interleaved":
             raise ValueError(f"max_images is for the llava_interleaved objective's sequences; the {self.objective} objective has none (allowed for: llava_interleaved)")
         if self.group_by_length and self.objective not in LENGTH_GROUPED_OBJECTIVES:
@@ -306,7 +317,7 @@ class PromotionConfig(Strict):
 class Recipe(Strict):
     name: Name
     """The registered model name."""
-    family: Literal["llava", "llava-1.5", "llava-1.6", "blip2", "minigpt4", "qwen-vl", "cogvlm", "flamingo", "clip", "unicl", "blip", "kosmos-1", "vila", "dress"]
+    family: Literal["llava", "llava-1.5", "llava-1.6", "blip2", "minigpt4", "qwen-vl", "cogvlm", "flamingo", "clip", "unicl", "blip", "kosmos-1", "kosmos-2", "vila", "dress"]
     description: str = ""
     data: DataConfig = DataConfig()
     model: ModelConfig = ModelConfig()
@@ -387,11 +398,18 @@ class Recipe(Strict):
         self._gate_metrics_exist(final.objective)
         self._text_only_reference_is_a_language_model(final)
         self._feedback_evaluation_fits(final)
+        gate = [*self.promotion.thresholds, *self.promotion.not_worse_than_production]
+        for name in gate:
+            if name in GROUNDED_CAPTION_METRICS and not final.location_tokens:
+                raise ValueError(f"promotion gates on {name!r}, which only an output stage with location_tokens makes the evaluation log")
         if self.evaluation.few_shot and (final.objective not in ANSWERING_OBJECTIVES or self.model.anyres_pinpoints is not None):
             raise ValueError(
                 f"evaluation.few_shot needs a model that reads several images in one prompt (a LLaVA-style model on square input, or Flamingo);"
                 f" the output stage is {final.objective}{' with anyres_pinpoints' if self.model.anyres_pinpoints else ''} (allowed: 0)"
             )
+        located = [s.name for s in self.training_stages if s.location_tokens]
+        if located and self.data.tokenizer.location_bins is None:
+            raise ValueError(f"stage {located[0]!r} writes location tokens, but data.tokenizer.location_bins is not set (the tokenizer has none)")
         mixed = [s.name for s in self.training_stages if s.text_only_mix > 0]
         if mixed and self.model.anyres_pinpoints is not None:
             raise ValueError(f"stage {mixed[0]!r} mixes in text-only items with a blank square image; model.anyres_pinpoints reads images as views (allowed there: text_only_mix 0)")

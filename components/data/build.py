@@ -12,6 +12,7 @@ from pathlib import Path
 
 from components.data.conversation import corpus_texts
 from components.data.llava_json import load_llava_json
+from components.data.location_tokens import LocationGrid, grounding_words
 from components.data.pretrained_tokenizer import tokenizer_from_pretrained
 from components.data.shapes_dataset import generate_shapes_dataset
 from components.data.shapes_world import ShapesConfig
@@ -26,15 +27,19 @@ def build_shapes_dataset(
     out_dir: Path,
     progress: Callable[[int, int], None] | None = None,
     pretrained_tokenizer: Path | None = None,
+    location_bins: int | None = None,
 ) -> dict:
     """`pretrained_tokenizer`: a local HF directory whose tokenizer the dataset takes instead of
-    training one of `vocab_size` tokens on its corpus."""
+    training one of `vocab_size` tokens on its corpus; `location_bins`: KOSMOS-2's location tokens of a
+    bins x bins grid and the grounding markup are added to the tokenizer as whole tokens."""
     # read first, so that a bad directory fails before any scene is drawn
     tokenizer = tokenizer_from_pretrained(pretrained_tokenizer) if pretrained_tokenizer is not None else None
     summary = generate_shapes_dataset(config, out_dir, progress)
     if tokenizer is None:
         samples = load_llava_json(out_dir / "captions_train.json") + load_llava_json(out_dir / "instruct_train.json")
         tokenizer = train_tokenizer(corpus_texts(samples), vocab_size)
+    if location_bins is not None:
+        tokenizer.add_words(grounding_words(LocationGrid(location_bins)))
     tokenizer.save(out_dir / TOKENIZER_FILE)
     return summary
 

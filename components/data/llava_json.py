@@ -13,6 +13,7 @@ never point outside it.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
@@ -119,9 +120,13 @@ class LlavaJsonDataset(Dataset):
     """
 
     def __init__(self, json_path: Path, image_root: Path, tokenizer: TextTokenizer,
-                 mode: ConversationMode, image_size: int, max_len: int, pinpoints: tuple[Size, ...] | None = None) -> None:
-        """`pinpoints`: any-resolution input (LLaVA-1.6), see llava_images.ImageProcessor."""
+                 mode: ConversationMode, image_size: int, max_len: int, pinpoints: tuple[Size, ...] | None = None,
+                 rewrite: Callable[[dict], dict] | None = None) -> None:
+        """`pinpoints`: any-resolution input (LLaVA-1.6), see llava_images.ImageProcessor; `rewrite`: what
+        each sample becomes once read (KOSMOS-2's grounded captions and located answers, data.grounded)."""
         self.samples = load_llava_json(json_path)
+        if rewrite is not None:
+            self.samples = [rewrite(sample) for sample in self.samples]
         self.image_paths = _image_paths(Path(json_path), Path(image_root), self.samples)
         self.tokenizer, self.mode = tokenizer, mode
         self.images = ImageProcessor(image_size, pinpoints)

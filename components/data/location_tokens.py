@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from components.data.errors import DataError
@@ -103,6 +103,22 @@ class LocationGrid:
             else:
                 entities += [(self.token(a) + self.token(b), [box]) for (a, b), box in zip(zip(cells[::2], cells[1::2]), boxes)]
         return _MARKUP.sub("", text).strip(), entities
+
+
+def grounding_words(grid: LocationGrid) -> list[str]:
+    """What a tokenizer adds for KOSMOS-2: the markup, then every location token."""
+    return [GROUNDING, PHRASE, END_PHRASE, OBJECT, END_OBJECT, DELIMITER, *grid.tokens]
+
+
+def grid_of(vocabulary: Mapping[str, int]) -> LocationGrid | None:
+    """The grid a tokenizer's location tokens make, or None when it has none."""
+    cells = sum(1 for token in vocabulary if _CELL.fullmatch(token))
+    if not cells:
+        return None
+    bins = math.isqrt(cells)
+    if bins * bins != cells or GROUNDING not in vocabulary:
+        raise DataError(f"the tokenizer has {cells} location tokens{'' if GROUNDING in vocabulary else ' and no ' + GROUNDING}: not a KOSMOS-2 grid")
+    return LocationGrid(bins)
 
 
 def _checked(box: Sequence[float]) -> NormalisedBox:

@@ -64,6 +64,11 @@ class TextTokenizer:
         """The vocabulary entry of one id (byte-level symbols, e.g. 'Ġred')."""
         return self._tokenizer.id_to_token(token_id)
 
+    def add_words(self, words: Sequence[str]) -> None:
+        """Add whole tokens that are never split and, unlike special tokens, survive decoding
+        (KOSMOS-2's location tokens and grounding markup)."""
+        self._tokenizer.add_tokens(list(words))
+
     def vocabulary(self) -> dict[str, int]:
         """Every token and its id, special tokens included."""
         return self._tokenizer.get_vocab(with_added_tokens=True)

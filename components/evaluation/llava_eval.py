@@ -15,8 +15,10 @@ from pathlib import Path
 import torch
 
 from components.data.conversation import encode_prompt
+from components.data.grounded import boxes_as_text
 from components.data.llava_images import ImageProcessor
 from components.data.llava_json import load_llava_json, resolve_image
+from components.data.location_tokens import LocationGrid
 from components.data.shapes_annotations import box_iou, parse_box
 from components.data.tokenizer import TextTokenizer
 from components.evaluation.few_shot import choose_examples, example_pool, few_shot_prompt
@@ -93,9 +95,11 @@ def evaluate_llava(
     pinpoints: tuple[Size, ...] | None = None,
     few_shot: int = 0,
     support_json: Path | None = None,
+    location_grid: LocationGrid | None = None,
 ) -> tuple[dict[str, float], list[dict]]:
     """`pinpoints`: the model's any-resolution grids (LLaVA-1.6), else square input. `few_shot` > 0:
-    that many examples from `support_json` (the train split) precede each question (Flamingo)."""
+    that many examples from `support_json` (the train split) precede each question (Flamingo).
+    `location_grid`: the model answers boxes in location tokens (KOSMOS-2), read back before scoring."""
     items = eval_items(json_path, image_root, limit)
     processor = ImageProcessor(image_size, pinpoints)
     if few_shot:
@@ -107,6 +111,8 @@ def evaluate_llava(
         loaded = {path: processor(path) for path in {it.image for it in items if it.image}}
         images = [loaded[it.image] if it.image else None for it in items]
     answers = answer_prompts(model, tokenizer, prompts, images, processor, batch_size, max_new_tokens, progress)
+    if location_grid is not None:
+        answers = [boxes_as_text(a, location_grid) if it.question_type == GROUNDING else a for it, a in zip(items, answers)]
     predictions = [
         {"id": it.sample_id, "type": it.question_type, "question": it.question, "answer": it.answer, "prediction": a}
         for it, a in zip(items, answers)

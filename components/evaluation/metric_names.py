@@ -23,20 +23,23 @@ ANSWER_METRICS = (
     "text_only_exact_match", "text_only_em_<question type>", "text_only_exact_match_reference", "text_only_retained",
     "text_only_degradation", "feedback_em_round<r>", "feedback_em_<question type>_round<r>", "feedback_iou50_round<r>",
     "feedback_gain", "feedback_fixed", "feedback_broken", "<any feedback metric>_reference",
+    "grounded_recall", "grounded_phrase_recall", "grounded_precision",
 )
 """VQA exact match (overall and per question type), grounding; with few-shot evaluation also zero-shot;
 with evaluation.text_only_reference the same questions answered from the caption alone (VILA), by the
 output model and by the reference stage's LM, the fraction of the reference's exact match retained, and
 the points lost (reference minus output); with evaluation.feedback_rounds the answers round by round as
-the critic's feedback comes in (DRESS), and with evaluation.feedback_reference the same for that stage."""
+the critic's feedback comes in (DRESS), and with evaluation.feedback_reference the same for that stage;
+for a model that writes location tokens (KOSMOS-2), its grounded captions scored against the scene."""
 
+GROUNDED_CAPTION_METRICS = ("grounded_recall", "grounded_phrase_recall", "grounded_precision")
 _ANSWER_METRIC = re.compile(r"^(vqa_exact_match|vqa_em_[a-z0-9_]+|grounding_iou50|grounding_mean_iou)$")
 _FEEDBACK_METRIC = re.compile(r"^feedback_((em|em_[a-z0-9_]+|iou50)_round\d|gain|fixed|broken)(_reference)?$")
 _TEXT_ONLY_METRIC = re.compile(r"^text_only_(exact_match|em_[a-z0-9_]+|grounding_iou50|grounding_mean_iou)(_reference)?$|^text_only_(retained|degradation)$")
 
 
 def is_answer_metric(name: str) -> bool:
-    return bool(_ANSWER_METRIC.match(name.removesuffix("_0shot")) or _TEXT_ONLY_METRIC.match(name) or _FEEDBACK_METRIC.match(name))
+    return bool(_ANSWER_METRIC.match(name.removesuffix("_0shot")) or _TEXT_ONLY_METRIC.match(name) or _FEEDBACK_METRIC.match(name) or name in GROUNDED_CAPTION_METRICS)
 
 
 def is_contrastive_metric(name: str) -> bool:

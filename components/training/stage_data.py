@@ -13,10 +13,12 @@ from typing import Literal
 import torch
 from torch.utils.data import ConcatDataset, DataLoader, Dataset
 
+from components.data.grounded import grounded_caption, located_answers
 from components.data.interleaved import InterleavedDataset
 from components.data.label_prompts import LabelPrompts
 from components.data.llava_json import ImageTextDataset, LlavaJsonDataset, TextCorpusDataset, collate_batch
 from components.data.length_grouped import LengthGroupedBatchSampler
+from components.data.location_tokens import LocationGrid
 from components.data.text_only_mix import TextOnlyItems, text_only_count
 from components.data.tokenizer import TextTokenizer
 from components.models.anyres import Size
@@ -36,6 +38,7 @@ def build_stage_dataset(
     objective: str, dataset_dir: Path, tokenizer: TextTokenizer, image_size: int, max_len: int, split: str = "train",
     pinpoints: tuple[Size, ...] | None = None, max_images: int = 1, seed: int = 0, region_grid: int | None = None,
     text_corpus: TextCorpus = "turns", label_prompts: LabelPrompts | None = None, text_only_mix: float = 0.0,
+    location_grid: LocationGrid | None = None,
 ) -> Dataset:
     """`pinpoints`: the model's any-resolution grids (LLaVA-1.6) for the conversation objectives;
     `max_images`: the most images in an interleaved sequence (Flamingo, KOSMOS-1), drawn with `seed`; `region_grid`: the
@@ -43,19 +46,24 @@ def build_stage_dataset(
     text-only LM pretraining reads ('turns': captions and single turns; 'described': also every
     conversation after its image's caption, see TextCorpusDataset); `label_prompts`: UniCL's image-label
     view of the captions, for the contrastive objective (see ImageTextDataset); `text_only_mix`: the fraction of
-    a conversation objective's items that are text-only described conversations (VILA, see TextOnlyItems)."""
+    a conversation objective's items that are text-only described conversations (VILA, see TextOnlyItems);
+    `location_grid`: KOSMOS-2, the conversation objectives' captions become grounded captions and their
+    boxes location tokens of this grid (see data.grounded)."""
     if text_corpus != "turns" and objective != "language_modeling":
         raise ValueError(f"text_corpus is for the language_modeling objective; {objective!r} reads no text corpus")
     if region_grid is not None and objective != "contrastive":
         raise ValueError(f"region_grid is for the contrastive objective's region words; {objective!r} has none")
     if label_prompts is not None and objective != "contrastive":
         raise ValueError(f"label_prompts are UniCL's image-label data for the contrastive objective; {objective!r} has none")
+    if location_grid is not None and objective not in ("llava_pretrain", "llava_instruct", "llava_multitask", "llava_interleaved"):
+        raise ValueError(f"location tokens ground a LLaVA-style model's captions and boxes; {objective!r} has none")
+
     if text_only_mix > 0:
         if objective not in ("llava_pretrain", "llava_instruct", "llava_multitask"):
             raise ValueError(f"text_only_mix mixes text into one-image conversations; {objective!r} has none (allowed: llava_pretrain, llava_instruct, llava_multitask)")
         if pinpoints is not None:
             raise ValueError("text_only_mix gives text-only items one blank square image; an any-resolution model's items are views")
-        images = build_stage_dataset(objective, dataset_dir, tokenizer, image_size, max_len, split)
+        images = build_stage_dataset(objective, dataset_dir, tokenizer, image_size, max_len, split, location_grid=location_grid)
         described = TextCorpusDataset(instruct_file(dataset_dir, split), tokenizer, "described", max_len, captions_file(dataset_dir, split))
         text = TextOnlyItems(described, text_only_count(len(images), text_only_mix), image_size, tokenizer, seed)
         return ConversationMix([images, text])
@@ -74,7 +82,10 @@ def build_stage_dataset(
 
     def conversations(mode: str) -> LlavaJsonDataset:
         path = captions_file(dataset_dir, split) if mode == "caption" else instruct_file(dataset_dir, split)
-        return LlavaJsonDataset(path, dataset_dir, tokenizer, mode, image_size, max_len, pinpoints)
+        if location_grid is None:
+            return LlavaJsonDataset(path, dataset_dir, tokenizer, mode, image_size, max_len, pinpoints)
+        rewrite = partial(grounded_caption if mode == "caption" else located_answers, grid=location_grid)
+        return LlavaJsonDataset(path, dataset_dir, tokenizer, "instruct", image_size, max_len, pinpoints, rewrite)
 
     if objective == "llava_pretrain":
         return conversations("caption")

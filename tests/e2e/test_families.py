@@ -392,3 +392,17 @@ def test_dress_writes_critic_feedback_as_a_dataset_version_trains_on_it_and_is_e
     local = Path(run.client.download_artifacts(run.version.run_id, "evaluation/feedback_test.json", str(tmp_path)))
     exchanges = json.loads(local.read_text())
     assert len(exchanges) == metrics["vqa_items"] + metrics["grounding_items"] and len(exchanges[0]["rounds"]) == 3
+
+
+def test_kosmos2_trains_on_location_tokens_and_scores_its_grounded_captions(tmp_path: Path):
+    run = run_family("tiny_kosmos2.yaml", tmp_path / "work")
+    assert run.client.get_run(run.stage_runs["grounded"]).data.params["location_tokens"] == "True"
+    tokenizer = json.loads((run.work / "datasets" / "data" / "tiny-shapes-grounded" / "tokenizer.json").read_text())
+    added = {t["content"] for t in tokenizer["added_tokens"]}
+    assert {"<grounding>", "<phrase>", "</object>", "<patch_index_0000>", "<patch_index_0063>"} <= added  # an 8 x 8 grid
+
+    metrics = run.client.get_run(run.version.run_id).data.metrics
+    assert {"grounded_recall", "grounded_precision", "grounded_phrase_recall", "grounding_iou50"} <= metrics.keys()
+    assert metrics["grounded_items"] == 6  # evaluation.limit test captions
+    local = Path(run.client.download_artifacts(run.version.run_id, "evaluation/grounded_captions_test.json", str(tmp_path)))
+    assert len(json.loads(local.read_text())) == 6
