@@ -14,7 +14,7 @@ from components.data.llava_json import load_llava_json
 from components.inference.capfilt import capfilt
 from components.training.stage_data import captions_file
 from flows.context import DataStageOutcome, PipelineContext
-from flows.data_stage import data_stage_model, every_tenth, write_dataset
+from flows.data_stage import data_stage_model, data_stage_params, every_tenth, write_dataset
 from flows.stage_run import open_stage_run
 from mmops.errors import PipelineError
 from mmops.recipe import CapFiltStageConfig
@@ -26,19 +26,13 @@ EXAMPLES = 24
 """Synthetic captions kept, logged to MLflow for a person to read."""
 
 
-def capfilt_params(stage: CapFiltStageConfig, dataset: str) -> dict[str, str]:
-    return {"objective": stage.objective, "model": stage.model, "data": stage.data or "", "dataset": dataset} | {
-        f"capfilt.{key}": str(value) for key, value in stage.capfilt.model_dump().items()
-    }
-
-
 @task(name="capfilt", cache_policy=NO_CACHE)
 def run_capfilt(ctx: PipelineContext, stage: CapFiltStageConfig, source: DatasetVersion) -> DataStageOutcome:
     logger = get_run_logger()
     started = time.perf_counter()
     recipe = ctx.recipe
     name = recipe.dataset_name(stage)
-    client, run_id = open_stage_run(ctx, stage.name, capfilt_params(stage, name), source)
+    client, run_id = open_stage_run(ctx, stage.name, data_stage_params(stage, name, stage.capfilt), source)
     try:
         tokenizer = load_dataset_tokenizer(source.path)
         model, parent_models = data_stage_model(ctx, stage, "blip_pretrain", tokenizer, client, run_id)

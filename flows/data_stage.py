@@ -8,6 +8,7 @@ derived from the one it read: the files it replaces, the rest hard-linked.
 from __future__ import annotations
 
 from mlflow import MlflowClient
+from pydantic import BaseModel
 from torch import nn
 
 from components.data.tokenizer import TextTokenizer
@@ -17,6 +18,13 @@ from flows.context import PipelineContext
 from flows.stage_task import parent_model, parent_model_tag
 from mmops.recipe import DataStageConfig
 from registry.data_repo import DatasetVersion, version_derived_dataset
+
+
+def data_stage_params(stage: DataStageConfig, dataset: str, settings: BaseModel) -> dict[str, str]:
+    """The stage's fields as MLflow params, its kind's `settings` flattened under the objective's name."""
+    return {"objective": stage.objective, "model": stage.model, "data": stage.data or "", "dataset": dataset} | {
+        f"{stage.objective}.{key}": str(value) for key, value in settings.model_dump().items()
+    }
 
 
 def data_stage_model(

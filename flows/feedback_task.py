@@ -23,7 +23,7 @@ from components.evaluation.llava_eval import eval_items
 from components.inference.feedback import answer_with_feedback, feedback_samples
 from components.training.stage_data import instruct_file
 from flows.context import DataStageOutcome, PipelineContext
-from flows.data_stage import data_stage_model, every_tenth, write_dataset
+from flows.data_stage import data_stage_model, data_stage_params, every_tenth, write_dataset
 from flows.stage_run import open_stage_run
 from mmops.recipe import FeedbackStageConfig
 from registry.data_repo import DatasetVersion
@@ -34,18 +34,12 @@ EXAMPLES = 24
 """Exchanges logged to MLflow for a person to read."""
 
 
-def feedback_params(stage: FeedbackStageConfig, dataset: str) -> dict[str, str]:
-    return {"objective": stage.objective, "model": stage.model, "data": stage.data or "", "dataset": dataset} | {
-        f"feedback.{key}": str(value) for key, value in stage.feedback.model_dump().items()
-    }
-
-
 @task(name="feedback", cache_policy=NO_CACHE)
 def run_feedback(ctx: PipelineContext, stage: FeedbackStageConfig, source: DatasetVersion) -> DataStageOutcome:
     logger = get_run_logger()
     started = time.perf_counter()
     recipe, cfg = ctx.recipe, stage.feedback
-    client, run_id = open_stage_run(ctx, stage.name, feedback_params(stage, recipe.dataset_name(stage)), source)
+    client, run_id = open_stage_run(ctx, stage.name, data_stage_params(stage, recipe.dataset_name(stage), stage.feedback), source)
     try:
         tokenizer = load_dataset_tokenizer(source.path)
         model, parent_models = data_stage_model(ctx, stage, "llava_instruct", tokenizer, client, run_id)

@@ -398,10 +398,7 @@ class Recipe(Strict):
         self._gate_metrics_exist(final.objective)
         self._text_only_reference_is_a_language_model(final)
         self._feedback_evaluation_fits(final)
-        gate = [*self.promotion.thresholds, *self.promotion.not_worse_than_production]
-        for name in gate:
-            if name in GROUNDED_CAPTION_METRICS and not final.location_tokens:
-                raise ValueError(f"promotion gates on {name!r}, which only an output stage with location_tokens makes the evaluation log")
+        self._gated_metrics_are_logged(final)
         if self.evaluation.few_shot and (final.objective not in ANSWERING_OBJECTIVES or self.model.anyres_pinpoints is not None):
             raise ValueError(
                 f"evaluation.few_shot needs a model that reads several images in one prompt (a LLaVA-style model on square input, or Flamingo);"
@@ -418,15 +415,23 @@ class Recipe(Strict):
             raise ValueError(f"stage {interleaved[0]!r} splices several images into one sequence; model.anyres_pinpoints splits one image into views (allowed there: no anyres_pinpoints)")
         return self
 
+    def _gated_metrics_are_logged(self, final: StageConfig) -> None:
+        """A gate on a metric that only an evaluation option logs needs that option."""
+        needs = (
+            ("text_only_", self.evaluation.text_only_reference is not None, "evaluation.text_only_reference"),
+            ("feedback_", self.evaluation.feedback_rounds > 0, "evaluation.feedback_rounds > 0"),
+            (GROUNDED_CAPTION_METRICS, final.location_tokens, "an output stage with location_tokens"),
+        )
+        for name in [*self.promotion.thresholds, *self.promotion.not_worse_than_production]:
+            for prefix, logged, what in needs:
+                if name.startswith(prefix) and not logged:
+                    raise ValueError(f"promotion gates on {name!r}, which only {what} makes the evaluation log")
+
     def _feedback_evaluation_fits(self, final: StageConfig) -> None:
         rounds, reference = self.evaluation.feedback_rounds, self.evaluation.feedback_reference
-        gate = [*self.promotion.thresholds, *self.promotion.not_worse_than_production]
         if not rounds:
             if reference is not None:
                 raise ValueError("evaluation.feedback_reference is evaluated with feedback, but evaluation.feedback_rounds is 0 (allowed: 1 to 3)")
-            for name in gate:
-                if name.startswith("feedback_"):
-                    raise ValueError(f"promotion gates on {name!r}, which only evaluation.feedback_rounds > 0 makes the evaluation log")
             return
         if final.objective not in LLAVA_OBJECTIVES:
             raise ValueError(f"evaluation.feedback_rounds asks a LLaVA-style model again after feedback; the output stage is {final.objective} (allowed: {', '.join(sorted(LLAVA_OBJECTIVES))})")
@@ -438,11 +443,7 @@ class Recipe(Strict):
 
     def _text_only_reference_is_a_language_model(self, final: StageConfig) -> None:
         reference = self.evaluation.text_only_reference
-        gate = [*self.promotion.thresholds, *self.promotion.not_worse_than_production]
         if reference is None:
-            for name in gate:
-                if name.startswith("text_only_"):
-                    raise ValueError(f"promotion gates on {name!r}, which only evaluation.text_only_reference makes the evaluation log")
             return
         if final.objective not in LLAVA_OBJECTIVES:
             raise ValueError(f"evaluation.text_only_reference asks a LLaVA-style model questions with no image; the output stage is {final.objective} (allowed: {', '.join(sorted(LLAVA_OBJECTIVES))})")

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+from pydantic import ValidationError
+
 from components.data.pretrained_tokenizer import tokenizer_sha256
 from flows.data_task import dataset_params
 from mmops.recipe import DataConfig
@@ -18,3 +21,12 @@ def test_a_pretrained_tokenizer_is_recorded_with_its_sha256_and_read_back_by_the
     assert params["tokenizer"] == {"pretrained": str(tiny_hf_dirs["llama"]), "sha256": tokenizer_sha256(tiny_hf_dirs["llama"])}
     # what `mmops data generate` validates from params.yaml
     assert DataConfig.model_validate({"name": "shapes", **params}).tokenizer.pretrained == tiny_hf_dirs["llama"]
+
+
+def test_location_tokens_are_a_dependency_of_their_dataset_and_refused_for_a_pretrained_tokenizer(tiny_hf_dirs: dict[str, Path]):
+
+    params = dataset_params(DataConfig(tokenizer={"location_bins": 16}))
+    assert params["tokenizer"] == {"vocab_size": 512, "location_bins": 16}
+    assert DataConfig.model_validate({"name": "shapes", **params}).tokenizer.location_bins == 16
+    with pytest.raises(ValidationError, match="with pretrained, leave location_bins out"):
+        DataConfig(tokenizer={"pretrained": tiny_hf_dirs["llama"], "location_bins": 16})
