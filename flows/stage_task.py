@@ -111,6 +111,8 @@ def run_stage(ctx: PipelineContext, stage: StageConfig, dataset: DatasetVersion)
             log_every=stage.log_every,
             loss_weighting=stage.loss_weighting,
             region_weight=stage.region_weight,
+            tasks=dict(stage.tasks) or None,
+            seed=stage.seed,
         )
         metrics = {"final_loss": result.final_loss, "train_seconds": result.seconds,
                    "trainable_params": float(result.freeze.trainable_count), "frozen_params": float(result.freeze.frozen_count)}

@@ -31,7 +31,7 @@ from mmops.errors import RecipeError
 
 Objective = Literal[
     "contrastive", "language_modeling", "llava_pretrain", "llava_instruct", "llava_multitask", "llava_interleaved", "flamingo_interleaved",
-    "qformer_pretrain", "blip_pretrain",
+    "qformer_pretrain", "blip_pretrain", "uni_perceiver",
 ]
 
 # The parameter groups (top-level submodules) of the model each objective trains.
@@ -42,6 +42,10 @@ MODEL_PARTS: dict[str, tuple[str, ...]] = {
     **dict.fromkeys(FLAMINGO_OBJECTIVES, ("vision", "connector", "language_model", "gated_cross_attention")),
     "qformer_pretrain": ("vision", "qformer", "image_projection", "text_projection", "itm_head", "lm_head", "logit_scale"),
     "blip_pretrain": ("vision", "text", "image_projection", "text_projection", "itm_head", "lm_head", "logit_scale"),
+    "uni_perceiver": (
+        "token_embed", "text_positions", "mask_token", "patch_embed", "patch_positions", "frame_positions", "type_embed", "spe",
+        "blocks", "norm", "projection", "logit_scale",
+    ),
 }
 
 # Parts a LLaVA model has only when a model option asks for them: part -> (has it?, what is missing).
@@ -153,6 +157,9 @@ class StageConfig(Strict):
     """llava_interleaved stages: the most images (captions and conversations, each with its image)
     one training sequence holds; each sequence draws 1 to this many. (Flamingo's limit is
     model.flamingo.max_images, which its few-shot prompts share.)"""
+    tasks: dict[Literal["retrieval", "mlm", "captioning"], Annotated[float, Field(ge=0)]] = {}
+    """uni_perceiver stages: the weight of each task, the chance a step trains on it (see
+    training.uniperceiver_tasks); unset, all three alike."""
     location_tokens: bool = False
     """KOSMOS-2, for LLaVA-style stages: captions are grounded captions (asked for with `<grounding>`; every
     phrase marked and followed by its box's location tokens) and grounding answers are location tokens;
@@ -180,6 +187,10 @@ class StageConfig(Strict):
             raise ValueError(f"region_weight aligns a contrastive tower's patches with words; the {self.objective} objective has none (allowed for: contrastive)")
         if self.text_only_mix > 0 and self.objective not in ("llava_pretrain", "llava_instruct", "llava_multitask"):
             raise ValueError(f"text_only_mix mixes text into one-image conversations; the {self.objective} objective has none (allowed for: llava_instruct, llava_multitask, llava_pretrain)")
+        if self.tasks and self.objective != "uni_perceiver":
+            raise ValueError(f"tasks weigh Uni-Perceiver's tasks; the {self.objective} objective has one loss (allowed for: uni_perceiver)")
+        if self.tasks and not any(self.tasks.values()):
+            raise ValueError("tasks: every weight is 0; at least one task must train")
         if self.location_tokens and self.objective not in LLAVA_OBJECTIVES:
             raise ValueError(f"location_tokens ground a LLaVA-style model's captions and boxes; the {self.objective} objective has none (allowed for: {', '.join(sorted(LLAVA_OBJECTIVES))})")
         if self.max_images != 3 and self.objective != "llava_interleaved":
@@ -317,7 +328,7 @@ class PromotionConfig(Strict):
 class Recipe(Strict):
     name: Name
     """The registered model name."""
-    family: Literal["llava", "llava-1.5", "llava-1.6", "blip2", "minigpt4", "qwen-vl", "cogvlm", "flamingo", "clip", "unicl", "blip", "kosmos-1", "kosmos-2", "vila", "dress"]
+    family: Literal["llava", "llava-1.5", "llava-1.6", "blip2", "minigpt4", "qwen-vl", "cogvlm", "flamingo", "clip", "unicl", "blip", "kosmos-1", "kosmos-2", "vila", "dress", "uni-perceiver"]
     description: str = ""
     data: DataConfig = DataConfig()
     model: ModelConfig = ModelConfig()
@@ -379,6 +390,10 @@ class Recipe(Strict):
             needing = [s.name for s in self.stages if s.objective == "blip_pretrain"]
             if needing:
                 raise ValueError(f"stage {needing[0]!r} trains BLIP (blip_pretrain), but model.blip (dim, depth, heads, ...) is not set")
+        if self.model.uni_perceiver is None:
+            needing = [s.name for s in self.stages if s.objective == "uni_perceiver"]
+            if needing:
+                raise ValueError(f"stage {needing[0]!r} trains Uni-Perceiver, but model.uni_perceiver (dim, depth, heads, ...) is not set")
         if self.model.flamingo is None:
             needing = [s.name for s in self.stages if s.objective in FLAMINGO_OBJECTIVES]
             if needing:

@@ -27,6 +27,7 @@ from components.models.perceiver import PerceiverResampler
 from components.models.qformer import QFormer
 from components.models.resampler import CrossAttentionResampler
 from components.models.text_encoder import TextEncoder
+from components.models.uni_perceiver import UniPerceiver
 from components.models.vision import VisionTransformer
 from components.models.visual_expert import visual_experts
 
@@ -172,3 +173,13 @@ def build_qformer_pretrain(
     qformer = QFormer(qformer_cfg, vision_cfg.dim, vocab_size, pad_id)
     model = QFormerPretrainModel(vision_tower(vision_cfg, load_pretrained), qformer, vocab_size, embed_dim, bos_id, vision_feature_layer)
     return init_weights(model)
+
+
+def build_uni_perceiver(cfg: ModelConfig, vocab_size: int, pad_id: int) -> UniPerceiver:
+    """Uni-Perceiver: modality tokenizers in front of one shared encoder (mmops' own, trained from scratch)."""
+    if cfg.uni_perceiver is None:
+        raise ValueError("a Uni-Perceiver model needs model.uni_perceiver in the recipe (dim, depth, heads, max_text_len, ...)")
+    if cfg.vision.pretrained is not None:
+        raise ValueError("Uni-Perceiver tokenizes images with its own patch embedding; model.vision.pretrained is not available for it")
+    _check_token_id("pad_id", pad_id, vocab_size)
+    return init_weights(UniPerceiver(cfg.uni_perceiver, cfg.vision, vocab_size, pad_id, cfg.clip_embed_dim))

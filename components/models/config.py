@@ -241,3 +241,32 @@ class FlamingoConfig(BaseModel):
     """A gated cross-attention block before LM blocks 0, N, 2N, ... (Flamingo-3B: every block; 80B: every 7th)."""
     max_images: PositiveInt = 5
     """The most images one sequence may hold (interleaved training sequences and few-shot prompts)."""
+
+
+class UniPerceiverConfig(BaseModel):
+    """Uni-Perceiver: one shared Transformer encoder for every modality, light modality tokenizers in front
+    (text BPE ids, image patches, video frames' patches), and tasks posed as the similarity between an
+    input's representation and its targets' representations through the same encoder."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    dim: PositiveInt = 64
+    depth: PositiveInt = 4
+    heads: PositiveInt = 4
+    mlp_ratio: PositiveFloat = 4.0
+    max_text_len: PositiveInt = 48
+    max_frames: PositiveInt = 4
+    """Video frames with their own temporal position embedding (a still image is read as an image)."""
+    mask_ratio: float = 0.15
+    """Masked language modelling: the fraction of text tokens masked (BERT, Uni-Perceiver)."""
+
+    @model_validator(mode="after")
+    def _check_shapes(self) -> UniPerceiverConfig:
+        _check_heads_divide_dim("UniPerceiverConfig", self.dim, self.heads)
+        if not 0.0 < self.mask_ratio < 1.0:
+            raise ValueError(f"UniPerceiverConfig: mask_ratio={self.mask_ratio} must be in (0, 1)")
+        return self
+
+    @property
+    def mlp_hidden(self) -> int:
+        return int(self.dim * self.mlp_ratio)

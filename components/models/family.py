@@ -19,6 +19,7 @@ from components.models.config import (
     QFormerConfig,
     ResamplerConfig,
     TextEncoderConfig,
+    UniPerceiverConfig,
     VisionConfig,
 )
 
@@ -51,6 +52,9 @@ class ModelConfig(BaseModel):
     image_boundaries: bool = False
     """KOSMOS-1: every image's tokens stand between learned `<image>` and `</image>` embeddings
     (part `image_boundaries`), so a decoder reading interleaved documents sees where each image is."""
+    uni_perceiver: UniPerceiverConfig | None = None
+    """Uni-Perceiver's shared encoder, for the `uni_perceiver` objective; its image tokenizer cuts
+    vision.image_size images into vision.patch_size patches with vision's stem and pixel statistics."""
     anyres_pinpoints: tuple[tuple[PositiveInt, PositiveInt], ...] | None = None
     """LLaVA-1.6's any-resolution input: the (height, width) grids an image may be fitted into,
     each a whole number of vision.image_size tiles; the model then has a learned `image_newline`."""

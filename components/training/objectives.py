@@ -100,8 +100,9 @@ TOKEN_OBJECTIVES = frozenset({"language_modeling"}) | LLAVA_OBJECTIVES | FLAMING
 # The objectives whose model answers questions about images (evaluated by VQA and grounding).
 ANSWERING_OBJECTIVES = LLAVA_OBJECTIVES | FLAMINGO_OBJECTIVES
 # The objectives whose model embeds images and texts in one space (evaluated by zero-shot and retrieval;
-# BLIP's also matches and captions).
-CONTRASTIVE_OBJECTIVES = frozenset({"contrastive", "blip_pretrain"})
+# BLIP's also matches and captions; Uni-Perceiver's one shared encoder also predicts words, see
+# training.uniperceiver_tasks, whose sampler stage_module builds in place of a fixed loss function).
+CONTRASTIVE_OBJECTIVES = frozenset({"contrastive", "blip_pretrain", "uni_perceiver"})
 # The objectives a pipeline can evaluate, register and serve: what an output stage may train.
 OUTPUT_OBJECTIVES = ANSWERING_OBJECTIVES | CONTRASTIVE_OBJECTIVES
 

@@ -69,7 +69,7 @@ def build_stage_dataset(
         return ConversationMix([images, text])
     if objective == "contrastive":
         return ImageTextDataset(captions_file(dataset_dir, split), dataset_dir, tokenizer, image_size, max_len, region_grid, label_prompts)
-    if objective in ("qformer_pretrain", "blip_pretrain"):
+    if objective in ("qformer_pretrain", "blip_pretrain", "uni_perceiver"):
         return ImageTextDataset(captions_file(dataset_dir, split), dataset_dir, tokenizer, image_size, max_len)
     if objective == "language_modeling":
         corpora = [

@@ -10,7 +10,15 @@ from __future__ import annotations
 from torch import nn
 
 from components.data.tokenizer import TextTokenizer
-from components.models.builders import build_blip, build_clip, build_flamingo, build_language_model, build_llava, build_qformer_pretrain
+from components.models.builders import (
+    build_blip,
+    build_clip,
+    build_flamingo,
+    build_language_model,
+    build_llava,
+    build_qformer_pretrain,
+    build_uni_perceiver,
+)
 from components.models.family import ModelConfig
 from components.training.objectives import FLAMINGO_OBJECTIVES, LLAVA_OBJECTIVES
 
@@ -45,6 +53,8 @@ def build_stage_model(objective: str, cfg: ModelConfig, tokenizer: TextTokenizer
             cfg.vision, cfg.qformer, tokenizer.vocab_size, tokenizer.pad_id, tokenizer.bos_id, cfg.clip_embed_dim,
             load_pretrained=load_pretrained,
         )
+    if objective == "uni_perceiver":
+        return build_uni_perceiver(cfg, tokenizer.vocab_size, tokenizer.pad_id)
     raise ValueError(
-        f"unknown objective {objective!r} (allowed: contrastive, language_modeling, llava_pretrain, llava_instruct, llava_multitask, llava_interleaved, flamingo_interleaved, qformer_pretrain, blip_pretrain)"
+        f"unknown objective {objective!r} (allowed: contrastive, language_modeling, llava_pretrain, llava_instruct, llava_multitask, llava_interleaved, flamingo_interleaved, qformer_pretrain, blip_pretrain, uni_perceiver)"
     )

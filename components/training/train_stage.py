@@ -40,9 +40,12 @@ def train_stage(
     progress_bar: bool = True,
     loss_weighting: LossWeighting = "token",
     region_weight: float = 0.0,
+    tasks: dict[str, float] | None = None,
+    seed: int = 0,
 ) -> StageResult:
+    """`tasks`, `seed`: the uni_perceiver objective's task weights and the seed of its task draws."""
     freeze = apply_freeze_plan(model, trainable)
-    module = StageModule(model, objective, optimizer, total_steps=steps, loss_weighting=loss_weighting, region_weight=region_weight)
+    module = StageModule(model, objective, optimizer, total_steps=steps, loss_weighting=loss_weighting, region_weight=region_weight, tasks=tasks, seed=seed)
     trainer = L.Trainer(
         max_steps=steps,
         max_epochs=-1,

@@ -406,3 +406,22 @@ def test_kosmos2_trains_on_location_tokens_and_scores_its_grounded_captions(tmp_
     assert metrics["grounded_items"] == 6  # evaluation.limit test captions
     local = Path(run.client.download_artifacts(run.version.run_id, "evaluation/grounded_captions_test.json", str(tmp_path)))
     assert len(json.loads(local.read_text())) == 6
+
+
+def test_uni_perceiver_samples_its_tasks_through_one_encoder_and_is_served_as_an_embedder(tmp_path: Path):
+    run = run_family("tiny_uni_perceiver.yaml", tmp_path / "work")
+    stage = run.client.get_run(run.stage_runs["multitask"])
+    assert json.loads(stage.data.params["tasks"]) == {"captioning": 1.0, "mlm": 1.0, "retrieval": 1.0}
+    drawn = {key for key in stage.data.metrics if key.startswith("train/") and key.endswith("_loss")}
+    assert drawn and drawn <= {"train/retrieval_loss", "train/mlm_loss", "train/captioning_loss"}
+    weights = run.stage_weights("multitask")
+    assert {"spe", "type_embed.weight", "frame_positions", "blocks.0.attn.qkv.weight"} <= weights.keys()
+    assert not any(k.startswith(("vision.", "text.")) for k in weights)  # no separate towers: one shared encoder
+
+    metrics = run.client.get_run(run.version.run_id).data.metrics
+    assert {"zero_shot_accuracy", "i2t_r1", "t2i_r1"} <= metrics.keys()
+    image = next((run.work / "datasets" / "data" / "tiny-shapes" / "images" / "test").glob("*.png"))
+    with tracking(run.settings):
+        served = mlflow.pyfunc.load_model("models:/tiny-uni-perceiver@production")
+        out = served.predict(pd.DataFrame({"image": [str(image)], "text": ["a red circle"], "candidates": [None]}))
+    assert torch.tensor(out.loc[0, "image_embedding"]).norm().item() == pytest.approx(1.0, abs=1e-4)

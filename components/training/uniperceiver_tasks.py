@@ -1,0 +1,78 @@
+"""Uni-Perceiver's multi-task pretraining: each step samples one task and trains on it alone.
+
+Every task is a softmax over candidate targets by cosine similarity through the one
+shared encoder (components.models.uni_perceiver):
+  retrieval:  each image against the batch's captions and each caption against its images (CLIP's loss)
+  mlm:        masked caption tokens against every word of the vocabulary (text alone, BERT's masking)
+  captioning: after its image and the caption so far, the next caption token against every word
+The sampler draws the task from its own seeded generator (weights from the recipe), so a stage
+draws the same tasks in the same order on every run; the masks come from the same generator.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from components.models.uni_perceiver import UniPerceiver
+from components.training.losses import clip_loss
+
+TASKS = ("retrieval", "mlm", "captioning")
+
+
+def retrieval_loss(model: UniPerceiver, batch: dict[str, Tensor]) -> Tensor:
+    return clip_loss(model.encode_image(batch["pixel_values"]), model.encode_text(batch["text_ids"], batch["text_mask"]), model.scale())
+
+
+def mask_tokens(mask: Tensor, ratio: float, generator: torch.Generator) -> Tensor:
+    """(B, T) bool: about `ratio` of each text's real tokens, at least one."""
+    real = mask.bool()
+    draw = torch.rand(mask.shape, generator=generator).to(mask.device)
+    masked = real & (draw < ratio)
+    first = torch.where(real, draw, torch.full_like(draw, 2.0)).argmin(-1)  # the real token with the smallest draw
+    masked[torch.arange(len(mask)), first] = True
+    return masked
+
+
+def mlm_loss(model: UniPerceiver, batch: dict[str, Tensor], generator: torch.Generator) -> Tensor:
+    ids, mask = batch["text_ids"], batch["text_mask"]
+    masked = mask_tokens(mask, model.cfg.mask_ratio, generator)
+    outputs = model.encode(*model.text_tokens(ids, mask, masked))[:, 1:]  # (B, T, D)
+    logits = model.scale() * model.embed(outputs[masked]) @ model.word_targets().t()  # (K, V)
+    return F.cross_entropy(logits, ids[masked])
+
+
+def captioning_loss(model: UniPerceiver, batch: dict[str, Tensor]) -> Tensor:
+    image, image_mask = model.image_tokens(batch["pixel_values"])
+    text, text_mask = model.text_tokens(batch["text_ids"], batch["text_mask"])
+    outputs = model.encode(torch.cat([image, text], 1), torch.cat([image_mask, text_mask], 1), causal_from=image.shape[1])
+    after = outputs[:, 1 + image.shape[1] :][:, :-1]  # text positions 0 .. T-2, each predicting the next token
+    targets = batch["text_ids"][:, 1:]
+    real = batch["text_mask"][:, 1:].bool()
+    logits = model.scale() * model.embed(after[real]) @ model.word_targets().t()  # (K, V)
+    return F.cross_entropy(logits, targets[real])
+
+
+class TaskSampler:
+    """The `uni_perceiver` objective: (model, batch) -> (loss, metrics), one sampled task per call."""
+
+    def __init__(self, weights: Mapping[str, float], seed: int = 0) -> None:
+        unknown = sorted(set(weights) - set(TASKS))
+        if unknown or not any(w > 0 for w in weights.values()) or any(w < 0 for w in weights.values()):
+            raise ValueError(f"Uni-Perceiver task weights {dict(weights)}: non-negative, one at least positive, of the tasks {', '.join(TASKS)}")
+        self.tasks = [t for t in TASKS if weights.get(t, 0) > 0]
+        self.weights = torch.tensor([float(weights[t]) for t in self.tasks])
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def __call__(self, model: UniPerceiver, batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
+        task = self.tasks[int(torch.multinomial(self.weights, 1, generator=self.generator))]
+        if task == "retrieval":
+            loss = retrieval_loss(model, batch)
+        elif task == "mlm":
+            loss = mlm_loss(model, batch, self.generator)
+        else:
+            loss = captioning_loss(model, batch)
+        return loss, {f"{task}_loss": loss.detach(), "logit_scale": model.scale().detach()}
