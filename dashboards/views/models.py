@@ -1,7 +1,10 @@
-"""Models: each registered model, its production version, its versions with key metrics, its alias events."""
+"""Models: each registered model, its production version, its versions with key metrics (and the charts of
+the latest version's feedback and text-only figures, where it has them), its alias events."""
 
+import pandas as pd
 import streamlit as st
 
+from dashboards.evaluation_charts import feedback_rounds, text_only_bars
 from dashboards.models_overview import model_overview, timeline_table, version_table
 from dashboards.page_setup import (
     current_aliases,
@@ -23,6 +26,15 @@ for overview in overviews:
     st.metric("production version", "none" if overview.production is None else f"v{overview.production}")
     st.subheader("Versions")
     st.dataframe(version_table(overview), hide_index=True)
+    latest = overview.versions[-1].metrics if overview.versions else {}
+    if rows := feedback_rounds(latest):
+        st.subheader(f"Answers after feedback, v{overview.versions[-1].version}")
+        st.caption("VQA exact match as the critic's feedback comes in, round by round (round 0: before any)")
+        st.bar_chart(pd.DataFrame(rows).set_index("round"), stack=False)
+    if rows := text_only_bars(latest):
+        st.subheader(f"Text-only answers, v{overview.versions[-1].version}")
+        st.caption("The test questions asked with no image, after the scene's caption: what multimodal training kept of the LM's text skill")
+        st.bar_chart(pd.DataFrame(rows).set_index("questions"), stack=False)
     st.subheader("Alias events")
     if overview.timeline:
         st.dataframe(timeline_table(overview.timeline), hide_index=True)

@@ -16,6 +16,7 @@ from mlflow.entities.model_registry import ModelVersion
 
 from mmops.settings import Settings
 from registry.tracking import client_for, tracking
+from tests.dashboards.app_testing import DEFAULT_PAGE, open_app
 from tests.e2e.test_pipeline import mmops
 
 pytestmark = pytest.mark.slow
@@ -351,7 +352,7 @@ def test_kosmos1_splices_every_image_of_a_document_between_its_boundaries_and_is
     assert len(answers) == 1 and isinstance(answers[0], str)
 
 
-def test_vila_blends_text_into_its_sft_and_measures_what_its_lm_kept_of_text(tmp_path: Path):
+def test_vila_blends_text_into_its_sft_and_measures_what_its_lm_kept_of_text(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     run = run_family("tiny_vila.yaml", tmp_path / "work")
     assert list(run.stage_runs) == ["clip", "lm", "align", "interleaved", "sft"]
     assert run.client.get_run(run.stage_runs["sft"]).data.params["text_only_mix"] == "0.5"
@@ -364,9 +365,11 @@ def test_vila_blends_text_into_its_sft_and_measures_what_its_lm_kept_of_text(tmp
     assert metrics["text_only_items"] == metrics["vqa_items"]  # every test question, asked both ways
     lm, sft = run.stage_weights("lm"), run.stage_weights("sft")
     assert any(not torch.equal(sft[n], lm[n]) for n in lm)  # the reference is another LM than the output's
+    page = open_app(monkeypatch, run.work, DEFAULT_PAGE)  # the Models page charts the text-only figures
+    assert "Text-only answers, v1" in [h.value for h in page.subheader]
 
 
-def test_dress_writes_critic_feedback_as_a_dataset_version_trains_on_it_and_is_evaluated_turn_by_turn(tmp_path: Path):
+def test_dress_writes_critic_feedback_as_a_dataset_version_trains_on_it_and_is_evaluated_turn_by_turn(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     run = run_family("tiny_dress.yaml", tmp_path / "work")
     assert list(run.stage_runs) == ["clip", "lm", "align", "instruct", "feedback", "dress"]
     feedback_run = run.client.get_run(run.stage_runs["feedback"])
@@ -392,6 +395,8 @@ def test_dress_writes_critic_feedback_as_a_dataset_version_trains_on_it_and_is_e
     local = Path(run.client.download_artifacts(run.version.run_id, "evaluation/feedback_test.json", str(tmp_path)))
     exchanges = json.loads(local.read_text())
     assert len(exchanges) == metrics["vqa_items"] + metrics["grounding_items"] and len(exchanges[0]["rounds"]) == 3
+    page = open_app(monkeypatch, run.work, DEFAULT_PAGE)  # the Models page charts the rounds
+    assert "Answers after feedback, v1" in [h.value for h in page.subheader]
 
 
 def test_kosmos2_trains_on_location_tokens_and_scores_its_grounded_captions(tmp_path: Path):

@@ -1,0 +1,36 @@
+"""Evaluation figures a person would rather see than read: DRESS's answers round by round, VILA's text-only skill.
+
+Pure functions from a version's evaluation metrics to chart rows; the Models page draws them.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+_ROUND = re.compile(r"^feedback_em_round(\d+)$")
+
+
+def feedback_rounds(metrics: Mapping[str, float]) -> list[dict[str, float | int]]:
+    """One row per round of feedback (0: before any): VQA exact match of the model and, when it was
+    evaluated too, of the reference model (before feedback training)."""
+    rounds = sorted(int(m[1]) for key in metrics if (m := _ROUND.match(key)))
+    rows = []
+    for r in rounds:
+        row: dict[str, float | int] = {"round": r, "this model": metrics[f"feedback_em_round{r}"]}
+        if f"feedback_em_round{r}_reference" in metrics:
+            row["before feedback training"] = metrics[f"feedback_em_round{r}_reference"]
+        rows.append(row)
+    return rows
+
+
+def text_only_bars(metrics: Mapping[str, float]) -> list[dict[str, float | str]]:
+    """Text-only exact match (questions answered from the scene's caption, no image) of the model and of
+    its text-only LM, overall and per question type; empty when the evaluation did not ask."""
+    if "text_only_exact_match" not in metrics:
+        return []
+    kinds = sorted(key.removeprefix("text_only_em_") for key in metrics if key.startswith("text_only_em_") and not key.endswith("_reference"))
+    rows = []
+    for name, key in [("all", "text_only_exact_match"), *((kind, f"text_only_em_{kind}") for kind in kinds)]:
+        rows.append({"questions": name, "this model": metrics[key], "text-only LM": metrics.get(f"{key}_reference", float("nan"))})
+    return rows

@@ -1,0 +1,26 @@
+"""The rows of the Models page's evaluation charts."""
+
+import math
+
+from dashboards.evaluation_charts import feedback_rounds, text_only_bars
+
+
+def test_feedback_rows_follow_the_rounds_with_the_reference_beside():
+    metrics = {"feedback_em_round1": 0.8, "feedback_em_round0": 0.6, "feedback_em_round1_reference": 0.65,
+               "feedback_em_round0_reference": 0.6, "feedback_gain": 0.2, "vqa_exact_match": 0.6}
+    assert feedback_rounds(metrics) == [
+        {"round": 0, "this model": 0.6, "before feedback training": 0.6},
+        {"round": 1, "this model": 0.8, "before feedback training": 0.65},
+    ]
+    assert feedback_rounds({"vqa_exact_match": 0.6}) == []
+    assert feedback_rounds({"feedback_em_round0": 0.5}) == [{"round": 0, "this model": 0.5}]
+
+
+def test_text_only_rows_give_the_model_and_its_lm_overall_and_by_type():
+    metrics = {"text_only_exact_match": 0.3, "text_only_exact_match_reference": 0.5, "text_only_em_count": 0.1,
+               "text_only_em_count_reference": 1.0, "text_only_em_colour": 0.2}
+    rows = text_only_bars(metrics)
+    assert [r["questions"] for r in rows] == ["all", "colour", "count"]
+    assert rows[0] == {"questions": "all", "this model": 0.3, "text-only LM": 0.5} and rows[2]["text-only LM"] == 1.0
+    assert math.isnan(rows[1]["text-only LM"])
+    assert text_only_bars({"vqa_exact_match": 0.9}) == []
