@@ -51,7 +51,7 @@ def run_feedback(ctx: PipelineContext, stage: FeedbackStageConfig, source: Datas
                                              batch_size=cfg.batch_size, max_new_tokens=cfg.max_new_tokens,
                                              progress=every_tenth(logger, stage.name, "answers"))
         root = source.path.resolve()
-        samples = feedback_samples(exchanges, lambda item: item.image.resolve().relative_to(root).as_posix())
+        samples = feedback_samples(exchanges, lambda item: item.image.resolve().relative_to(root).as_posix(), cfg.rounds)
         correct = [ex.feedback[0].correct for ex in exchanges]
         scores = Counter(ex.feedback[0].score for ex in exchanges)
         stats = {"answered": float(len(exchanges)), "answered_correct": sum(correct) / len(correct),

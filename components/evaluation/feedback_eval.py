@@ -2,9 +2,9 @@
 
 `feedback_em_round{r}`: VQA exact match of round r's answers (round 0: before any
 feedback), per question type for the last round, and `feedback_iou50_round{r}` for boxes;
-`feedback_gain`: the last round's exact match minus round 0's; `feedback_fixed`:
-of the answers the critic found wrong in round 0, the fraction right in the last
-round; `feedback_broken`: of those it found right, the fraction wrong by then.
+`feedback_gain`: the last round's exact match minus round 0's; `feedback_fixed_round{r}`:
+of the answers the critic found wrong in round 0, the fraction right in round r;
+`feedback_broken_round{r}`: of those it found right, the fraction wrong in round r.
 """
 
 from __future__ import annotations
@@ -32,10 +32,11 @@ def feedback_metrics(exchanges: Sequence[Exchange]) -> dict[str, float]:
         metrics["feedback_gain"] = metrics[f"feedback_em_round{rounds - 1}"] - metrics["feedback_em_round0"]
     wrong = [ex for ex in exchanges if not ex.feedback[0].correct]
     right = [ex for ex in exchanges if ex.feedback[0].correct]
-    if wrong:
-        metrics["feedback_fixed"] = sum(ex.feedback[-1].correct for ex in wrong) / len(wrong)
-    if right:
-        metrics["feedback_broken"] = sum(not ex.feedback[-1].correct for ex in right) / len(right)
+    for r in range(1, rounds):
+        if wrong:
+            metrics[f"feedback_fixed_round{r}"] = sum(ex.feedback[r].correct for ex in wrong) / len(wrong)
+        if right:
+            metrics[f"feedback_broken_round{r}"] = sum(not ex.feedback[r].correct for ex in right) / len(right)
     return metrics
 
 

@@ -22,7 +22,7 @@ ANSWER_METRICS = (
     "vqa_exact_match", "vqa_em_<question type>", "grounding_iou50", "grounding_mean_iou", "<any of these>_0shot",
     "text_only_exact_match", "text_only_em_<question type>", "text_only_exact_match_reference", "text_only_retained",
     "text_only_degradation", "feedback_em_round<r>", "feedback_em_<question type>_round<r>", "feedback_iou50_round<r>",
-    "feedback_gain", "feedback_fixed", "feedback_broken", "<any feedback metric>_reference",
+    "feedback_gain", "feedback_fixed_round<r>", "feedback_broken_round<r>", "<any feedback metric>_reference",
     "grounded_recall", "grounded_phrase_recall", "grounded_precision",
 )
 """VQA exact match (overall and per question type), grounding; with few-shot evaluation also zero-shot;
@@ -34,7 +34,7 @@ for a model that writes location tokens (KOSMOS-2), its grounded captions scored
 
 GROUNDED_CAPTION_METRICS = ("grounded_recall", "grounded_phrase_recall", "grounded_precision")
 _ANSWER_METRIC = re.compile(r"^(vqa_exact_match|vqa_em_[a-z0-9_]+|grounding_iou50|grounding_mean_iou)$")
-_FEEDBACK_METRIC = re.compile(r"^feedback_((em|em_[a-z0-9_]+|iou50)_round\d|gain|fixed|broken)(_reference)?$")
+_FEEDBACK_METRIC = re.compile(r"^feedback_((em|em_[a-z0-9_]+|iou50|fixed|broken)_round\d|gain)(_reference)?$")
 _TEXT_ONLY_METRIC = re.compile(r"^text_only_(exact_match|em_[a-z0-9_]+|grounding_iou50|grounding_mean_iou)(_reference)?$|^text_only_(retained|degradation)$")
 
 

@@ -31,6 +31,9 @@ class FeedbackConfig(BaseModel):
     conversations: Annotated[int, Field(ge=1)] = 4000
     """The first this many train conversations; every question of each is answered (after its earlier
     turns) and becomes one feedback sample."""
+    rounds: Annotated[int, Field(ge=1, le=3)] = 2
+    """Feedback turns per sample: the first on the model's own answer, each later one on the true answer
+    given after it (full marks: keep it), so that a model evaluated over several rounds has heard that too."""
     batch_size: Annotated[int, Field(ge=1)] = 128
     max_new_tokens: Annotated[int, Field(ge=1, le=256)] = 24
 
@@ -73,19 +76,24 @@ def answer_with_feedback(
     return exchanges
 
 
-def feedback_samples(exchanges: Sequence[Exchange], image_of: Callable[[EvalItem], str | None]) -> list[dict]:
+def feedback_samples(exchanges: Sequence[Exchange], image_of: Callable[[EvalItem], str | None], rounds: int = 1) -> list[dict]:
     """LLaVA-JSON samples of DRESS's conditional fine-tuning: earlier turns, the question, the model's first
-    answer, the critic's feedback on it (score, critique, refinement), then the true answer, the only target
-    (`context_turns`: every answer before it is context). `image_of`: the item's image as the JSON writes it."""
+    answer, the critic's feedback on it (score, critique, refinement), then the true answer; with `rounds` > 1
+    each further round is the critic's feedback on the true answer (full marks) and the true answer again.
+    The true answers are the targets (`context_turns`: every answer before the first of them is context).
+    `image_of`: the item's image as the JSON writes it."""
     samples = []
     for number, ex in enumerate(exchanges):
-        turns = [*ex.item.history, (ex.item.question, ex.answers[0]), (ex.feedback[0].as_turn(), ex.item.answer)]
+        truth = ex.item.answer
+        keep = critique(ex.item.question_type, truth, truth).as_turn()
+        turns = [*ex.item.history, (ex.item.question, ex.answers[0]), (ex.feedback[0].as_turn(), truth)]
+        turns += [(keep, truth)] * (rounds - 1)
         samples.append({
             "id": f"{ex.item.sample_id}-feedback-{number}",
             **({"image": image_of(ex.item)} if ex.item.image else {}),
             "conversations": [{"from": role, "value": text} for q, a in turns for role, text in (("human", q), ("gpt", a))],
             "question_type": ex.item.question_type,
-            "context_turns": len(turns) - 1,
+            "context_turns": len(ex.item.history) + 1,
             "feedback_score": ex.feedback[0].score,
         })
     return samples

@@ -35,7 +35,7 @@ def test_metrics_count_each_round_and_what_feedback_fixed_or_broke():
     ]
     metrics = feedback_metrics(exchanges)
     assert metrics["feedback_em_round0"] == 0.5 and metrics["feedback_em_round1"] == 0.5 and metrics["feedback_gain"] == 0.0
-    assert metrics["feedback_fixed"] == 0.5 and metrics["feedback_broken"] == 0.5
+    assert metrics["feedback_fixed_round1"] == 0.5 and metrics["feedback_broken_round1"] == 0.5
     assert metrics["feedback_em_colour_round1"] == 1.0 and "feedback_em_colour_round0" not in metrics
     records = exchange_records(exchanges[:1])
     assert [r["prediction"] for r in records[0]["rounds"]] == ["green", "red"] and records[0]["rounds"][0]["score"] == 0
@@ -48,7 +48,7 @@ def test_each_round_reads_the_whole_exchange_so_far():
     assert second.as_turn().startswith("Score: 0/10. The colour is wrong: it is not blue.")
 
 
-def test_a_sample_trains_only_the_true_answer_after_the_feedback(built_tokenizer):
+def test_a_sample_trains_only_the_true_answers_after_the_feedback(built_tokenizer):
     history = (("<image>\nIs there a red circle?", "yes"),)
     asked = Exchange(EvalItem("7", Path("/d/images/train/0007.png"), history, "What colour is the circle?", "red", "colour"),
                      ("green",), (critique("colour", "green", "red"),))
@@ -58,7 +58,12 @@ def test_a_sample_trains_only_the_true_answer_after_the_feedback(built_tokenizer
     assert values == ["<image>\nIs there a red circle?", "yes", "What colour is the circle?", "green", asked.feedback[0].as_turn(), "red"]
     ids, labels = encode_sample(sample, built_tokenizer, "instruct", 512)
     targets = [i for i, label in zip(ids, labels) if label != IGNORE_INDEX]
-    assert targets == built_tokenizer.encode(" red") + [built_tokenizer.eos_id]
+    red = built_tokenizer.encode(" red") + [built_tokenizer.eos_id]
+    assert targets == red
+    (two,) = feedback_samples([asked], lambda it: "images/train/0007.png", rounds=2)  # then full marks, and the answer kept
+    assert [t["value"] for t in two["conversations"]][-2:] == [critique("colour", "red", "red").as_turn(), "red"]
+    ids, labels = encode_sample(two, built_tokenizer, "instruct", 512)
+    assert [i for i, label in zip(ids, labels) if label != IGNORE_INDEX] == red + red and two["context_turns"] == 2
 
 
 def test_context_turns_are_checked_when_the_file_is_read(tmp_path: Path):
