@@ -14,6 +14,7 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from components.data.build import load_dataset_tokenizer
+from components.data.location_tokens import required_grid
 from components.evaluation.llava_eval import evaluate_llava
 from components.evaluation.retrieval import retrieval_metrics
 from components.evaluation.zero_shot import zero_shot_accuracy
@@ -23,7 +24,6 @@ from components.training.stage_data import captions_file, instruct_file
 from components.training.stage_models import build_stage_model
 from flows.answer_evaluations import grounded_captions, text_only, with_feedback
 from flows.context import PipelineContext
-from flows.stage_task import location_grid
 from registry.data_repo import DatasetVersion
 from registry.tracking import client_for
 
@@ -53,7 +53,7 @@ def _answers(ctx: PipelineContext, dataset: DatasetVersion, model, tokenizer, lo
     """VQA exact match and grounding IoU from greedy answers; with few_shot, the zero-shot figures too; and
 what the recipe's evaluation options add (flows.answer_evaluations)."""
     recipe, cfg = ctx.recipe, ctx.recipe.evaluation
-    grid = location_grid(tokenizer) if recipe.final_stage.location_tokens else None
+    grid = required_grid(tokenizer.vocabulary()) if recipe.final_stage.location_tokens else None
 
     def progress(done: int, total: int) -> None:
         logger.info("evaluate: %d/%d answers", done, total)

@@ -11,7 +11,7 @@ from prefect.cache_policies import NO_CACHE
 
 from components.data.build import load_dataset_tokenizer
 from components.data.label_prompts import LabelPrompts
-from components.data.location_tokens import LocationGrid, grid_of
+from components.data.location_tokens import required_grid
 from components.data.tokenizer import TextTokenizer
 from components.evaluation.linear_probe import attribute_probes
 from components.evaluation.zero_shot import zero_shot_accuracy
@@ -21,18 +21,10 @@ from components.training.stage_models import build_stage_model
 from components.training.train_stage import train_stage
 from flows.context import PipelineContext, StageOutcome
 from flows.stage_run import open_stage_run
-from mmops.errors import PipelineError, RegistryError
+from mmops.errors import RegistryError
 from mmops.recipe import StageConfig
 from registry.data_repo import DatasetVersion
 from registry.model_versions import ResolvedModel, resolve_model
-
-
-def location_grid(tokenizer: TextTokenizer) -> LocationGrid:
-    """The grid of the dataset tokenizer's location tokens (KOSMOS-2)."""
-    grid = grid_of(tokenizer.vocabulary())
-    if grid is None:
-        raise PipelineError("the dataset's tokenizer has no location tokens: build the dataset with data.tokenizer.location_bins")
-    return grid
 
 
 def stage_params(stage: StageConfig) -> dict[str, str]:
@@ -95,7 +87,7 @@ def run_stage(ctx: PipelineContext, stage: StageConfig, dataset: DatasetVersion)
             max_images=max_images, seed=stage.seed,
             region_grid=recipe.model.vision.grid if stage.region_weight > 0 else None, text_corpus=stage.text_corpus,
             label_prompts=LabelPrompts(stage.label_prompts, tuple(recipe.evaluation.zero_shot_templates)) if stage.label_prompts > 0 else None,
-            text_only_mix=stage.text_only_mix, location_grid=location_grid(tokenizer) if stage.location_tokens else None,
+            text_only_mix=stage.text_only_mix, location_grid=required_grid(tokenizer.vocabulary()) if stage.location_tokens else None,
         )
         loader = build_dataloader(dataset_obj, stage.batch_size, tokenizer.pad_id, stage.seed, group_by_length=stage.group_by_length)
         logger.info("stage %s (%s): %d steps, batch %d, training %s", stage.name, stage.objective, stage.steps, stage.batch_size, stage.trainable)

@@ -26,7 +26,7 @@ from components.models.hf_config import has_safetensors, resolve_dir
 from components.training.config import OptimizerConfig
 from components.training.freeze import in_group
 from components.evaluation.metric_names import ANSWER_METRICS, CONTRASTIVE_METRICS, GROUNDED_CAPTION_METRICS, is_answer_metric, is_contrastive_metric
-from components.training.objectives import ANSWERING_OBJECTIVES, CONTRASTIVE_OBJECTIVES, FLAMINGO_OBJECTIVES, LLAVA_OBJECTIVES, OUTPUT_OBJECTIVES
+from components.training.objectives import ANSWERING_OBJECTIVES, CONTRASTIVE_OBJECTIVES, FLAMINGO_OBJECTIVES, LLAVA_OBJECTIVES, ONE_IMAGE_OBJECTIVES, OUTPUT_OBJECTIVES
 from mmops.errors import RecipeError
 
 Objective = Literal[
@@ -56,7 +56,7 @@ OPTIONAL_PARTS: dict[str, tuple[Callable[[ModelConfig], bool], str]] = {
 }
 
 # The objectives whose data are conversations of varying length, which group_by_length can batch.
-LENGTH_GROUPED_OBJECTIVES = LLAVA_OBJECTIVES - {"llava_interleaved"}
+LENGTH_GROUPED_OBJECTIVES = ONE_IMAGE_OBJECTIVES
 
 MODEL_URI = re.compile(r"^models:/(?P<name>[A-Za-z0-9][A-Za-z0-9_.-]*)(@(?P<alias>[A-Za-z0-9_-]+)|/(?P<version>\d+))$")
 NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
@@ -185,7 +185,7 @@ class StageConfig(Strict):
             raise ValueError(f"label_prompts are UniCL's image-label texts for a contrastive model; the {self.objective} objective has none (allowed for: contrastive)")
         if self.region_weight > 0 and self.objective != "contrastive":
             raise ValueError(f"region_weight aligns a contrastive tower's patches with words; the {self.objective} objective has none (allowed for: contrastive)")
-        if self.text_only_mix > 0 and self.objective not in ("llava_pretrain", "llava_instruct", "llava_multitask"):
+        if self.text_only_mix > 0 and self.objective not in ONE_IMAGE_OBJECTIVES:
             raise ValueError(f"text_only_mix mixes text into one-image conversations; the {self.objective} objective has none (allowed for: llava_instruct, llava_multitask, llava_pretrain)")
         if self.tasks and self.objective != "uni_perceiver":
             raise ValueError(f"tasks weigh Uni-Perceiver's tasks; the {self.objective} objective has one loss (allowed for: uni_perceiver)")
@@ -295,7 +295,8 @@ class EvaluationConfig(Strict):
     feedback_rounds: Annotated[int, Field(ge=0, le=3)] = 0
     """DRESS: after its answer to each test question, the model hears the rule-based critic's feedback
     (score, critique, refinement) and answers again, this many times; logs feedback_em_round<r> for
-    every round (0: before feedback), feedback_gain, feedback_fixed and feedback_broken."""
+    every round (0: before feedback), feedback_gain, and per round feedback_fixed_round<r> and
+    feedback_broken_round<r>."""
     feedback_reference: Name | None = None
     """DRESS: a stage whose model (of the same family) is evaluated with feedback too, for comparison
     (suffix _reference): the model before feedback training."""

@@ -121,6 +121,14 @@ def grid_of(vocabulary: Mapping[str, int]) -> LocationGrid | None:
     return LocationGrid(bins)
 
 
+def required_grid(vocabulary: Mapping[str, int]) -> LocationGrid:
+    """grid_of, for a model that writes location tokens: a tokenizer without them is a DataError."""
+    grid = grid_of(vocabulary)
+    if grid is None:
+        raise DataError("the dataset's tokenizer has no location tokens: build the dataset with data.tokenizer.location_bins")
+    return grid
+
+
 def _checked(box: Sequence[float]) -> NormalisedBox:
     if len(box) != 4:
         raise DataError(f"box {list(box)} must be [x0, y0, x1, y1]")

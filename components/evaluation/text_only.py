@@ -38,8 +38,9 @@ def described_items(instruct_json: Path, captions_json: Path, tokenizer: TextTok
         for k in range(0, len(turns) - 1, 2):
             question, answer = strip_image_token(turns[k]["value"]), turns[k + 1]["value"]
             items.append(EvalItem(str(sample.get("id", len(items))), None, (), question, answer, types[k // 2]))
-            prompts.append(context + prompt_ids(question, tokenizer))
-            context = context + prompt_ids(question, tokenizer) + answer_ids(answer, tokenizer)
+            asked = context + prompt_ids(question, tokenizer)
+            prompts.append(asked)
+            context = asked + answer_ids(answer, tokenizer)
     return items, prompts
 
 

@@ -91,6 +91,8 @@ def qformer_pretrain(model: nn.Module, batch: Batch) -> tuple[torch.Tensor, dict
 # captions (pretrain), instructions (instruct), both mixed (multitask: Qwen-VL's stage 2, CogVLM's),
 # or several of them to a sequence, each image spliced where it stands (interleaved: KOSMOS-1's documents).
 LLAVA_OBJECTIVES = frozenset({"llava_pretrain", "llava_instruct", "llava_multitask", "llava_interleaved"})
+# Those whose samples are one conversation about one image each (which text-only items and length grouping fit).
+ONE_IMAGE_OBJECTIVES = LLAVA_OBJECTIVES - {"llava_interleaved"}
 # Flamingo's: interleaved sequences of images and text, read through gated cross-attention.
 FLAMINGO_OBJECTIVES = frozenset({"flamingo_interleaved"})
 # The objectives whose sequences hold several images.

@@ -22,6 +22,7 @@ from components.data.location_tokens import LocationGrid
 from components.data.text_only_mix import TextOnlyItems, text_only_count
 from components.data.tokenizer import TextTokenizer
 from components.models.anyres import Size
+from components.training.objectives import LLAVA_OBJECTIVES, ONE_IMAGE_OBJECTIVES
 
 TextCorpus = Literal["turns", "described"]
 
@@ -55,11 +56,11 @@ def build_stage_dataset(
         raise ValueError(f"region_grid is for the contrastive objective's region words; {objective!r} has none")
     if label_prompts is not None and objective != "contrastive":
         raise ValueError(f"label_prompts are UniCL's image-label data for the contrastive objective; {objective!r} has none")
-    if location_grid is not None and objective not in ("llava_pretrain", "llava_instruct", "llava_multitask", "llava_interleaved"):
+    if location_grid is not None and objective not in LLAVA_OBJECTIVES:
         raise ValueError(f"location tokens ground a LLaVA-style model's captions and boxes; {objective!r} has none")
 
     if text_only_mix > 0:
-        if objective not in ("llava_pretrain", "llava_instruct", "llava_multitask"):
+        if objective not in ONE_IMAGE_OBJECTIVES:
             raise ValueError(f"text_only_mix mixes text into one-image conversations; {objective!r} has none (allowed: llava_pretrain, llava_instruct, llava_multitask)")
         if pinpoints is not None:
             raise ValueError("text_only_mix gives text-only items one blank square image; an any-resolution model's items are views")
