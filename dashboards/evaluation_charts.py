@@ -1,4 +1,5 @@
-"""Evaluation figures a person would rather see than read: DRESS's answers round by round, VILA's text-only skill.
+"""Evaluation figures a person would rather see than read: DRESS's answers round by round, VILA's text-only skill,
+KOSMOS-2.5's reading and OFA's tasks side by side.
 
 Pure functions from a version's evaluation metrics to chart rows; the Models page draws them.
 """
@@ -34,3 +35,29 @@ def text_only_bars(metrics: Mapping[str, float]) -> list[dict[str, float | str]]
     for name, key in [("all", "text_only_exact_match"), *((kind, f"text_only_em_{kind}") for kind in kinds)]:
         rows.append({"questions": name, "this model": metrics[key], "text-only LM": metrics.get(f"{key}_reference", float("nan"))})
     return rows
+
+
+READING_BARS = {
+    "OCR words (F1)": "ocr_word_f1", "OCR blocks, text and box (F1)": "ocr_block_f1",
+    "markdown pages exact": "md_exact_match", "markdown 1 - edit distance": "md_ned_score", "markdown lines (F1)": "md_line_f1",
+}
+OFA_TASK_BARS = {
+    "VQA exact match": "vqa_exact_match", "grounding IoU >= 0.5": "grounding_iou50",
+    "captions exact": "caption_exact_match", "infilled codes right": "infill_code_accuracy",
+}
+
+
+def reading_bars(metrics: Mapping[str, float]) -> list[dict[str, float | str]]:
+    """A page reader's figures (KOSMOS-2.5), one row each; empty for a model that reads no pages."""
+    return _bars(metrics, READING_BARS, "ocr_word_f1")
+
+
+def ofa_task_bars(metrics: Mapping[str, float]) -> list[dict[str, float | str]]:
+    """OFA's figure for each kind of instruction, one row each; empty for other models."""
+    return _bars(metrics, OFA_TASK_BARS, "caption_exact_match")
+
+
+def _bars(metrics: Mapping[str, float], names: Mapping[str, str], marker: str) -> list[dict[str, float | str]]:
+    if marker not in metrics:
+        return []
+    return [{"figure": label, "value": metrics[key]} for label, key in names.items() if key in metrics]

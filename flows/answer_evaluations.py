@@ -1,5 +1,5 @@
 """What an evaluation option adds to the answers' figures: text-only answers (VILA), answers after feedback
-(DRESS), grounded captions (KOSMOS-2). Each returns metrics for the pipeline run and logs its own artifact."""
+(DRESS), grounded captions (KOSMOS-2), captions and image infilling (OFA). Each returns metrics for the pipeline run and logs its own artifact."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from components.data.location_tokens import LocationGrid
 from components.evaluation.feedback_eval import exchange_records, feedback_metrics
 from components.evaluation.grounded_captions import grounded_caption_metrics
 from components.evaluation.llava_eval import eval_items
+from components.evaluation.ofa_eval import caption_metrics, infilling_metrics
 from components.evaluation.text_only import evaluate_text_only
 from components.inference.feedback import answer_with_feedback
 from components.training.checkpoints import init_part, load_weights
@@ -76,6 +77,23 @@ def grounded_captions(ctx: PipelineContext, dataset: DatasetVersion, model, toke
             cfg.batch_size, limit=cfg.limit, progress=progress,
         )
     _log(ctx, "grounded_captions_test.json", captions)
+    return metrics
+
+
+def ofa_tasks(ctx: PipelineContext, dataset: DatasetVersion, model, tokenizer, progress) -> dict[str, float]:
+    """OFA's other instructions: a caption of every test image, and (with an image tokenizer) the middle of each
+    infilled in image codes, with a preview of what it drew."""
+    recipe, cfg = ctx.recipe, ctx.recipe.evaluation
+    captions, size = captions_file(dataset.path, "test"), recipe.model.vision.image_size
+    with torch.inference_mode():
+        metrics, records = caption_metrics(model, tokenizer, captions, dataset.path, size, cfg.batch_size, limit=cfg.limit, progress=progress)
+        _log(ctx, "captions_test.json", records)
+        if model.image_tokenizer is not None:
+            infilled, preview = infilling_metrics(model, tokenizer, captions, dataset.path, size, cfg.batch_size, cfg.limit)
+            metrics |= infilled
+            path = ctx.run_dir / "infilling_test.png"
+            preview.save(path)
+            client_for(ctx.settings).log_artifact(ctx.pipeline_run_id, str(path), artifact_path="evaluation")
     return metrics
 
 

@@ -19,9 +19,14 @@ def dataset_params(data: DataConfig) -> dict:
         tokenizer = tok.model_dump(mode="json", include={"vocab_size"})  # as before pretrained tokenizers existed
         if tok.location_bins is not None:  # and as before location tokens, when there are none
             tokenizer["location_bins"] = tok.location_bins
+        if tok.coordinate_bins is not None:
+            tokenizer["coordinate_bins"] = tok.coordinate_bins
     else:
         tokenizer = {"pretrained": str(tok.pretrained), "sha256": tok.sha256 or tokenizer_sha256(tok.pretrained)}
-    return {"shapes": data.shapes.model_dump(mode="json"), "tokenizer": tokenizer}
+    params = {"shapes": data.shapes.model_dump(mode="json"), "tokenizer": tokenizer}
+    if data.pages is not None:  # and as before text pages, when there are none
+        params["pages"] = data.pages.model_dump(mode="json")
+    return params
 
 
 @task(name="version-data", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)

@@ -1,7 +1,8 @@
 """Evaluate the output stage's model on the test split and log the metrics to the pipeline run.
 
 What is measured follows what the model does: a model that answers questions
-is scored on VQA and grounding; a contrastive model on zero-shot
+is scored on VQA and grounding (one that reads text pages, on its text blocks and
+markdown); a contrastive model on zero-shot
 classification and retrieval.
 """
 
@@ -14,15 +15,18 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from components.data.build import load_dataset_tokenizer
+from components.data.coordinate_bins import bins_of
 from components.data.location_tokens import required_grid
+from components.data.pages_dataset import reading_file
 from components.evaluation.llava_eval import evaluate_llava
+from components.evaluation.reading import read_pages
 from components.evaluation.retrieval import retrieval_metrics
 from components.evaluation.zero_shot import zero_shot_accuracy
 from components.training.checkpoints import load_weights
-from components.training.objectives import CONTRASTIVE_OBJECTIVES
+from components.training.objectives import CONTRASTIVE_OBJECTIVES, OFA_OBJECTIVES
 from components.training.stage_data import captions_file, instruct_file
 from components.training.stage_models import build_stage_model
-from flows.answer_evaluations import grounded_captions, text_only, with_feedback
+from flows.answer_evaluations import grounded_captions, ofa_tasks, text_only, with_feedback
 from flows.context import PipelineContext
 from registry.data_repo import DatasetVersion
 from registry.tracking import client_for
@@ -53,10 +57,16 @@ def _answers(ctx: PipelineContext, dataset: DatasetVersion, model, tokenizer, lo
     """VQA exact match and grounding IoU from greedy answers; with few_shot, the zero-shot figures too; and
 what the recipe's evaluation options add (flows.answer_evaluations)."""
     recipe, cfg = ctx.recipe, ctx.recipe.evaluation
-    grid = required_grid(tokenizer.vocabulary()) if recipe.final_stage.location_tokens else None
+    ofa = recipe.final_stage.objective in OFA_OBJECTIVES
+    grid = required_grid(tokenizer.vocabulary()) if recipe.final_stage.location_tokens else bins_of(tokenizer.vocabulary()) if ofa else None
 
     def progress(done: int, total: int) -> None:
         logger.info("evaluate: %d/%d answers", done, total)
+
+    if recipe.final_stage.corpus == "pages":  # a page reader (KOSMOS-2.5) reads its test pages, asked nothing about scenes
+        with torch.inference_mode():
+            return read_pages(model, tokenizer, reading_file(dataset.path, "test"), dataset.path, recipe.model.vision.image_size,
+                              cfg.batch_size, cfg.max_new_tokens, cfg.limit, progress, grid)
 
     def run(few_shot: int) -> tuple[dict[str, float], list[dict]]:
         with torch.inference_mode():
@@ -74,8 +84,10 @@ what the recipe's evaluation options add (flows.answer_evaluations)."""
         metrics |= text_only(ctx, dataset, model, tokenizer, progress)
     if cfg.feedback_rounds:
         metrics |= with_feedback(ctx, dataset, model, tokenizer, progress)
-    if grid is not None:
+    if recipe.final_stage.location_tokens:
         metrics |= grounded_captions(ctx, dataset, model, tokenizer, grid, progress)
+    if ofa:
+        metrics |= ofa_tasks(ctx, dataset, model, tokenizer, progress)
     return metrics, predictions
 
 

@@ -10,11 +10,13 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from components.data.build import load_dataset_tokenizer
+from components.data.coordinate_bins import bins_of
 from components.data.label_prompts import LabelPrompts
 from components.data.location_tokens import required_grid
 from components.data.tokenizer import TextTokenizer
 from components.evaluation.linear_probe import attribute_probes
 from components.evaluation.zero_shot import zero_shot_accuracy
+from components.models.ofa import middle_codes
 from components.training.checkpoints import init_part, load_weights
 from components.training.stage_data import build_dataloader, build_stage_dataset, captions_file
 from components.training.stage_models import build_stage_model
@@ -88,6 +90,9 @@ def run_stage(ctx: PipelineContext, stage: StageConfig, dataset: DatasetVersion)
             region_grid=recipe.model.vision.grid if stage.region_weight > 0 else None, text_corpus=stage.text_corpus,
             label_prompts=LabelPrompts(stage.label_prompts, tuple(recipe.evaluation.zero_shot_templates)) if stage.label_prompts > 0 else None,
             text_only_mix=stage.text_only_mix, location_grid=required_grid(tokenizer.vocabulary()) if stage.location_tokens else None,
+            corpus=stage.corpus, ofa_tasks=dict(stage.tasks) or None,
+            coordinate_bins=bins_of(tokenizer.vocabulary()) if stage.objective == "ofa_instruct" else None,
+            infill_codes=middle_codes(image_size, recipe.model.vq),
         )
         loader = build_dataloader(dataset_obj, stage.batch_size, tokenizer.pad_id, stage.seed, group_by_length=stage.group_by_length)
         logger.info("stage %s (%s): %d steps, batch %d, training %s", stage.name, stage.objective, stage.steps, stage.batch_size, stage.trainable)
@@ -103,12 +108,12 @@ def run_stage(ctx: PipelineContext, stage: StageConfig, dataset: DatasetVersion)
             log_every=stage.log_every,
             loss_weighting=stage.loss_weighting,
             region_weight=stage.region_weight,
-            tasks=dict(stage.tasks) or None,
+            tasks=(dict(stage.tasks) or None) if stage.objective == "uni_perceiver" else None,
             seed=stage.seed,
         )
         metrics = {"final_loss": result.final_loss, "train_seconds": result.seconds,
                    "trainable_params": float(result.freeze.trainable_count), "frozen_params": float(result.freeze.frozen_count)}
-        if stage.objective == "contrastive":
+        if stage.objective == "contrastive" and stage.corpus == "scenes":  # a page tower's scenes are not its concern
             metrics |= zero_shot_accuracy(
                 model, tokenizer, captions_file(dataset.path, "test"), dataset.path, image_size, recipe.evaluation.zero_shot_templates
             )

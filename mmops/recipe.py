@@ -18,20 +18,23 @@ import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from components.data.pretrained_tokenizer import pretrained_tokenizer_file, tokenizer_sha256
+from components.data.ofa_instructions import OFA_TASKS
 from components.data.shapes_world import ShapesConfig
+from components.data.text_pages import PagesConfig
 from components.inference.capfilt import CapFiltConfig
 from components.inference.feedback import FeedbackConfig
 from components.models.family import ModelConfig
 from components.models.hf_config import has_safetensors, resolve_dir
 from components.training.config import OptimizerConfig
 from components.training.freeze import in_group
-from components.evaluation.metric_names import ANSWER_METRICS, CONTRASTIVE_METRICS, GROUNDED_CAPTION_METRICS, is_answer_metric, is_contrastive_metric
-from components.training.objectives import ANSWERING_OBJECTIVES, CONTRASTIVE_OBJECTIVES, FLAMINGO_OBJECTIVES, LLAVA_OBJECTIVES, ONE_IMAGE_OBJECTIVES, OUTPUT_OBJECTIVES
+from components.evaluation.metric_names import ANSWER_METRICS, CONTRASTIVE_METRICS, GROUNDED_CAPTION_METRICS, OFA_METRICS, READING_METRICS, is_answer_metric, is_contrastive_metric
+from components.training.uniperceiver_tasks import TASKS as UNIPERCEIVER_TASKS
+from components.training.objectives import ANSWERING_OBJECTIVES, CONTRASTIVE_OBJECTIVES, FLAMINGO_OBJECTIVES, LLAVA_OBJECTIVES, OFA_OBJECTIVES, ONE_IMAGE_OBJECTIVES, OUTPUT_OBJECTIVES
 from mmops.errors import RecipeError
 
 Objective = Literal[
     "contrastive", "language_modeling", "llava_pretrain", "llava_instruct", "llava_multitask", "llava_interleaved", "flamingo_interleaved",
-    "qformer_pretrain", "blip_pretrain", "uni_perceiver",
+    "qformer_pretrain", "blip_pretrain", "uni_perceiver", "vq_tokenizer", "ofa_instruct",
 ]
 
 # The parameter groups (top-level submodules) of the model each objective trains.
@@ -46,6 +49,11 @@ MODEL_PARTS: dict[str, tuple[str, ...]] = {
         "token_embed", "text_positions", "mask_token", "patch_embed", "patch_positions", "frame_positions", "type_embed", "spe",
         "blocks", "norm", "projection", "logit_scale",
     ),
+    "vq_tokenizer": ("image_tokenizer",),
+    "ofa_instruct": (
+        "vision", "image_projection", "image_tokenizer", "token_embed", "encoder_positions", "decoder_positions", "type_embed",
+        "encoder", "encoder_norm", "decoder", "decoder_norm",
+    ),
 }
 
 # Parts a LLaVA model has only when a model option asks for them: part -> (has it?, what is missing).
@@ -57,6 +65,10 @@ OPTIONAL_PARTS: dict[str, tuple[Callable[[ModelConfig], bool], str]] = {
 
 # The objectives whose data are conversations of varying length, which group_by_length can batch.
 LENGTH_GROUPED_OBJECTIVES = ONE_IMAGE_OBJECTIVES
+# The tasks a multi-task objective weighs with `tasks`.
+STAGE_TASKS: dict[str, tuple[str, ...]] = {"uni_perceiver": UNIPERCEIVER_TASKS, "ofa_instruct": OFA_TASKS}
+# The objectives that can read text pages (corpus: pages): a tower and text tower, an LM, a one-image reader.
+PAGE_OBJECTIVES = frozenset({"contrastive", "language_modeling"}) | ONE_IMAGE_OBJECTIVES
 
 MODEL_URI = re.compile(r"^models:/(?P<name>[A-Za-z0-9][A-Za-z0-9_.-]*)(@(?P<alias>[A-Za-z0-9_-]+)|/(?P<version>\d+))$")
 NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
@@ -76,6 +88,8 @@ class TokenizerConfig(Strict):
     location_bins: Annotated[int, Field(ge=2, le=64)] | None = None
     """KOSMOS-2: the vocabulary also holds a bins x bins grid of location tokens (<patch_index_NNNN>) and the
     grounding markup (<grounding>, <phrase>, </phrase>, <object>, </object>, ...), each one whole token."""
+    coordinate_bins: Annotated[int, Field(ge=2, le=1000)] | None = None
+    """OFA: the vocabulary also holds this many location tokens (<bin_NNN>), each coordinate of a box one of them."""
     sha256: str | None = None
     """The sha256 of that tokenizer.json. Optional in a recipe (then checked); the pipeline records it
     in the dataset's parameters, so a changed file builds a new dataset version."""
@@ -91,14 +105,16 @@ class TokenizerConfig(Strict):
 
     @model_validator(mode="after")
     def _one_source(self) -> TokenizerConfig:
+        if self.location_bins is not None and self.coordinate_bins is not None:
+            raise ValueError("location_bins (KOSMOS-2's grid cells) and coordinate_bins (OFA's coordinates) are two ways to write a box; choose one")
         if self.pretrained is None:
             if self.sha256 is not None:
                 raise ValueError("sha256 pins a pretrained tokenizer.json; without pretrained there is none (leave sha256 out)")
             return self
         if "vocab_size" in self.model_fields_set:
             raise ValueError("vocab_size sizes a tokenizer trained on the data; a pretrained one brings its own: leave vocab_size out")
-        if self.location_bins is not None:
-            raise ValueError("location_bins adds location tokens to a tokenizer trained on the data; with pretrained, leave location_bins out")
+        if self.location_bins is not None or self.coordinate_bins is not None:
+            raise ValueError("location_bins and coordinate_bins add location tokens to a tokenizer trained on the data; with pretrained, leave them out")
         if self.sha256 is not None and self.sha256 != (actual := tokenizer_sha256(self.pretrained)):
             raise ValueError(f"sha256 {self.sha256} is not that of {self.pretrained}/tokenizer.json ({actual})")
         return self
@@ -117,6 +133,9 @@ class DataConfig(Strict):
     name: Name = "shapes"
     generator: Literal["shapes"] = "shapes"
     shapes: ShapesConfig = ShapesConfig()
+    pages: PagesConfig | None = None
+    """KOSMOS-2.5's text-dense pages, written beside the scenes (components.data.text_pages); stages
+    read them with `corpus: pages`. Unset, the dataset has none."""
     tokenizer: TokenizerConfig = TokenizerConfig()
 
 
@@ -157,9 +176,15 @@ class StageConfig(Strict):
     """llava_interleaved stages: the most images (captions and conversations, each with its image)
     one training sequence holds; each sequence draws 1 to this many. (Flamingo's limit is
     model.flamingo.max_images, which its few-shot prompts share.)"""
-    tasks: dict[Literal["retrieval", "mlm", "captioning"], Annotated[float, Field(ge=0)]] = {}
-    """uni_perceiver stages: the weight of each task, the chance a step trains on it (see
-    training.uniperceiver_tasks); unset, all three alike."""
+    tasks: dict[str, Annotated[float, Field(ge=0)]] = {}
+    """uni_perceiver stages: the weight of each task (retrieval, mlm, captioning), the chance a step trains on it
+    (see training.uniperceiver_tasks); ofa_instruct stages: each instruction task's share of the items (caption,
+    vqa, grounding, region_caption, infilling; see data.ofa_instructions). Unset: all alike."""
+    corpus: Literal["scenes", "pages"] = "scenes"
+    """What the stage reads: `scenes`, the Shapes scenes' captions and conversations; `pages` (KOSMOS-2.5),
+    the dataset's text pages: for contrastive and language_modeling stages what each page says (its lines as
+    regions), for LLaVA-style stages each page read by both task prompts (`<ocr>`: text blocks with their
+    boxes; `<md>`: markdown). Needs data.pages."""
     location_tokens: bool = False
     """KOSMOS-2, for LLaVA-style stages: captions are grounded captions (asked for with `<grounding>`; every
     phrase marked and followed by its box's location tokens) and grounding answers are location tokens;
@@ -187,12 +212,18 @@ class StageConfig(Strict):
             raise ValueError(f"region_weight aligns a contrastive tower's patches with words; the {self.objective} objective has none (allowed for: contrastive)")
         if self.text_only_mix > 0 and self.objective not in ONE_IMAGE_OBJECTIVES:
             raise ValueError(f"text_only_mix mixes text into one-image conversations; the {self.objective} objective has none (allowed for: llava_instruct, llava_multitask, llava_pretrain)")
-        if self.tasks and self.objective != "uni_perceiver":
-            raise ValueError(f"tasks weigh Uni-Perceiver's tasks; the {self.objective} objective has one loss (allowed for: uni_perceiver)")
+        if self.tasks and self.objective not in STAGE_TASKS:
+            raise ValueError(f"tasks weigh Uni-Perceiver's or OFA's tasks; the {self.objective} objective has one loss (allowed for: {', '.join(STAGE_TASKS)})")
+        if unknown := sorted(set(self.tasks) - set(STAGE_TASKS.get(self.objective, ()))):
+            raise ValueError(f"tasks: {', '.join(unknown)} is not a task of the {self.objective} objective (allowed: {', '.join(STAGE_TASKS[self.objective])})")
         if self.tasks and not any(self.tasks.values()):
             raise ValueError("tasks: every weight is 0; at least one task must train")
         if self.location_tokens and self.objective not in LLAVA_OBJECTIVES:
             raise ValueError(f"location_tokens ground a LLaVA-style model's captions and boxes; the {self.objective} objective has none (allowed for: {', '.join(sorted(LLAVA_OBJECTIVES))})")
+        if self.corpus == "pages" and self.objective not in PAGE_OBJECTIVES:
+            raise ValueError(f"corpus 'pages' is read by contrastive, language-model and one-image conversation stages; the {self.objective} objective reads scenes only (allowed for: {', '.join(sorted(PAGE_OBJECTIVES))})")
+        if self.corpus == "pages" and (self.text_only_mix > 0 or self.label_prompts > 0 or self.text_corpus != "turns"):
+            raise ValueError("corpus 'pages' has no captions of scenes to mix in, label or describe with (text_only_mix, label_prompts and text_corpus are for corpus 'scenes')")
         if self.max_images != 3 and self.objective != "llava_interleaved":
             raise ValueError(f"max_images is for the llava_interleaved objective's sequences; the {self.objective} objective has none (allowed for: llava_interleaved)")
         if self.group_by_length and self.objective not in LENGTH_GROUPED_OBJECTIVES:
@@ -329,7 +360,7 @@ class PromotionConfig(Strict):
 class Recipe(Strict):
     name: Name
     """The registered model name."""
-    family: Literal["llava", "llava-1.5", "llava-1.6", "blip2", "minigpt4", "qwen-vl", "cogvlm", "flamingo", "clip", "unicl", "blip", "kosmos-1", "kosmos-2", "vila", "dress", "uni-perceiver"]
+    family: Literal["llava", "llava-1.5", "llava-1.6", "blip2", "minigpt4", "qwen-vl", "cogvlm", "flamingo", "clip", "unicl", "blip", "kosmos-1", "kosmos-2", "kosmos-2.5", "ofa", "vila", "dress", "uni-perceiver"]
     description: str = ""
     data: DataConfig = DataConfig()
     model: ModelConfig = ModelConfig()
@@ -395,6 +426,7 @@ class Recipe(Strict):
             needing = [s.name for s in self.stages if s.objective == "uni_perceiver"]
             if needing:
                 raise ValueError(f"stage {needing[0]!r} trains Uni-Perceiver, but model.uni_perceiver (dim, depth, heads, ...) is not set")
+        self._ofa_parts_are_set()
         if self.model.flamingo is None:
             needing = [s.name for s in self.stages if s.objective in FLAMINGO_OBJECTIVES]
             if needing:
@@ -415,11 +447,12 @@ class Recipe(Strict):
         self._text_only_reference_is_a_language_model(final)
         self._feedback_evaluation_fits(final)
         self._gated_metrics_are_logged(final)
-        if self.evaluation.few_shot and (final.objective not in ANSWERING_OBJECTIVES or self.model.anyres_pinpoints is not None):
+        if self.evaluation.few_shot and (final.objective not in ANSWERING_OBJECTIVES - OFA_OBJECTIVES or self.model.anyres_pinpoints is not None):
             raise ValueError(
                 f"evaluation.few_shot needs a model that reads several images in one prompt (a LLaVA-style model on square input, or Flamingo);"
                 f" the output stage is {final.objective}{' with anyres_pinpoints' if self.model.anyres_pinpoints else ''} (allowed: 0)"
             )
+        self._pages_are_there(final)
         located = [s.name for s in self.training_stages if s.location_tokens]
         if located and self.data.tokenizer.location_bins is None:
             raise ValueError(f"stage {located[0]!r} writes location tokens, but data.tokenizer.location_bins is not set (the tokenizer has none)")
@@ -431,12 +464,46 @@ class Recipe(Strict):
             raise ValueError(f"stage {interleaved[0]!r} splices several images into one sequence; model.anyres_pinpoints splits one image into views (allowed there: no anyres_pinpoints)")
         return self
 
+    def _ofa_parts_are_set(self) -> None:
+        for stage in self.training_stages:
+            if stage.objective == "vq_tokenizer" and self.model.vq is None:
+                raise ValueError(f"stage {stage.name!r} trains an image tokenizer (vq_tokenizer), but model.vq (codebook_size, code_dim, ...) is not set")
+            if stage.objective != "ofa_instruct":
+                continue
+            if self.model.ofa is None:
+                raise ValueError(f"stage {stage.name!r} trains OFA (ofa_instruct), but model.ofa (dim, encoder_depth, decoder_depth, heads, ...) is not set")
+            if self.data.tokenizer.coordinate_bins is None:
+                raise ValueError(f"stage {stage.name!r} trains OFA, which writes boxes as coordinate bins, but data.tokenizer.coordinate_bins is not set")
+            if (stage.tasks.get("infilling", 0) > 0 or not stage.tasks) and self.model.vq is None:
+                raise ValueError(f"stage {stage.name!r} trains OFA's image infilling, whose answers are image codes, but model.vq is not set (or give tasks without infilling)")
+            if self.model.vq is not None and self.model.vision.image_size % (4 * self.model.vq.downsample):
+                raise ValueError(f"model.vq.downsample={self.model.vq.downsample}: the code grid of a {self.model.vision.image_size}-pixel image has no middle quarter (allowed: image_size / downsample a multiple of 4)")
+
+    def _pages_are_there(self, final: StageConfig) -> None:
+        reading = [s.name for s in self.training_stages if s.corpus == "pages"]
+        if reading and self.data.pages is None:
+            raise ValueError(f"stage {reading[0]!r} reads corpus 'pages', but data.pages is not set (the dataset has no text pages)")
+        if final.corpus != "pages":
+            return
+        if final.objective not in LLAVA_OBJECTIVES:
+            raise ValueError(f"the output stage {final.name!r} reads pages as a {final.objective} model; a page reader answers the task prompts (allowed: {', '.join(sorted(ONE_IMAGE_OBJECTIVES))})")
+        cfg = self.evaluation
+        if cfg.few_shot or cfg.feedback_rounds or cfg.text_only_reference is not None:
+            raise ValueError("a page reader is evaluated on its pages' text blocks and markdown; evaluation.few_shot, feedback_rounds and text_only_reference ask scene questions (allowed: 0, 0, unset)")
+
     def _gated_metrics_are_logged(self, final: StageConfig) -> None:
         """A gate on a metric that only an evaluation option logs needs that option."""
+        reads_pages = final.corpus == "pages"
+        for name in [*self.promotion.thresholds, *self.promotion.not_worse_than_production]:
+            if reads_pages and name not in READING_METRICS:
+                raise ValueError(f"promotion gates on {name!r}, which a page reader does not log: it is evaluated on reading its pages (allowed: {', '.join(READING_METRICS)})")
+            if not reads_pages and name in READING_METRICS:
+                raise ValueError(f"promotion gates on {name!r}, which only an output stage with corpus 'pages' makes the evaluation log")
         needs = (
             ("text_only_", self.evaluation.text_only_reference is not None, "evaluation.text_only_reference"),
             ("feedback_", self.evaluation.feedback_rounds > 0, "evaluation.feedback_rounds > 0"),
             (GROUNDED_CAPTION_METRICS, final.location_tokens, "an output stage with location_tokens"),
+            (OFA_METRICS, final.objective in OFA_OBJECTIVES, "an OFA output stage (ofa_instruct)"),
         )
         for name in [*self.promotion.thresholds, *self.promotion.not_worse_than_production]:
             for prefix, logged, what in needs:
@@ -540,7 +607,8 @@ class LoadedRecipe(BaseModel):
 
 BASE_KEY = "base"
 """A recipe may name another recipe file it extends: `base: llava.yaml` (relative to its own
-directory). Mappings merge key by key, the extending recipe winning; lists and scalars are replaced."""
+directory). Mappings merge key by key, the extending recipe winning; lists and scalars are replaced;
+a key set to null (`vqa_exact_match: null` under promotion.thresholds) is taken out of the base's mapping."""
 
 
 def load_recipe(path: str | Path) -> LoadedRecipe:
@@ -585,7 +653,9 @@ def _read_with_bases(path: Path, seen: tuple[Path, ...]) -> tuple[dict, list[tup
 def _merge(base: dict, override: dict) -> dict:
     merged = dict(base)
     for key, value in override.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+        if value is None and key in merged:
+            del merged[key]
+        elif isinstance(value, dict) and isinstance(merged.get(key), dict):
             merged[key] = _merge(merged[key], value)
         else:
             merged[key] = value

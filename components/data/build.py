@@ -12,10 +12,13 @@ from pathlib import Path
 
 from components.data.conversation import corpus_texts
 from components.data.llava_json import load_llava_json
+from components.data.coordinate_bins import CoordinateBins
 from components.data.location_tokens import LocationGrid, grounding_words
+from components.data.pages_dataset import page_captions_file, reading_file
 from components.data.pretrained_tokenizer import tokenizer_from_pretrained
 from components.data.shapes_dataset import generate_shapes_dataset
 from components.data.shapes_world import ShapesConfig
+from components.data.text_pages import PagesConfig
 from components.data.tokenizer import TextTokenizer, train_tokenizer
 
 TOKENIZER_FILE = "tokenizer.json"
@@ -28,18 +31,26 @@ def build_shapes_dataset(
     progress: Callable[[int, int], None] | None = None,
     pretrained_tokenizer: Path | None = None,
     location_bins: int | None = None,
+    pages: PagesConfig | None = None,
+    coordinate_bins: int | None = None,
 ) -> dict:
     """`pretrained_tokenizer`: a local HF directory whose tokenizer the dataset takes instead of
     training one of `vocab_size` tokens on its corpus; `location_bins`: KOSMOS-2's location tokens of a
-    bins x bins grid and the grounding markup are added to the tokenizer as whole tokens."""
+    bins x bins grid and the grounding markup are added to the tokenizer as whole tokens; `pages`: the
+    dataset also holds text pages (KOSMOS-2.5, see pages_dataset), whose text the tokenizer learns too;
+    `coordinate_bins`: OFA's location tokens, one per quantised coordinate (see coordinate_bins)."""
     # read first, so that a bad directory fails before any scene is drawn
     tokenizer = tokenizer_from_pretrained(pretrained_tokenizer) if pretrained_tokenizer is not None else None
-    summary = generate_shapes_dataset(config, out_dir, progress)
+    summary = generate_shapes_dataset(config, out_dir, progress, pages)
     if tokenizer is None:
         samples = load_llava_json(out_dir / "captions_train.json") + load_llava_json(out_dir / "instruct_train.json")
+        if pages is not None:
+            samples += load_llava_json(page_captions_file(out_dir, "train")) + load_llava_json(reading_file(out_dir, "train"))
         tokenizer = train_tokenizer(corpus_texts(samples), vocab_size)
     if location_bins is not None:
         tokenizer.add_words(grounding_words(LocationGrid(location_bins)))
+    if coordinate_bins is not None:
+        tokenizer.add_words(CoordinateBins(coordinate_bins).tokens)
     tokenizer.save(out_dir / TOKENIZER_FILE)
     return summary
 

@@ -10,6 +10,8 @@ are scored the same way whichever form the model writes them in.
 
 from __future__ import annotations
 
+import re
+
 from components.data.location_tokens import GROUNDING, LocationGrid
 from components.data.shapes_annotations import BOX_SCALE, parse_box
 from components.data.tokenizer import IMAGE_TOKEN
@@ -17,6 +19,7 @@ from components.data.tokenizer import IMAGE_TOKEN
 CAPTION_QUESTION = f"{GROUNDING} Describe the image."
 """The question of a grounded caption, after the image."""
 GROUNDING_TYPE = "grounding"
+_TEXT_BOX = re.compile(r"\[\[(\d{1,3}),(\d{1,3}),(\d{1,3}),(\d{1,3})\]\]")
 
 
 def grounded_caption(sample: dict, grid: LocationGrid) -> dict:
@@ -37,6 +40,17 @@ def located_answers(sample: dict, grid: LocationGrid) -> dict:
     for k, kind in enumerate(types):
         if kind == GROUNDING_TYPE and (box := parse_box(turns[2 * k + 1]["value"])) is not None:
             turns[2 * k + 1]["value"] = grid.location([tuple(v / BOX_SCALE for v in box)])
+    return {**sample, "conversations": turns}
+
+
+def located_blocks(sample: dict, grid: LocationGrid) -> dict:
+    """A conversation whose answers' boxes ('[[x0,y0,x1,y1]]', anywhere in them: KOSMOS-2.5's text blocks)
+    are all written as location tokens."""
+    def located(match: re.Match) -> str:
+        return grid.location([tuple(int(v) / BOX_SCALE for v in match.groups())])
+
+    turns = [{**turn, "value": _TEXT_BOX.sub(located, turn["value"])} if turn["from"] == "gpt" else turn
+             for turn in sample["conversations"]]
     return {**sample, "conversations": turns}
 
 

@@ -355,4 +355,6 @@ def collate_batch(items: list[dict[str, torch.Tensor]], pad_id: int) -> dict[str
         batch["has_image"] = torch.stack([item["has_image"] for item in items])
     if "region_owner" in items[0]:
         batch |= collate_region_words(items, pad_id)
+    if "infill" in items[0]:  # OFA's image-infilling items
+        batch["infill"] = torch.stack([item["infill"] for item in items])
     return batch

@@ -18,6 +18,7 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
+from components.data.pages_dataset import write_pages
 from components.data.shapes_annotations import (
     QUESTION_TYPES,
     caption,
@@ -34,6 +35,7 @@ from components.data.shapes_world import (
     sample_scene,
     scene_rng,
 )
+from components.data.text_pages import PagesConfig
 
 IMAGE_TOKEN_PREFIX = "<image>\n"  # LLaVA's marker for where the image goes in turn one
 PROGRESS_EVERY = 100  # scenes between two progress callbacks
@@ -110,10 +112,11 @@ def instruct_sample(scene: Scene, split: str, index: int, config: ShapesConfig, 
 
 
 def generate_shapes_dataset(
-    config: ShapesConfig, out_dir: Path, progress: ProgressCallback | None = None
+    config: ShapesConfig, out_dir: Path, progress: ProgressCallback | None = None, pages: PagesConfig | None = None
 ) -> dict:
     """Render every split of `config` into `out_dir`; returns the summary also saved as
-    meta.json. `progress(done, total)` is called every PROGRESS_EVERY scenes and at the end."""
+    meta.json. `progress(done, total)` is called every PROGRESS_EVERY scenes and at the end.
+    `pages`: text pages are written beside the scenes (pages_dataset), seeded by the scenes' seed."""
     out_dir = Path(out_dir)
     total = sum(config.split_size(split) for split in SPLITS)
     done = 0
@@ -152,6 +155,8 @@ def generate_shapes_dataset(
         "shapes": list(config.shapes),
         "question_types": list(QUESTION_TYPES),
     }
+    if pages is not None:
+        meta["pages"] = {"config": pages.model_dump(mode="json"), "counts": write_pages(pages, config.seed, out_dir, _write_json)}
     _write_json(out_dir / "meta.json", meta)
     return meta
 

@@ -18,12 +18,21 @@ CONTRASTIVE_METRICS = (
 """Zero-shot classification and retrieval recall at k, image to text and text to image; `_itc`: by the
 embeddings alone, logged beside the re-ranked figures of a model with a match head (BLIP)."""
 
+READING_METRICS = (
+    "ocr_word_precision", "ocr_word_recall", "ocr_word_f1", "ocr_block_precision", "ocr_block_recall", "ocr_block_f1",
+    "md_exact_match", "md_ned_score", "md_line_f1",
+)
+"""A page reader's (KOSMOS-2.5): the words of its text blocks against the page's, the blocks right in text and box,
+and its markdown: whole pages right, one minus the normalised edit distance, and the lines right (prefix and text)."""
+OFA_METRICS = ("caption_exact_match", "infill_code_accuracy", "infill_mse", "infill_mse_tokenizer")
+"""OFA's captions (exact match against the scene's) and image infilling (codes right, the decoded middle's pixel error,
+and the image tokenizer's own error on the real codes, its floor)."""
 ANSWER_METRICS = (
     "vqa_exact_match", "vqa_em_<question type>", "grounding_iou50", "grounding_mean_iou", "<any of these>_0shot",
     "text_only_exact_match", "text_only_em_<question type>", "text_only_exact_match_reference", "text_only_retained",
     "text_only_degradation", "feedback_em_round<r>", "feedback_em_<question type>_round<r>", "feedback_iou50_round<r>",
     "feedback_gain", "feedback_fixed_round<r>", "feedback_broken_round<r>", "<any feedback metric>_reference",
-    "grounded_recall", "grounded_phrase_recall", "grounded_precision",
+    "grounded_recall", "grounded_phrase_recall", "grounded_precision", *READING_METRICS, *OFA_METRICS,
 )
 """VQA exact match (overall and per question type), grounding; with few-shot evaluation also zero-shot;
 with evaluation.text_only_reference the same questions answered from the caption alone (VILA), by the
@@ -39,7 +48,7 @@ _TEXT_ONLY_METRIC = re.compile(r"^text_only_(exact_match|em_[a-z0-9_]+|grounding
 
 
 def is_answer_metric(name: str) -> bool:
-    return bool(_ANSWER_METRIC.match(name.removesuffix("_0shot")) or _TEXT_ONLY_METRIC.match(name) or _FEEDBACK_METRIC.match(name) or name in GROUNDED_CAPTION_METRICS)
+    return bool(_ANSWER_METRIC.match(name.removesuffix("_0shot")) or _TEXT_ONLY_METRIC.match(name) or _FEEDBACK_METRIC.match(name) or name in GROUNDED_CAPTION_METRICS or name in READING_METRICS or name in OFA_METRICS)
 
 
 def is_contrastive_metric(name: str) -> bool:

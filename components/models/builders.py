@@ -23,6 +23,7 @@ from components.models.image_boundaries import ImageBoundaries
 from components.models.language_model import DecoderLM
 from components.models.llava import LlavaModel
 from components.models.med import MedTextTransformer
+from components.models.ofa import OfaModel
 from components.models.perceiver import PerceiverResampler
 from components.models.qformer import QFormer
 from components.models.resampler import CrossAttentionResampler
@@ -30,6 +31,7 @@ from components.models.text_encoder import TextEncoder
 from components.models.uni_perceiver import UniPerceiver
 from components.models.vision import VisionTransformer
 from components.models.visual_expert import visual_experts
+from components.models.vq import VqTokenizer
 
 INIT_STD = 0.02
 
@@ -183,3 +185,20 @@ def build_uni_perceiver(cfg: ModelConfig, vocab_size: int, pad_id: int) -> UniPe
         raise ValueError("Uni-Perceiver tokenizes images with its own patch embedding; model.vision.pretrained is not available for it")
     _check_token_id("pad_id", pad_id, vocab_size)
     return init_weights(UniPerceiver(cfg.uni_perceiver, cfg.vision, vocab_size, pad_id, cfg.clip_embed_dim))
+
+
+def build_ofa(cfg: ModelConfig, vocab_size: int, image_id: int, pad_id: int, bos_id: int, eos_id: int) -> OfaModel:
+    """OFA: the vision tower and one encoder-decoder over the tokenizer's vocabulary and the image codes (mmops' own, from scratch)."""
+    if cfg.ofa is None:
+        raise ValueError("an OFA model needs model.ofa in the recipe (dim, encoder_depth, decoder_depth, heads, ...)")
+    if cfg.vision.pretrained is not None:
+        raise ValueError("OFA trains its image encoder with the rest; model.vision.pretrained is not available for it")
+    for name, value in (("image_id", image_id), ("pad_id", pad_id), ("bos_id", bos_id), ("eos_id", eos_id)):
+        _check_token_id(name, value, vocab_size)
+    return init_weights(OfaModel(cfg.ofa, cfg.vision, cfg.vq, vocab_size, image_id, pad_id, bos_id, eos_id))
+
+
+def build_image_tokenizer(cfg: ModelConfig) -> VqTokenizer:
+    if cfg.vq is None:
+        raise ValueError("an image tokenizer needs model.vq in the recipe (codebook_size, code_dim, hidden, downsample)")
+    return init_weights(VqTokenizer(cfg.vq))

@@ -270,3 +270,42 @@ class UniPerceiverConfig(BaseModel):
     @property
     def mlp_hidden(self) -> int:
         return int(self.dim * self.mlp_ratio)
+
+
+class VqConfig(BaseModel):
+    """A vector-quantised image tokenizer (VQ-VAE): convolutions down `downsample` times, every cell of the
+    latent grid replaced by its nearest of `codebook_size` code vectors, and convolutions back up. OFA's image
+    codes: an image is (image_size / downsample)^2 tokens of a vocabulary of `codebook_size`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    codebook_size: PositiveInt = 256
+    code_dim: PositiveInt = 32
+    hidden: PositiveInt = 64
+    downsample: Literal[2, 4, 8, 16] = 8
+    beta: PositiveFloat = 0.25
+    """The commitment loss's weight: how strongly the encoder's outputs are pulled to their codes."""
+
+
+class OfaConfig(BaseModel):
+    """OFA: one Transformer encoder-decoder over one vocabulary (text BPE, location tokens, image codes). The
+    encoder reads the image's patch tokens (model.vision) and the instruction; the decoder writes the answer."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    dim: PositiveInt = 64
+    encoder_depth: PositiveInt = 3
+    decoder_depth: PositiveInt = 3
+    heads: PositiveInt = 4
+    mlp_ratio: PositiveFloat = 4.0
+    max_positions: PositiveInt = 256
+    """Learned positions of the instruction tokens in the encoder and of the answer tokens in the decoder."""
+
+    @model_validator(mode="after")
+    def _check_shapes(self) -> OfaConfig:
+        _check_heads_divide_dim("OfaConfig", self.dim, self.heads)
+        return self
+
+    @property
+    def mlp_hidden(self) -> int:
+        return int(self.dim * self.mlp_ratio)

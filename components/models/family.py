@@ -16,11 +16,13 @@ from components.models.config import (
     FlamingoConfig,
     LanguageModelConfig,
     MedConfig,
+    OfaConfig,
     QFormerConfig,
     ResamplerConfig,
     TextEncoderConfig,
     UniPerceiverConfig,
     VisionConfig,
+    VqConfig,
 )
 
 
@@ -55,6 +57,10 @@ class ModelConfig(BaseModel):
     uni_perceiver: UniPerceiverConfig | None = None
     """Uni-Perceiver's shared encoder, for the `uni_perceiver` objective; its image tokenizer cuts
     vision.image_size images into vision.patch_size patches with vision's stem and pixel statistics."""
+    ofa: OfaConfig | None = None
+    """OFA's encoder-decoder, for the `ofa_instruct` objective; it reads images with model.vision's tower."""
+    vq: VqConfig | None = None
+    """The vector-quantised image tokenizer (the `vq_tokenizer` objective trains it), whose codes are OFA's image tokens."""
     anyres_pinpoints: tuple[tuple[PositiveInt, PositiveInt], ...] | None = None
     """LLaVA-1.6's any-resolution input: the (height, width) grids an image may be fitted into,
     each a whole number of vision.image_size tiles; the model then has a learned `image_newline`."""

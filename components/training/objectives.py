@@ -17,6 +17,8 @@ from components.training.blip_losses import blip_losses
 from components.training.losses import clip_loss, next_token_loss, region_word_loss, unicl_loss
 from components.training.qformer_losses import qformer_losses
 
+IGNORE_INDEX = -100
+
 Batch = dict[str, torch.Tensor]
 LossFn = Callable[[nn.Module, Batch], tuple[torch.Tensor, dict[str, torch.Tensor]]]
 
@@ -87,6 +89,35 @@ def qformer_pretrain(model: nn.Module, batch: Batch) -> tuple[torch.Tensor, dict
     return losses["loss"], {k: v.detach() for k, v in losses.items() if k != "loss"}
 
 
+def vq_tokenizer(model: nn.Module, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """The VQ-VAE's reconstruction, codebook and commitment losses on the batch's images."""
+    _, losses = model.image_tokenizer(batch["pixel_values"])
+    return losses["loss"], {k: v for k, v in losses.items() if k != "loss"}
+
+
+def ofa_instruct(model: nn.Module, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """OFA's seq2seq loss over every instruction's answer; infilling items (batch["infill"]) get their image's middle
+    masked and the codes of that middle, then eos, as their answer."""
+    pixels, labels = batch["pixel_values"], batch["labels"]
+    infill = batch.get("infill")
+    metrics: dict[str, torch.Tensor] = {}
+    if infill is not None and bool(infill.any()):
+        masked, codes = model.infill_batch(pixels[infill])
+        pixels, labels = pixels.clone(), labels.clone()
+        pixels[infill] = masked
+        rows = torch.full_like(labels[infill], IGNORE_INDEX)
+        rows[:, : codes.shape[1]] = codes
+        rows[:, codes.shape[1]] = model.eos_id
+        labels[infill] = rows
+    out = model(batch["input_ids"], batch["attention_mask"], pixels, batch["has_image"], labels)
+    if infill is not None and bool(infill.any()):
+        with torch.no_grad():
+            rows, predicted = labels[infill], out["logits"][infill].argmax(-1)
+            is_code = rows >= model.codes_offset
+            metrics["infill_code_accuracy"] = (predicted[is_code] == rows[is_code]).float().mean()
+    return out["loss"], metrics
+
+
 # The objectives that train a LLaVA-style model (tower -> connector -> LM) on conversations:
 # captions (pretrain), instructions (instruct), both mixed (multitask: Qwen-VL's stage 2, CogVLM's),
 # or several of them to a sequence, each image spliced where it stands (interleaved: KOSMOS-1's documents).
@@ -95,12 +126,14 @@ LLAVA_OBJECTIVES = frozenset({"llava_pretrain", "llava_instruct", "llava_multita
 ONE_IMAGE_OBJECTIVES = LLAVA_OBJECTIVES - {"llava_interleaved"}
 # Flamingo's: interleaved sequences of images and text, read through gated cross-attention.
 FLAMINGO_OBJECTIVES = frozenset({"flamingo_interleaved"})
+# OFA's: one encoder-decoder answering instructions (and the image tokenizer whose codes it writes).
+OFA_OBJECTIVES = frozenset({"ofa_instruct"})
 # The objectives whose sequences hold several images.
 INTERLEAVED_OBJECTIVES = frozenset({"llava_interleaved"}) | FLAMINGO_OBJECTIVES
 # The objectives whose loss is over target tokens, and so can weight them per answer.
 TOKEN_OBJECTIVES = frozenset({"language_modeling"}) | LLAVA_OBJECTIVES | FLAMINGO_OBJECTIVES
 # The objectives whose model answers questions about images (evaluated by VQA and grounding).
-ANSWERING_OBJECTIVES = LLAVA_OBJECTIVES | FLAMINGO_OBJECTIVES
+ANSWERING_OBJECTIVES = LLAVA_OBJECTIVES | FLAMINGO_OBJECTIVES | OFA_OBJECTIVES
 # The objectives whose model embeds images and texts in one space (evaluated by zero-shot and retrieval;
 # BLIP's also matches and captions; Uni-Perceiver's one shared encoder also predicts words, see
 # training.uniperceiver_tasks, whose sampler stage_module builds in place of a fixed loss function).
@@ -118,4 +151,6 @@ OBJECTIVES: dict[str, LossFn] = {
     "flamingo_interleaved": llava,  # the same call: Flamingo's forward takes the batch as LLaVA's does
     "qformer_pretrain": qformer_pretrain,
     "blip_pretrain": blip_pretrain,
+    "vq_tokenizer": vq_tokenizer,
+    "ofa_instruct": ofa_instruct,
 }

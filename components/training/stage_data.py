@@ -6,6 +6,7 @@ A dataset directory holds LLaVA-JSON files (`captions_{split}.json`,
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import partial
 from pathlib import Path
 from typing import Literal
@@ -13,18 +14,22 @@ from typing import Literal
 import torch
 from torch.utils.data import ConcatDataset, DataLoader, Dataset
 
-from components.data.grounded import grounded_caption, located_answers
+from components.data.coordinate_bins import CoordinateBins
+from components.data.grounded import grounded_caption, located_answers, located_blocks
 from components.data.interleaved import InterleavedDataset
 from components.data.label_prompts import LabelPrompts
 from components.data.llava_json import ImageTextDataset, LlavaJsonDataset, TextCorpusDataset, collate_batch
 from components.data.length_grouped import LengthGroupedBatchSampler
 from components.data.location_tokens import LocationGrid
+from components.data.ofa_instructions import OFA_TASKS, OfaInstructions
+from components.data.pages_dataset import page_captions_file, reading_file
 from components.data.text_only_mix import TextOnlyItems, text_only_count
 from components.data.tokenizer import TextTokenizer
 from components.models.anyres import Size
 from components.training.objectives import LLAVA_OBJECTIVES, ONE_IMAGE_OBJECTIVES
 
 TextCorpus = Literal["turns", "described"]
+Corpus = Literal["scenes", "pages"]
 
 
 def captions_file(dataset_dir: Path, split: str) -> Path:
@@ -39,7 +44,8 @@ def build_stage_dataset(
     objective: str, dataset_dir: Path, tokenizer: TextTokenizer, image_size: int, max_len: int, split: str = "train",
     pinpoints: tuple[Size, ...] | None = None, max_images: int = 1, seed: int = 0, region_grid: int | None = None,
     text_corpus: TextCorpus = "turns", label_prompts: LabelPrompts | None = None, text_only_mix: float = 0.0,
-    location_grid: LocationGrid | None = None,
+    location_grid: LocationGrid | None = None, corpus: Corpus = "scenes",
+    ofa_tasks: Mapping[str, float] | None = None, coordinate_bins: CoordinateBins | None = None, infill_codes: int = 0,
 ) -> Dataset:
     """`pinpoints`: the model's any-resolution grids (LLaVA-1.6) for the conversation objectives;
     `max_images`: the most images in an interleaved sequence (Flamingo, KOSMOS-1), drawn with `seed`; `region_grid`: the
@@ -49,7 +55,9 @@ def build_stage_dataset(
     view of the captions, for the contrastive objective (see ImageTextDataset); `text_only_mix`: the fraction of
     a conversation objective's items that are text-only described conversations (VILA, see TextOnlyItems);
     `location_grid`: KOSMOS-2, the conversation objectives' captions become grounded captions and their
-    boxes location tokens of this grid (see data.grounded)."""
+    boxes location tokens of this grid (see data.grounded); `corpus`: 'pages', KOSMOS-2.5's text pages instead
+    of the scenes (see build_page_dataset); `ofa_tasks`, `coordinate_bins`, `infill_codes`: OFA's instructions,
+    their weights, its location tokens and the code tokens of an image's middle (see data.ofa_instructions)."""
     if text_corpus != "turns" and objective != "language_modeling":
         raise ValueError(f"text_corpus is for the language_modeling objective; {objective!r} reads no text corpus")
     if region_grid is not None and objective != "contrastive":
@@ -59,6 +67,8 @@ def build_stage_dataset(
     if location_grid is not None and objective not in LLAVA_OBJECTIVES:
         raise ValueError(f"location tokens ground a LLaVA-style model's captions and boxes; {objective!r} has none")
 
+    if corpus == "pages":
+        return build_page_dataset(objective, dataset_dir, tokenizer, image_size, max_len, split, region_grid, location_grid)
     if text_only_mix > 0:
         if objective not in ONE_IMAGE_OBJECTIVES:
             raise ValueError(f"text_only_mix mixes text into one-image conversations; {objective!r} has none (allowed: llava_pretrain, llava_instruct, llava_multitask)")
@@ -70,7 +80,12 @@ def build_stage_dataset(
         return ConversationMix([images, text])
     if objective == "contrastive":
         return ImageTextDataset(captions_file(dataset_dir, split), dataset_dir, tokenizer, image_size, max_len, region_grid, label_prompts)
-    if objective in ("qformer_pretrain", "blip_pretrain", "uni_perceiver"):
+    if objective == "ofa_instruct":
+        if coordinate_bins is None:
+            raise ValueError("OFA writes boxes as coordinate bins: build the dataset with data.tokenizer.coordinate_bins")
+        return OfaInstructions(captions_file(dataset_dir, split), instruct_file(dataset_dir, split), dataset_dir, tokenizer, image_size,
+                               coordinate_bins, ofa_tasks or dict.fromkeys(OFA_TASKS, 1.0), infill_codes, max_len, seed)
+    if objective in ("qformer_pretrain", "blip_pretrain", "uni_perceiver", "vq_tokenizer"):
         return ImageTextDataset(captions_file(dataset_dir, split), dataset_dir, tokenizer, image_size, max_len)
     if objective == "language_modeling":
         corpora = [
@@ -97,6 +112,26 @@ def build_stage_dataset(
     if objective in ("flamingo_interleaved", "llava_interleaved"):  # captions and conversations, several to a sequence
         return InterleavedDataset(ConversationMix([conversations("caption"), conversations("instruct")]), max_images, max_len, seed)
     raise ValueError(f"unknown objective {objective!r}")
+
+
+def build_page_dataset(
+    objective: str, dataset_dir: Path, tokenizer: TextTokenizer, image_size: int, max_len: int, split: str = "train",
+    region_grid: int | None = None, location_grid: LocationGrid | None = None,
+) -> Dataset:
+    """The text pages' data: for a contrastive tower each page with what it says (its lines the regions); for an
+    LM what the pages say and how they are read; for a LLaVA-style model every page read by both task prompts,
+    its blocks' boxes as location tokens with `location_grid`."""
+    if objective == "contrastive":
+        return ImageTextDataset(page_captions_file(dataset_dir, split), dataset_dir, tokenizer, image_size, max_len, region_grid)
+    if objective == "language_modeling":
+        return ConcatDataset([
+            TextCorpusDataset(page_captions_file(dataset_dir, split), tokenizer, "caption", max_len),
+            TextCorpusDataset(reading_file(dataset_dir, split), tokenizer, "caption", max_len),
+        ])
+    if objective in ONE_IMAGE_OBJECTIVES:
+        rewrite = partial(located_blocks, grid=location_grid) if location_grid is not None else None
+        return LlavaJsonDataset(reading_file(dataset_dir, split), dataset_dir, tokenizer, "instruct", image_size, max_len, rewrite=rewrite)
+    raise ValueError(f"the {objective!r} objective does not read text pages (allowed: contrastive, language_modeling, {', '.join(sorted(ONE_IMAGE_OBJECTIVES))})")
 
 
 class ConversationMix(ConcatDataset):

@@ -15,12 +15,22 @@ from components.models.builders import (
     build_clip,
     build_flamingo,
     build_language_model,
+    build_image_tokenizer,
     build_llava,
+    build_ofa,
     build_qformer_pretrain,
     build_uni_perceiver,
 )
 from components.models.family import ModelConfig
 from components.training.objectives import FLAMINGO_OBJECTIVES, LLAVA_OBJECTIVES
+
+
+class ImageTokenizerOnly(nn.Module):
+    """The VQ tokenizer's own stage: weights saved as `image_tokenizer.*`, what OFA's init copies."""
+
+    def __init__(self, image_tokenizer: nn.Module):
+        super().__init__()
+        self.image_tokenizer = image_tokenizer
 
 
 class LanguageModelOnly(nn.Module):
@@ -55,6 +65,10 @@ def build_stage_model(objective: str, cfg: ModelConfig, tokenizer: TextTokenizer
         )
     if objective == "uni_perceiver":
         return build_uni_perceiver(cfg, tokenizer.vocab_size, tokenizer.pad_id)
+    if objective == "vq_tokenizer":
+        return ImageTokenizerOnly(build_image_tokenizer(cfg))
+    if objective == "ofa_instruct":
+        return build_ofa(cfg, tokenizer.vocab_size, tokenizer.image_id, tokenizer.pad_id, tokenizer.bos_id, tokenizer.eos_id)
     raise ValueError(
-        f"unknown objective {objective!r} (allowed: contrastive, language_modeling, llava_pretrain, llava_instruct, llava_multitask, llava_interleaved, flamingo_interleaved, qformer_pretrain, blip_pretrain, uni_perceiver)"
+        f"unknown objective {objective!r} (allowed: contrastive, language_modeling, llava_pretrain, llava_instruct, llava_multitask, llava_interleaved, flamingo_interleaved, qformer_pretrain, blip_pretrain, uni_perceiver, vq_tokenizer, ofa_instruct)"
     )

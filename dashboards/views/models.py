@@ -1,10 +1,10 @@
 """Models: each registered model, its production version, its versions with key metrics (and the charts of
-the latest version's feedback and text-only figures, where it has them), its alias events."""
+the latest version's feedback, text-only, reading and instruction-task figures, where it has them), its alias events."""
 
 import pandas as pd
 import streamlit as st
 
-from dashboards.evaluation_charts import feedback_rounds, text_only_bars
+from dashboards.evaluation_charts import feedback_rounds, ofa_task_bars, reading_bars, text_only_bars
 from dashboards.models_overview import model_overview, timeline_table, version_table
 from dashboards.page_setup import (
     current_aliases,
@@ -35,6 +35,14 @@ for overview in overviews:
         st.subheader(f"Text-only answers, v{overview.versions[-1].version}")
         st.caption("The test questions asked with no image, after the scene's caption: what multimodal training kept of the LM's text skill")
         st.bar_chart(pd.DataFrame(rows).set_index("questions"), stack=False)
+    if rows := reading_bars(latest):
+        st.subheader(f"Reading text pages, v{overview.versions[-1].version}")
+        st.caption("Every test page read by both task prompts: <ocr> text blocks with their boxes, <md> markdown")
+        st.bar_chart(pd.DataFrame(rows).set_index("figure"), horizontal=True)
+    if rows := ofa_task_bars(latest):
+        st.subheader(f"Instruction tasks, v{overview.versions[-1].version}")
+        st.caption("One encoder-decoder, each kind of instruction scored on the test split (the infilling preview is in the run's evaluation artifacts)")
+        st.bar_chart(pd.DataFrame(rows).set_index("figure"), horizontal=True)
     st.subheader("Alias events")
     if overview.timeline:
         st.dataframe(timeline_table(overview.timeline), hide_index=True)

@@ -2,7 +2,7 @@
 
 import math
 
-from dashboards.evaluation_charts import feedback_rounds, text_only_bars
+from dashboards.evaluation_charts import feedback_rounds, ofa_task_bars, reading_bars, text_only_bars
 
 
 def test_feedback_rows_follow_the_rounds_with_the_reference_beside():
@@ -24,3 +24,11 @@ def test_text_only_rows_give_the_model_and_its_lm_overall_and_by_type():
     assert rows[0] == {"questions": "all", "this model": 0.3, "text-only LM": 0.5} and rows[2]["text-only LM"] == 1.0
     assert math.isnan(rows[1]["text-only LM"])
     assert text_only_bars({"vqa_exact_match": 0.9}) == []
+
+
+def test_a_page_reader_and_ofa_get_one_bar_per_figure_they_logged():
+    reading = reading_bars({"ocr_word_f1": 0.9, "ocr_block_f1": 0.5, "md_ned_score": 0.8, "vqa_exact_match": 0.1})
+    assert reading == [{"figure": "OCR words (F1)", "value": 0.9}, {"figure": "OCR blocks, text and box (F1)", "value": 0.5},
+                       {"figure": "markdown 1 - edit distance", "value": 0.8}]
+    assert [row["figure"] for row in ofa_task_bars({"caption_exact_match": 0.4, "vqa_exact_match": 0.7})] == ["VQA exact match", "captions exact"]
+    assert reading_bars({"vqa_exact_match": 0.7}) == [] and ofa_task_bars({"vqa_exact_match": 0.7}) == []

@@ -430,3 +430,39 @@ def test_uni_perceiver_samples_its_tasks_through_one_encoder_and_is_served_as_an
         served = mlflow.pyfunc.load_model("models:/tiny-uni-perceiver@production")
         out = served.predict(pd.DataFrame({"image": [str(image)], "text": ["a red circle"], "candidates": [None]}))
     assert torch.tensor(out.loc[0, "image_embedding"]).norm().item() == pytest.approx(1.0, abs=1e-4)
+
+
+def test_kosmos25_reads_its_pages_into_located_text_blocks_and_markdown(tmp_path: Path):
+    run = run_family("tiny_kosmos25.yaml", tmp_path / "work")
+    assert {run.client.get_run(run.stage_runs[s]).data.params["corpus"] for s in ("clip", "lm", "read")} == {"pages"}
+    metrics = run.client.get_run(run.version.run_id).data.metrics
+    assert {"ocr_word_f1", "ocr_block_f1", "md_exact_match", "md_ned_score", "md_line_f1"} <= metrics.keys()
+    assert "vqa_exact_match" not in metrics and metrics["md_items"] == 3  # evaluation.limit pages, no scene questions
+    local = Path(run.client.download_artifacts(run.version.run_id, "evaluation/predictions_test.json", str(tmp_path)))
+    assert sorted(p["task"] for p in json.loads(local.read_text())) == ["md"] * 3 + ["ocr"] * 3
+    page = next((run.work / "datasets" / "data" / "tiny-shapes-pages" / "pages" / "test").glob("*.png"))
+    answers = run.answer(page, "<ocr>")
+    assert len(answers) == 1 and isinstance(answers[0], str)
+
+
+def test_ofa_answers_every_instruction_from_one_encoder_decoder_over_one_vocabulary(tmp_path: Path):
+    run = run_family("tiny_ofa.yaml", tmp_path / "work")
+    assert list(run.stage_runs) == ["clip", "vq", "ofa"]
+    assert json.loads(run.client.get_run(run.stage_runs["ofa"]).data.params["tasks"])["vqa"] == 2.0
+    vq, ofa = run.stage_weights("vq"), run.stage_weights("ofa")
+    for name, tensor in vq.items():  # the image tokenizer is copied in and stays frozen
+        assert torch.equal(ofa[name], tensor), name
+    tokenizer = json.loads((run.work / "datasets" / "data" / "tiny-shapes-ofa" / "tokenizer.json").read_text())
+    text_vocab = len(tokenizer["model"]["vocab"]) + sum(t["id"] >= len(tokenizer["model"]["vocab"]) for t in tokenizer["added_tokens"])
+    assert {"<bin_000>", "<bin_015>"} <= {t["content"] for t in tokenizer["added_tokens"]}
+    assert ofa["token_embed.weight"].shape[0] == text_vocab + 16  # text, location bins, then the 16 image codes
+
+    metrics = run.client.get_run(run.version.run_id).data.metrics
+    assert {"vqa_exact_match", "grounding_iou50", "caption_exact_match", "infill_code_accuracy", "infill_mse", "infill_mse_tokenizer"} <= metrics.keys()
+    local = Path(run.client.download_artifacts(run.version.run_id, "evaluation/infilling_test.png", str(tmp_path)))
+    from PIL import Image
+
+    assert Image.open(local).size == (4 * 32, 6 * 32)  # image, masked, tokenizer, infilled; one row per test image
+    image = next((run.work / "datasets" / "data" / "tiny-shapes-ofa" / "images" / "test").glob("*.png"))
+    answers = run.answer(image)
+    assert len(answers) == 1 and isinstance(answers[0], str)

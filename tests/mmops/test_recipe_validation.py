@@ -54,6 +54,13 @@ def test_base_merges_mappings_and_replaces_lists(tmp_path: Path):
     assert loaded.recipe.name == "child" and loaded.recipe.family == base["family"]
 
 
+def test_null_in_an_extending_recipe_takes_a_key_out_of_the_base(tmp_path: Path):
+    base = yaml.safe_load((ROOT / "recipes/llava.yaml").read_text())
+    write(tmp_path / "base.yaml", base)
+    write(tmp_path / "child.yaml", {"base": "base.yaml", "name": "child", "promotion": {"thresholds": {"vqa_exact_match": None, "vqa_em_colour": 0.5}}})
+    assert load_recipe(tmp_path / "child.yaml").recipe.promotion.thresholds == {"vqa_em_colour": 0.5}
+
+
 def test_base_changes_the_hash_of_recipes_that_extend_it(tmp_path: Path):
     base = yaml.safe_load((ROOT / "recipes/llava.yaml").read_text())
     write(tmp_path / "base.yaml", base)
@@ -135,8 +142,34 @@ CASES = {
     "a gate on grounded captions nobody writes": (lambda r: r["promotion"].update(thresholds={"grounded_recall": 0.5}),
                                                   r"promotion gates on 'grounded_recall', which only an output stage with location_tokens makes the evaluation log"),
     "task weights outside Uni-Perceiver": (lambda r: r["stages"][0].update(tasks={"mlm": 1.0}),
-                                           r"stages\.0.*tasks weigh Uni-Perceiver's tasks; the contrastive objective has one loss"),
-    "an unknown Uni-Perceiver task": (lambda r: r["stages"][0].update(tasks={"classification": 1.0}), r"stages\.0\.tasks\.classification\.\[key\]: .*'retrieval', 'mlm' or 'captioning'"),
+                                           r"stages\.0.*tasks weigh Uni-Perceiver's or OFA's tasks; the contrastive objective has one loss"),
+    "an unknown Uni-Perceiver task": (lambda r: r["stages"][0].update(objective="uni_perceiver", trainable=["blocks"], region_weight=0, tasks={"classification": 1.0}),
+                                      r"stages\.0.*tasks: classification is not a task of the uni_perceiver objective \(allowed: retrieval, mlm, captioning\)"),
+    "an OFA task for Uni-Perceiver": (lambda r: r["stages"][0].update(objective="uni_perceiver", trainable=["blocks"], region_weight=0, tasks={"infilling": 1.0}),
+                                      r"tasks: infilling is not a task of the uni_perceiver objective"),
+    "pages without pages in the data": (lambda r: r["stages"][0].update(corpus="pages"), r"stage 'clip' reads corpus 'pages', but data\.pages is not set"),
+    "pages in an interleaved stage": (lambda r: r["stages"][3].update(corpus="pages", objective="llava_interleaved", group_by_length=False),
+                                      r"stages\.3.*corpus 'pages' is read by .* the llava_interleaved objective reads scenes only"),
+    "pages mixed with scene text": (lambda r: r["stages"][3].update(corpus="pages", text_only_mix=0.2), r"corpus 'pages' has no captions of scenes to mix in"),
+    "a gate on reading for a scene model": (lambda r: r["promotion"].update(thresholds={"ocr_word_f1": 0.5}),
+                                            r"promotion gates on 'ocr_word_f1', which only an output stage with corpus 'pages' makes the evaluation log"),
+    "a page reader gated on scene questions": (lambda r: (r["data"].update(pages={"train": 10}), r["stages"][3].update(corpus="pages")),
+                                               r"promotion gates on 'vqa_exact_match', which a page reader does not log: .*allowed: ocr_word_precision"),
+    "a page reader asked few-shot": (lambda r: (r["data"].update(pages={"train": 10}), r["stages"][3].update(corpus="pages"),
+                                                r["promotion"].update(thresholds={"ocr_word_f1": 0.5}, not_worse_than_production=[]), r["evaluation"].update(few_shot=2)),
+                                     r"a page reader is evaluated on its pages' text blocks and markdown; evaluation\.few_shot"),
+    "an OFA stage without its config": (lambda r: r["stages"][3].update(objective="ofa_instruct", trainable=["encoder"], group_by_length=False, init={}),
+                                        r"stage 'instruct' trains OFA \(ofa_instruct\), but model\.ofa .* is not set"),
+    "an OFA stage without coordinate bins": (lambda r: (r["model"].update(ofa={"dim": 64}, vq={}), r["stages"][3].update(objective="ofa_instruct", trainable=["encoder"], group_by_length=False, init={})),
+                                             r"writes boxes as coordinate bins, but data\.tokenizer\.coordinate_bins is not set"),
+    "OFA infilling without an image tokenizer": (lambda r: (r["model"].update(ofa={"dim": 64}), r["data"]["tokenizer"].update(coordinate_bins=32),
+                                                            r["stages"][3].update(objective="ofa_instruct", trainable=["encoder"], group_by_length=False, init={}, tasks={"infilling": 1})),
+                                                 r"trains OFA's image infilling, whose answers are image codes, but model\.vq is not set"),
+    "an image tokenizer without its config": (lambda r: r["stages"][1].update(objective="vq_tokenizer", trainable=["image_tokenizer"]),
+                                              r"stage 'lm' trains an image tokenizer \(vq_tokenizer\), but model\.vq .* is not set"),
+    "two ways to write a box": (lambda r: r["data"]["tokenizer"].update(coordinate_bins=32, location_bins=8), r"location_bins .* and coordinate_bins .* choose one"),
+    "a gate on infilling for a LLaVA model": (lambda r: r["promotion"].update(thresholds={"infill_code_accuracy": 0.5}),
+                                              r"promotion gates on 'infill_code_accuracy', which only an OFA output stage"),
     "a Uni-Perceiver stage without its config": (lambda r: r["stages"][0].update(objective="uni_perceiver", trainable=["blocks"], region_weight=0),
                                                  r"stage 'clip' trains Uni-Perceiver, but model\.uni_perceiver .* is not set"),
     "length grouping of interleaved sequences": (lambda r: r["stages"][3].update(objective="llava_interleaved"),
