@@ -3,7 +3,13 @@
 The encoder halves the image log2(downsample) times with stride-2 convolutions; each cell of the latent grid
 is replaced by its nearest code vector (straight-through gradient to the encoder); the decoder mirrors the
 encoder with transposed convolutions. Loss: reconstruction MSE + codebook loss + beta x commitment loss.
-The codebook starts from the first batch's encoder outputs, so that no code starts far from the data.
+Latents and codes are unit vectors (l2-normalised, as ViT-VQGAN's codebook): nearest is most similar, and
+no loss can grow without bound while the codes chase the encoder (unnormalised, the encoder's outputs ran
+away from the codebook within 40 steps and two codes of 256 were used).
+The codebook starts from the first batch's encoder outputs, so that no code starts far from the data, and
+every RESTART_EVERY training steps the codes no cell chose since the last restart are moved onto encoder
+outputs of the batch (dead-code restart): Shapes scenes are mostly background, and without restarts the
+codebook collapsed to two to four codes within 50 steps (reconstruction stuck at the background's error).
 """
 
 from __future__ import annotations
@@ -15,6 +21,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from components.models.config import VqConfig
+
+RESTART_EVERY = 25
 
 
 def _down(channels_in: int, channels_out: int) -> nn.Module:
@@ -39,17 +47,22 @@ class VqTokenizer(nn.Module):
             nn.ConvTranspose2d(cfg.hidden, 3, 4, stride=2, padding=1),
         )
         self.register_buffer("initialised", torch.tensor(False))
+        self.register_buffer("uses", torch.zeros(cfg.codebook_size))
+        self.register_buffer("steps", torch.tensor(0))
 
     def encode_latents(self, pixel_values: Tensor) -> Tensor:
-        """(B, 3, S, S) pixels in [-1, 1] -> (B, code_dim, S / downsample, S / downsample)."""
-        return self.encoder(pixel_values)
+        """(B, 3, S, S) pixels in [-1, 1] -> unit vectors (B, code_dim, S / downsample, S / downsample)."""
+        return F.normalize(self.encoder(pixel_values), dim=1)
+
+    def code_vectors(self) -> Tensor:
+        """The codebook as unit vectors (codebook_size, code_dim)."""
+        return F.normalize(self.codebook.weight, dim=1)
 
     def nearest_codes(self, latents: Tensor) -> Tensor:
         """(B, C, h, w) -> (B, h, w) indices of the nearest code vectors."""
         flat = latents.permute(0, 2, 3, 1).reshape(-1, latents.shape[1])
-        distances = flat.pow(2).sum(1, keepdim=True) - 2 * flat @ self.codebook.weight.t() + self.codebook.weight.pow(2).sum(1)
         B, _, h, w = latents.shape
-        return distances.argmin(1).view(B, h, w)
+        return (flat @ self.code_vectors().t()).argmax(1).view(B, h, w)  # unit vectors: the nearest is the most similar
 
     @torch.no_grad()
     def encode(self, pixel_values: Tensor) -> Tensor:
@@ -58,7 +71,7 @@ class VqTokenizer(nn.Module):
 
     def decode(self, codes: Tensor) -> Tensor:
         """Image codes (B, h, w) -> pixels (B, 3, S, S), in [-1, 1] where training put them."""
-        return self.decoder(self.codebook(codes).permute(0, 3, 1, 2))
+        return self.decoder(F.embedding(codes, self.code_vectors()).permute(0, 3, 1, 2))
 
     def forward(self, pixel_values: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
         """Reconstruction and losses: `loss` (the sum to train), `reconstruction`, `codebook`, `commitment`,
@@ -67,7 +80,9 @@ class VqTokenizer(nn.Module):
         if self.training and not bool(self.initialised):
             self._initialise(latents)
         codes = self.nearest_codes(latents)
-        quantised = self.codebook(codes).permute(0, 3, 1, 2)
+        if self.training:
+            self._restart_dead_codes(latents, codes)
+        quantised = F.embedding(codes, self.code_vectors()).permute(0, 3, 1, 2)
         codebook = F.mse_loss(quantised, latents.detach())
         commitment = F.mse_loss(latents, quantised.detach())
         straight_through = latents + (quantised - latents).detach()
@@ -79,6 +94,18 @@ class VqTokenizer(nn.Module):
             "code_usage": torch.tensor(codes.unique().numel() / self.cfg.codebook_size),
         }
         return reconstruction, losses
+
+    @torch.no_grad()
+    def _restart_dead_codes(self, latents: Tensor, codes: Tensor) -> None:
+        self.uses += torch.bincount(codes.flatten(), minlength=self.cfg.codebook_size).to(self.uses.dtype)
+        self.steps += 1
+        if int(self.steps) % RESTART_EVERY:
+            return
+        dead = (self.uses == 0).nonzero().flatten()
+        if len(dead):
+            flat = latents.permute(0, 2, 3, 1).reshape(-1, latents.shape[1])
+            self.codebook.weight[dead] = flat[torch.randint(0, len(flat), (len(dead),), device=flat.device)]
+        self.uses.zero_()
 
     @torch.no_grad()
     def _initialise(self, latents: Tensor) -> None:

@@ -11,6 +11,7 @@ from components.models.builders import build_image_tokenizer, build_ofa
 from components.models.config import OfaConfig, VisionConfig, VqConfig
 from components.models.family import ModelConfig
 from components.models.ofa import IGNORE_INDEX, middle_codes
+from components.models.vq import RESTART_EVERY
 from components.training.objectives import ofa_instruct, vq_tokenizer
 from components.training.stage_models import ImageTokenizerOnly
 
@@ -120,3 +121,19 @@ def test_the_objective_trains_text_answers_and_infilling_in_one_batch(model):
     assert torch.isfinite(loss) and 0.0 <= float(metrics["infill_code_accuracy"]) <= 1.0
     assert model.token_embed.weight.grad[TEXT_VOCAB:].abs().sum() > 0  # the code tokens were targets
     assert all(p.grad is None for p in model.image_tokenizer.parameters())  # the codes come from the tokenizer, which does not train here
+
+
+def test_codes_no_cell_chose_are_moved_onto_the_data():
+    torch.manual_seed(0)
+    tokenizer = build_image_tokenizer(CFG).train()
+    pixels = torch.rand(2, 3, 32, 32) * 2 - 1
+    tokenizer(pixels)  # the codebook starts from these latents
+    with torch.no_grad():
+        tokenizer.codebook.weight[5:] = -tokenizer.codebook.weight[5:]  # codes 5.. point away from every latent
+    tokenizer.uses.zero_()
+    tokenizer.steps.zero_()  # count the uses from here
+    for _ in range(RESTART_EVERY):
+        tokenizer(pixels)
+    latents = tokenizer.encode_latents(pixels).permute(0, 2, 3, 1).reshape(-1, CFG.vq.code_dim)
+    nearest = (tokenizer.code_vectors() @ latents.t()).amax(1)  # each code's similarity to its closest latent
+    assert bool((nearest[5:] > 0.99).all()) and int(tokenizer.uses.sum()) == 0
