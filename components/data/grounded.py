@@ -5,13 +5,15 @@ region's phrase is marked and followed by the location tokens of its box. In the
 conversations, a grounding question (referring expression comprehension) is
 answered by the location tokens of the box instead of its coordinates in text.
 The evaluation reads location tokens back into boxes (`boxes_as_text`), so boxes
-are scored the same way whichever form the model writes them in.
+are scored the same way whichever form the model writes them in; OFA's coordinate
+bins (data.coordinate_bins) are read and written by the same functions.
 """
 
 from __future__ import annotations
 
 import re
 
+from components.data.coordinate_bins import CoordinateBins
 from components.data.location_tokens import GROUNDING, LocationGrid
 from components.data.shapes_annotations import BOX_SCALE, parse_box
 from components.data.tokenizer import IMAGE_TOKEN
@@ -19,6 +21,8 @@ from components.data.tokenizer import IMAGE_TOKEN
 CAPTION_QUESTION = f"{GROUNDING} Describe the image."
 """The question of a grounded caption, after the image."""
 GROUNDING_TYPE = "grounding"
+BoxTokens = LocationGrid | CoordinateBins
+"""Either way of writing a box as tokens: KOSMOS-2's corner cells or OFA's coordinate bins (the same location/read)."""
 _TEXT_BOX = re.compile(r"\[\[(\d{1,3}),(\d{1,3}),(\d{1,3}),(\d{1,3})\]\]")
 
 
@@ -33,7 +37,7 @@ def grounded_caption(sample: dict, grid: LocationGrid) -> dict:
     ]}
 
 
-def located_answers(sample: dict, grid: LocationGrid) -> dict:
+def located_answers(sample: dict, grid: BoxTokens) -> dict:
     """A conversation whose grounding answers ('[[x0,y0,x1,y1]]') are written as location tokens."""
     types = sample.get("question_types") or []
     turns = [dict(turn) for turn in sample["conversations"]]
@@ -43,7 +47,7 @@ def located_answers(sample: dict, grid: LocationGrid) -> dict:
     return {**sample, "conversations": turns}
 
 
-def located_blocks(sample: dict, grid: LocationGrid) -> dict:
+def located_blocks(sample: dict, grid: BoxTokens) -> dict:
     """A conversation whose answers' boxes ('[[x0,y0,x1,y1]]', anywhere in them: KOSMOS-2.5's text blocks)
     are all written as location tokens."""
     def located(match: re.Match) -> str:
@@ -54,7 +58,7 @@ def located_blocks(sample: dict, grid: LocationGrid) -> dict:
     return {**sample, "conversations": turns}
 
 
-def boxes_as_text(answer: str, grid: LocationGrid) -> str:
+def boxes_as_text(answer: str, grid: BoxTokens) -> str:
     """The first box an answer's location tokens name, as '[[x0,y0,x1,y1]]' text; an answer without
     location tokens is returned as it is."""
     _, entities = grid.read(answer)

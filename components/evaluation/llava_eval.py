@@ -15,10 +15,9 @@ from pathlib import Path
 import torch
 
 from components.data.conversation import encode_prompt
-from components.data.grounded import boxes_as_text
+from components.data.grounded import BoxTokens, boxes_as_text
 from components.data.llava_images import ImageProcessor
 from components.data.llava_json import load_llava_json, resolve_image
-from components.data.location_tokens import LocationGrid
 from components.data.shapes_annotations import box_iou, parse_box
 from components.data.tokenizer import TextTokenizer
 from components.evaluation.few_shot import choose_examples, example_pool, few_shot_prompt
@@ -95,11 +94,11 @@ def evaluate_llava(
     pinpoints: tuple[Size, ...] | None = None,
     few_shot: int = 0,
     support_json: Path | None = None,
-    location_grid: LocationGrid | None = None,
+    location_grid: BoxTokens | None = None,
 ) -> tuple[dict[str, float], list[dict]]:
     """`pinpoints`: the model's any-resolution grids (LLaVA-1.6), else square input. `few_shot` > 0:
     that many examples from `support_json` (the train split) precede each question (Flamingo).
-    `location_grid`: the model answers boxes in location tokens (KOSMOS-2), read back before scoring."""
+    `location_grid`: the model answers boxes in location tokens (KOSMOS-2's cells, OFA's bins), read back before scoring."""
     items = eval_items(json_path, image_root, limit)
     processor = ImageProcessor(image_size, pinpoints)
     if few_shot:

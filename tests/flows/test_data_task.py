@@ -28,5 +28,12 @@ def test_location_tokens_are_a_dependency_of_their_dataset_and_refused_for_a_pre
     params = dataset_params(DataConfig(tokenizer={"location_bins": 16}))
     assert params["tokenizer"] == {"vocab_size": 512, "location_bins": 16}
     assert DataConfig.model_validate({"name": "shapes", **params}).tokenizer.location_bins == 16
-    with pytest.raises(ValidationError, match="with pretrained, leave location_bins out"):
+    with pytest.raises(ValidationError, match="with pretrained, leave them out"):
         DataConfig(tokenizer={"pretrained": tiny_hf_dirs["llama"], "location_bins": 16})
+
+
+def test_pages_and_coordinate_bins_are_recorded_only_when_a_recipe_asks_for_them():
+    assert set(dataset_params(DataConfig())) == {"shapes", "tokenizer"}  # datasets without pages keep their parameters
+    params = dataset_params(DataConfig(pages={"train": 12, "image_size": 64}, tokenizer={"coordinate_bins": 32}))
+    assert params["pages"]["train"] == 12 and params["pages"]["image_size"] == 64
+    assert params["tokenizer"] == {"vocab_size": 512, "coordinate_bins": 32}
