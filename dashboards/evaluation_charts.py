@@ -7,7 +7,8 @@ Pure functions from a version's evaluation metrics to chart rows; the Models pag
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 
 _ROUND = re.compile(r"^feedback_em_round(\d+)$")
 
@@ -61,3 +62,27 @@ def _bars(metrics: Mapping[str, float], names: Mapping[str, str], marker: str) -
     if marker not in metrics:
         return []
     return [{"figure": label, "value": metrics[key]} for label, key in names.items() if key in metrics]
+
+
+@dataclass(frozen=True)
+class Chart:
+    """A chart of the Models page: its rows from a version's metrics (none: not drawn), its words, its index column;
+    horizontal bars for a list of figures, grouped vertical bars for series side by side."""
+
+    rows: Callable[[Mapping[str, float]], list[dict]]
+    title: str
+    caption: str
+    index: str
+    horizontal: bool = False
+
+
+CHARTS = (
+    Chart(feedback_rounds, "Answers after feedback", "VQA exact match as the critic's feedback comes in, round by round (round 0: before any)", "round"),
+    Chart(text_only_bars, "Text-only answers",
+          "The test questions asked with no image, after the scene's caption: what multimodal training kept of the LM's text skill", "questions"),
+    Chart(reading_bars, "Reading text pages", "Every test page read by both task prompts: <ocr> text blocks with their boxes, <md> markdown",
+          "figure", horizontal=True),
+    Chart(ofa_task_bars, "Instruction tasks",
+          "One encoder-decoder, each kind of instruction scored on the test split (the infilling preview is in the run's evaluation artifacts)",
+          "figure", horizontal=True),
+)

@@ -55,16 +55,7 @@ def page_caption_sample(page: Page, split: str, index: int) -> dict:
     regions learns which word each patch shows, not only which line."""
     size = page.size
     regions = [{"box": [round(v / size, 4) for v in box], "phrase": word} for block in page.blocks for word, box in word_boxes(block)]
-    return {
-        "id": page_id(split, index),
-        "image": page_relpath(split, index),
-        "conversations": [
-            {"from": "human", "value": f"<image>\n{PAGE_CAPTION_PROMPT}"},
-            {"from": "gpt", "value": plain_text(page)},
-        ],
-        "regions": regions,
-        "page": page.to_dict(),
-    }
+    return _page_sample(page, split, index, page_id(split, index), PAGE_CAPTION_PROMPT, plain_text(page), regions=regions)
 
 
 def word_boxes(block: TextBlock) -> list[tuple[str, tuple[int, int, int, int]]]:
@@ -82,18 +73,20 @@ def word_boxes(block: TextBlock) -> list[tuple[str, tuple[int, int, int, int]]]:
 def reading_samples(page: Page, split: str, index: int) -> list[dict]:
     """The page read by each task prompt: [<ocr> sample, <md> sample]."""
     return [
-        {
-            "id": f"{page_id(split, index)}_{task}",
-            "image": page_relpath(split, index),
-            "conversations": [
-                {"from": "human", "value": f"<image>\n{TASKS[task]}"},
-                {"from": "gpt", "value": answer(page)},
-            ],
-            "task": task,
-            "page": page.to_dict(),
-        }
+        _page_sample(page, split, index, f"{page_id(split, index)}_{task}", TASKS[task], answer(page), task=task)
         for task, answer in READING_ANSWERS.items()
     ]
+
+
+def _page_sample(page: Page, split: str, index: int, sample_id: str, prompt: str, answer: str, **fields) -> dict:
+    """A LLaVA-JSON sample of one page: the prompt after the image, the answer, the page itself and `fields`."""
+    return {
+        "id": sample_id,
+        "image": page_relpath(split, index),
+        "conversations": [{"from": "human", "value": f"<image>\n{prompt}"}, {"from": "gpt", "value": answer}],
+        **fields,
+        "page": page.to_dict(),
+    }
 
 
 def write_pages(config: PagesConfig, seed: int, out_dir: Path, write_json: Callable[[Path, object], None]) -> dict[str, int]:

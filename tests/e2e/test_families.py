@@ -432,7 +432,7 @@ def test_uni_perceiver_samples_its_tasks_through_one_encoder_and_is_served_as_an
     assert torch.tensor(out.loc[0, "image_embedding"]).norm().item() == pytest.approx(1.0, abs=1e-4)
 
 
-def test_kosmos25_reads_its_pages_into_located_text_blocks_and_markdown(tmp_path: Path):
+def test_kosmos25_reads_its_pages_into_located_text_blocks_and_markdown(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     run = run_family("tiny_kosmos25.yaml", tmp_path / "work")
     assert {run.client.get_run(run.stage_runs[s]).data.params["corpus"] for s in ("clip", "lm", "read")} == {"pages"}
     metrics = run.client.get_run(run.version.run_id).data.metrics
@@ -443,9 +443,11 @@ def test_kosmos25_reads_its_pages_into_located_text_blocks_and_markdown(tmp_path
     page = next((run.work / "datasets" / "data" / "tiny-shapes-pages" / "pages" / "test").glob("*.png"))
     answers = run.answer(page, "<ocr>")
     assert len(answers) == 1 and isinstance(answers[0], str)
+    models_page = open_app(monkeypatch, run.work, DEFAULT_PAGE)  # the Models page charts the reading figures
+    assert "Reading text pages, v1" in [h.value for h in models_page.subheader]
 
 
-def test_ofa_answers_every_instruction_from_one_encoder_decoder_over_one_vocabulary(tmp_path: Path):
+def test_ofa_answers_every_instruction_from_one_encoder_decoder_over_one_vocabulary(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     run = run_family("tiny_ofa.yaml", tmp_path / "work")
     assert list(run.stage_runs) == ["clip", "vq", "ofa"]
     assert json.loads(run.client.get_run(run.stage_runs["ofa"]).data.params["tasks"])["vqa"] == 2.0
@@ -466,3 +468,5 @@ def test_ofa_answers_every_instruction_from_one_encoder_decoder_over_one_vocabul
     image = next((run.work / "datasets" / "data" / "tiny-shapes-ofa" / "images" / "test").glob("*.png"))
     answers = run.answer(image)
     assert len(answers) == 1 and isinstance(answers[0], str)
+    models_page = open_app(monkeypatch, run.work, DEFAULT_PAGE)
+    assert "Instruction tasks, v1" in [h.value for h in models_page.subheader]
