@@ -206,8 +206,8 @@ class StageConfig(Strict):
             raise ValueError(f"loss_weighting 'answer' needs answer tokens; the {self.objective} objective has none (allowed there: token)")
         if self.text_corpus != "turns" and self.objective != "language_modeling":
             raise ValueError(f"text_corpus chooses a language model's text; the {self.objective} objective reads none (allowed for: language_modeling)")
-        if self.label_prompts > 0 and self.objective != "contrastive":
-            raise ValueError(f"label_prompts are UniCL's image-label texts for a contrastive model; the {self.objective} objective has none (allowed for: contrastive)")
+        if self.label_prompts > 0 and self.objective not in ("contrastive", "uni_perceiver"):
+            raise ValueError(f"label_prompts are image-label texts for a contrastive model; the {self.objective} objective has none (allowed for: contrastive, uni_perceiver)")
         if self.region_weight > 0 and self.objective != "contrastive":
             raise ValueError(f"region_weight aligns a contrastive tower's patches with words; the {self.objective} objective has none (allowed for: contrastive)")
         if self.text_only_mix > 0 and self.objective not in ONE_IMAGE_OBJECTIVES:

@@ -30,6 +30,8 @@ from components.training.objectives import LLAVA_OBJECTIVES, ONE_IMAGE_OBJECTIVE
 
 TextCorpus = Literal["turns", "described"]
 Corpus = Literal["scenes", "pages"]
+LABELLED_OBJECTIVES = frozenset({"contrastive", "uni_perceiver"})
+"""The objectives that can read image-label data (label_prompts): UniCL's contrastive loss, Uni-Perceiver's retrieval."""
 
 
 def captions_file(dataset_dir: Path, split: str) -> Path:
@@ -62,8 +64,8 @@ def build_stage_dataset(
         raise ValueError(f"text_corpus is for the language_modeling objective; {objective!r} reads no text corpus")
     if region_grid is not None and objective != "contrastive":
         raise ValueError(f"region_grid is for the contrastive objective's region words; {objective!r} has none")
-    if label_prompts is not None and objective != "contrastive":
-        raise ValueError(f"label_prompts are UniCL's image-label data for the contrastive objective; {objective!r} has none")
+    if label_prompts is not None and objective not in LABELLED_OBJECTIVES:
+        raise ValueError(f"label_prompts are image-label data for the contrastive and uni_perceiver objectives; {objective!r} has none")
     if location_grid is not None and objective not in LLAVA_OBJECTIVES:
         raise ValueError(f"location tokens ground a LLaVA-style model's captions and boxes; {objective!r} has none")
 
@@ -85,7 +87,9 @@ def build_stage_dataset(
             raise ValueError("OFA writes boxes as coordinate bins: build the dataset with data.tokenizer.coordinate_bins")
         return OfaInstructions(captions_file(dataset_dir, split), instruct_file(dataset_dir, split), dataset_dir, tokenizer, image_size,
                                coordinate_bins, ofa_tasks or dict.fromkeys(OFA_TASKS, 1.0), infill_codes, max_len, seed)
-    if objective in ("qformer_pretrain", "blip_pretrain", "uni_perceiver", "vq_tokenizer"):
+    if objective == "uni_perceiver":
+        return ImageTextDataset(captions_file(dataset_dir, split), dataset_dir, tokenizer, image_size, max_len, label_prompts=label_prompts)
+    if objective in ("qformer_pretrain", "blip_pretrain", "vq_tokenizer"):
         return ImageTextDataset(captions_file(dataset_dir, split), dataset_dir, tokenizer, image_size, max_len)
     if objective == "language_modeling":
         corpora = [

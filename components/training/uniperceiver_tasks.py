@@ -18,13 +18,19 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from components.models.uni_perceiver import UniPerceiver
-from components.training.losses import clip_loss
+from components.training.losses import clip_loss, unicl_loss
 
 TASKS = ("retrieval", "mlm", "captioning")
 
 
 def retrieval_loss(model: UniPerceiver, batch: dict[str, Tensor]) -> Tensor:
-    return clip_loss(model.encode_image(batch["pixel_values"]), model.encode_text(batch["text_ids"], batch["text_mask"]), model.scale())
+    """Images against the batch's texts, both ways. With image-label data in the batch (`pair_labels`: single-object
+    scenes with a prompt of their class, see data.label_prompts) this is also Uni-Perceiver's image classification,
+    a similarity to class names, and pairs that share a label are positives for one another (UniCL's loss)."""
+    image, text = model.encode_image(batch["pixel_values"]), model.encode_text(batch["text_ids"], batch["text_mask"])
+    if "pair_labels" in batch:
+        return unicl_loss(image, text, model.scale(), batch["pair_labels"])
+    return clip_loss(image, text, model.scale())
 
 
 def mask_tokens(mask: Tensor, ratio: float, generator: torch.Generator) -> Tensor:

@@ -186,7 +186,7 @@ CASES = {
     "a gate on retrieval for a model that answers": (lambda r: r["promotion"].update(not_worse_than_production=["i2t_r1"]),
                                                      r"promotion\.not_worse_than_production: 'i2t_r1' is not a metric"),
     "label prompts outside a contrastive stage": (lambda r: r["stages"][1].update(label_prompts=0.5),
-                                                  r"stages\.1.*label_prompts are UniCL's .* the language_modeling objective has none \(allowed for: contrastive\)"),
+                                                  r"stages\.1.*label_prompts are image-label texts .* the language_modeling objective has none \(allowed for: contrastive, uni_perceiver\)"),
     "label prompts above one": (lambda r: r["stages"][0].update(label_prompts=1.5), r"stages\.0\.label_prompts: .*less than or equal to 1"),
     "blip stage without its config": (lambda r: r["stages"][0].update(objective="blip_pretrain", trainable=["text"], region_weight=0),
                                       r"stage 'clip' trains BLIP \(blip_pretrain\), but model\.blip .* is not set"),

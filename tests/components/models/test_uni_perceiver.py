@@ -6,6 +6,7 @@ import torch
 from components.models.builders import build_uni_perceiver
 from components.models.config import UniPerceiverConfig, VisionConfig
 from components.models.family import ModelConfig
+from components.training.losses import clip_loss, unicl_loss
 from components.training.uniperceiver_tasks import TaskSampler, captioning_loss, mask_tokens, mlm_loss, retrieval_loss
 
 VOCAB, PAD = 40, 0
@@ -87,3 +88,11 @@ def test_the_sampler_draws_the_same_tasks_for_the_same_seed_and_only_weighted_on
     assert set(drawn(TaskSampler({"retrieval": 0, "mlm": 1}), 6)) == {"mlm_loss"}
     with pytest.raises(ValueError, match="of the tasks retrieval, mlm, captioning"):
         TaskSampler({"classification": 1})
+
+
+def test_retrieval_with_image_label_data_counts_pairs_of_one_label_as_positives(model):
+    b = batch() | {"pair_labels": torch.tensor([4, 4, 7])}  # the first two pairs share a label
+    image, text = model.encode_image(b["pixel_values"]), model.encode_text(b["text_ids"], b["text_mask"])
+    assert torch.allclose(retrieval_loss(model, b), unicl_loss(image, text, model.scale(), b["pair_labels"]))
+    assert not torch.allclose(retrieval_loss(model, b), clip_loss(image, text, model.scale()))
+    assert torch.allclose(retrieval_loss(model, batch()), clip_loss(image, text, model.scale()))  # no labels: CLIP's loss
