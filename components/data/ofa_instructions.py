@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from components.data.conversation import answer_ids, encode_prompt, normalised_turns
+from components.data.conversation import IGNORE_INDEX, answer_ids, encode_prompt, normalised_turns
 from components.data.coordinate_bins import CoordinateBins
 from components.data.grounded import located_answers
 from components.data.llava_images import ImageProcessor
@@ -31,7 +31,6 @@ from components.data.tokenizer import IMAGE_TOKEN, TextTokenizer
 OFA_TASKS = ("caption", "vqa", "grounding", "region_caption", "infilling")
 CAPTION_INSTRUCTION = "what does the image describe?"
 INFILL_INSTRUCTION = "what is the image in the middle part?"
-IGNORE_INDEX = -100
 
 
 def grounding_instruction(phrase: str) -> str:

@@ -25,10 +25,10 @@ from torch import Tensor, nn
 from components.models.blocks import MLP, Attention, CrossAttention, TransformerBlock, make_norm
 from components.models.config import OfaConfig, VisionConfig, VqConfig
 from components.models.language_model import position_ids_from_mask
+from components.models.llava import IGNORE_INDEX
 from components.models.vision import VisionTransformer
 from components.models.vq import VqTokenizer
 
-IGNORE_INDEX = -100
 TEXT, IMAGE = 0, 1
 
 

@@ -13,11 +13,10 @@ from torch import nn
 
 from components.models.language_model import position_ids_from_mask
 from components.models.llava import LossWeighting
+from components.models.ofa import IGNORE_INDEX
 from components.training.blip_losses import blip_losses
 from components.training.losses import clip_loss, next_token_loss, region_word_loss, unicl_loss
 from components.training.qformer_losses import qformer_losses
-
-IGNORE_INDEX = -100
 
 Batch = dict[str, torch.Tensor]
 LossFn = Callable[[nn.Module, Batch], tuple[torch.Tensor, dict[str, torch.Tensor]]]
