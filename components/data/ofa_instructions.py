@@ -54,7 +54,7 @@ class OfaInstructions(Dataset):
         if unknown:
             raise ValueError(f"unknown OFA tasks {unknown} (allowed: {', '.join(OFA_TASKS)})")
         captions, conversations = load_llava_json(captions_json), load_llava_json(instruct_json)
-        self.root, self.tokenizer, self.bins, self.max_len = Path(image_root), tokenizer, bins, max_len
+        self.root, self.tokenizer, self.max_len = Path(image_root), tokenizer, max_len
         self.images = ImageProcessor(image_size)
         self.infill_codes = infill_codes
         image = f"{IMAGE_TOKEN}\n"

@@ -24,7 +24,7 @@ from components.data.ofa_instructions import CAPTION_INSTRUCTION, INFILL_INSTRUC
 from components.data.tokenizer import IMAGE_TOKEN, TextTokenizer
 from components.evaluation.llava_eval import normalise_answer
 from components.inference.answer import answer_prompts
-from components.models.ofa import OfaModel
+from components.models.ofa import OfaModel, middle
 
 PREVIEW_IMAGES = 8
 
@@ -71,9 +71,9 @@ def infilling_metrics(
         codes = model.image_tokenizer.encode(pixels)
         infilled = _with_middle(codes, predicted - model.codes_offset)
         real, ours = model.image_tokenizer.decode(codes), model.image_tokenizer.decode(infilled)
-        middle = _middle(pixels.shape[-1])
-        model_error += float(((ours - pixels)[..., middle, middle] ** 2).mean()) * len(chunk)
-        floor_error += float(((real - pixels)[..., middle, middle] ** 2).mean()) * len(chunk)
+        inside = middle(pixels.shape[-1])
+        model_error += float(((ours - pixels)[..., inside, inside] ** 2).mean()) * len(chunk)
+        floor_error += float(((real - pixels)[..., inside, inside] ** 2).mean()) * len(chunk)
         for k in range(min(len(chunk), PREVIEW_IMAGES - len(preview))):
             preview.append(np.concatenate([_to_uint8(t[k]) for t in (pixels, masked, real, ours)], axis=1))
     metrics = {
@@ -85,15 +85,11 @@ def infilling_metrics(
     return metrics, Image.fromarray(np.concatenate(preview, axis=0))
 
 
-def _middle(size: int) -> slice:
-    return slice(size // 4, size - size // 4)
-
-
-def _with_middle(codes: torch.Tensor, middle: torch.Tensor) -> torch.Tensor:
+def _with_middle(codes: torch.Tensor, written: torch.Tensor) -> torch.Tensor:
     h, w = codes.shape[1:]
     out = codes.clone()
-    rows, cols = _middle(h), _middle(w)
-    out[:, rows, cols] = middle.view(len(codes), rows.stop - rows.start, cols.stop - cols.start)
+    rows, cols = middle(h), middle(w)
+    out[:, rows, cols] = written.view(len(codes), rows.stop - rows.start, cols.stop - cols.start)
     return out
 
 

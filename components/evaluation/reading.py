@@ -37,8 +37,8 @@ def read_pages(
     """Answer every reading sample (both tasks of the first `limit` pages) greedily and score the answers."""
     samples = load_llava_json(reading_json)
     if limit is not None:
-        pages = list(dict.fromkeys(s["image"] for s in samples))[:limit]
-        samples = [s for s in samples if s["image"] in set(pages)]
+        pages = set(list(dict.fromkeys(s["image"] for s in samples))[:limit])
+        samples = [s for s in samples if s["image"] in pages]
     if not samples:
         raise ValueError(f"{reading_json} holds no reading samples")
     processor = ImageProcessor(image_size)

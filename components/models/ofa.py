@@ -32,13 +32,17 @@ from components.models.vq import VqTokenizer
 TEXT, IMAGE = 0, 1
 
 
+def middle(size: int) -> slice:
+    """The middle half of a side of `size` (pixels or code cells): what infilling masks and answers."""
+    return slice(size // 4, size - size // 4)
+
+
 def middle_codes(image_size: int, vq: VqConfig | None) -> int:
-    """How many image codes the middle of an image is (infilling's answer, eos aside): the middle half of each side
-    of the code grid; 0 without an image tokenizer."""
+    """How many image codes the middle of an image is (infilling's answer, eos aside); 0 without an image tokenizer."""
     if vq is None:
         return 0
-    side = image_size // vq.downsample
-    return (side - 2 * (side // 4)) ** 2
+    side = len(range(image_size // vq.downsample)[middle(image_size // vq.downsample)])
+    return side * side
 
 
 class DecoderBlock(nn.Module):
@@ -126,11 +130,10 @@ class OfaModel(nn.Module):
             raise ValueError("image infilling answers with image codes: the model needs model.vq (an image tokenizer)")
         codes = self.image_tokenizer.encode(pixel_values)  # (B, h, w)
         h, w = codes.shape[1:]
-        middle = codes[:, h // 4 : h - h // 4, w // 4 : w - w // 4].flatten(1) + self.codes_offset
-        S = pixel_values.shape[-1]
+        inside = middle(pixel_values.shape[-1])
         masked = pixel_values.clone()
-        masked[:, :, S // 4 : S - S // 4, S // 4 : S - S // 4] = pixel_values.amin()  # the darkest pixel: the Shapes background
-        return masked, middle
+        masked[:, :, inside, inside] = pixel_values.amin()  # the darkest pixel: the Shapes background
+        return masked, codes[:, middle(h), middle(w)].flatten(1) + self.codes_offset
 
     @torch.no_grad()
     def generate(
