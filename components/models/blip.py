@@ -2,7 +2,9 @@
 
 Image-text contrast (ITC) between the pooled image and the unimodal text
 encoder's [CLS]; image-text matching (ITM) on the image-grounded encoder's
-[ENC]; language modelling (LM) with the image-grounded decoder. The losses are
+[ENC]; language modelling (LM) with the image-grounded decoder and BERT's
+prediction head (BLIP ties that head's output matrix to the word table; here it
+is its own, so a freeze plan can hold `text` and `lm_head` apart). The losses are
 components/training/blip_losses.py. `encode_image`, `encode_text` and `scale`
 are those of ClipModel, so zero-shot classification, retrieval and the
 contrastive pyfunc take a BLIP model as they take a CLIP one.
@@ -18,6 +20,7 @@ from torch import Tensor, nn
 
 from components.models.clip import MAX_LOGIT_SCALE
 from components.models.med import MedMode, MedTextTransformer
+from components.models.post_norm import BertLMHead
 from components.models.vision import VisionTransformer
 
 
@@ -30,7 +33,7 @@ class BlipModel(nn.Module):
         self.image_projection = nn.Linear(vision.cfg.dim, embed_dim)
         self.text_projection = nn.Linear(dim, embed_dim)
         self.itm_head = nn.Linear(dim, 2)
-        self.lm_head = nn.Linear(dim, vocab_size)
+        self.lm_head = BertLMHead(dim, vocab_size)
         self.logit_scale = nn.Parameter(torch.tensor(math.log(1 / 0.07)))  # BLIP's temperature 0.07, learned
 
     def image_features(self, pixel_values: Tensor) -> Tensor:

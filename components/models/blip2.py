@@ -3,7 +3,7 @@
 The model holds the frozen tower, the Q-Former and the heads of the three
 stage-1 losses (components/training/qformer_losses.py): projections into a
 shared space for image-text contrast (ITC), a two-way head for image-text
-matching (ITM), and a vocabulary head for image-grounded text generation (ITG).
+matching (ITM), and BERT's vocabulary head for image-grounded text generation (ITG).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from components.models.post_norm import BertLMHead
 from components.models.qformer import QFormer, QFormerMaskKind
 from components.models.vision import VisionTransformer
 
@@ -31,7 +32,7 @@ class QFormerPretrainModel(nn.Module):
         self.image_projection = nn.Linear(dim, embed_dim)
         self.text_projection = nn.Linear(dim, embed_dim)
         self.itm_head = nn.Linear(dim, 2)
-        self.lm_head = nn.Linear(dim, vocab_size)
+        self.lm_head = BertLMHead(dim, vocab_size)
         self.logit_scale = nn.Parameter(torch.tensor(math.log(1 / 0.07)))  # BLIP-2's temperature 0.07, learned
 
     def image_features(self, pixel_values: Tensor) -> Tensor:

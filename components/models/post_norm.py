@@ -4,7 +4,8 @@ BLIP's and BLIP-2's text-side towers are BERT, which normalises after the
 residual sum rather than before it (our decoder and ViT blocks are pre-norm).
 The attention here reads its keys and values from a `context` of any width,
 so the same sublayer is self-attention (context = x) and cross-attention
-(context = image features).
+(context = image features). BERT's vocabulary head transforms the hidden
+state once more before the projection to words.
 """
 
 from __future__ import annotations
@@ -40,3 +41,16 @@ class PostNormFeedForward(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.norm(x + self.fc_out(F.gelu(self.fc_in(x))))
+
+
+class BertLMHead(nn.Module):
+    """Vocabulary logits as BERT's prediction head makes them: decoder(norm(gelu(dense(x))))."""
+
+    def __init__(self, dim: int, vocab_size: int) -> None:
+        super().__init__()
+        self.dense = nn.Linear(dim, dim)
+        self.norm = nn.LayerNorm(dim, eps=BERT_LAYER_NORM_EPS)
+        self.decoder = nn.Linear(dim, vocab_size)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.decoder(self.norm(F.gelu(self.dense(x))))

@@ -37,11 +37,16 @@ def blip_losses(model: BlipModel, pixel_values: Tensor, text_ids: Tensor, text_m
     itm_labels = torch.cat([torch.ones(B), torch.zeros(2 * B)]).long().to(itm_logits.device)
     itm = F.cross_entropy(itm_logits, itm_labels)
 
-    logits = model.caption_logits(features, text_ids, text_mask)  # (B, T, V)
-    targets = text_ids.masked_fill(text_mask == 0, IGNORE_INDEX)
-    lm = F.cross_entropy(logits.transpose(1, 2), targets, ignore_index=IGNORE_INDEX, label_smoothing=LM_LABEL_SMOOTHING)
+    lm = caption_loss(model, features, text_ids, text_mask)
 
     return {
         "itc": itc, "itm": itm, "lm": lm, "loss": itc + itm + lm,
         "itm_acc": (itm_logits.argmax(-1) == itm_labels).float().mean().detach(),
     }
+
+
+def caption_loss(model: BlipModel, features: Tensor, text_ids: Tensor, text_mask: Tensor) -> Tensor:
+    """The image-grounded decoder's label-smoothed cross-entropy on every caption token after [DEC]."""
+    logits = model.caption_logits(features, text_ids, text_mask)  # (B, T, V)
+    targets = text_ids.masked_fill(text_mask == 0, IGNORE_INDEX)
+    return F.cross_entropy(logits.transpose(1, 2), targets, ignore_index=IGNORE_INDEX, label_smoothing=LM_LABEL_SMOOTHING)
