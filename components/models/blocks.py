@@ -110,14 +110,14 @@ class Attention(nn.Module):
 
 
 class MLP(nn.Module):
-    """Position-wise feed-forward: GELU (ViT/CLIP) or SwiGLU (LLaMA)."""
+    """Position-wise feed-forward: GELU (ViT/CLIP), GELU's tanh approximation (DiT) or SwiGLU (LLaMA)."""
 
-    def __init__(self, dim: int, hidden: int, kind: Literal["gelu", "swiglu"]) -> None:
+    def __init__(self, dim: int, hidden: int, kind: Literal["gelu", "gelu_tanh", "swiglu"]) -> None:
         super().__init__()
-        if kind not in ("gelu", "swiglu"):
-            raise ValueError(f"MLP: unknown kind {kind!r}; allowed: 'gelu', 'swiglu'")
+        if kind not in ("gelu", "gelu_tanh", "swiglu"):
+            raise ValueError(f"MLP: unknown kind {kind!r}; allowed: 'gelu', 'gelu_tanh', 'swiglu'")
         self.kind = kind
-        if kind == "gelu":
+        if kind != "swiglu":
             self.fc_in = nn.Linear(dim, hidden)
             self.fc_out = nn.Linear(hidden, dim)
         else:
@@ -126,8 +126,8 @@ class MLP(nn.Module):
             self.down = nn.Linear(hidden, dim, bias=False)
 
     def forward(self, x: Tensor) -> Tensor:
-        if self.kind == "gelu":
-            return self.fc_out(F.gelu(self.fc_in(x)))
+        if self.kind != "swiglu":
+            return self.fc_out(F.gelu(self.fc_in(x), approximate="tanh" if self.kind == "gelu_tanh" else "none"))
         return self.down(F.silu(self.gate(x)) * self.up(x))
 
 

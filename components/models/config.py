@@ -309,3 +309,35 @@ class OfaConfig(BaseModel):
     @property
     def mlp_hidden(self) -> int:
         return int(self.dim * self.mlp_ratio)
+
+
+class DiTConfig(BaseModel):
+    """A diffusion transformer on spacetime patches (DiT's adaLN-Zero blocks; Sora's tokens): the latent video
+    (C, T, H, W) is cut into patches of patch_frames x patch_size x patch_size, each a token; blocks attend over
+    all tokens (`full`) or alternate attention within each frame and across frames at each place (`factorised`,
+    Latte's interleaved blocks). The timestep and the pooled caption modulate every block; with
+    `cross_attention` the blocks also read the caption's tokens."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    dim: PositiveInt = 128
+    depth: PositiveInt = 6
+    heads: PositiveInt = 4
+    mlp_ratio: PositiveFloat = 4.0
+    patch_size: PositiveInt = 2
+    patch_frames: PositiveInt = 1
+    attention: Literal["full", "factorised"] = "full"
+    cross_attention: bool = True
+
+    @model_validator(mode="after")
+    def _check_shapes(self) -> DiTConfig:
+        _check_heads_divide_dim("DiTConfig", self.dim, self.heads)
+        if self.dim % 4:
+            raise ValueError(f"DiTConfig: dim={self.dim} must be a multiple of 4 (2D sine-cosine positions)")
+        if self.attention == "factorised" and self.depth % 2:
+            raise ValueError(f"DiTConfig: attention 'factorised' alternates space and time blocks, so depth={self.depth} must be even")
+        return self
+
+    @property
+    def mlp_hidden(self) -> int:
+        return int(self.dim * self.mlp_ratio)

@@ -22,3 +22,11 @@ def sincos_2d(dim: int, height: int, width: int) -> Tensor:
         raise ValueError(f"sincos_2d: dim={dim} must be a multiple of 4 (sin and cos for each of two axes)")
     rows, cols = torch.meshgrid(torch.arange(height), torch.arange(width), indexing="ij")
     return torch.cat([sincos_1d(dim // 2, cols.flatten()), sincos_1d(dim // 2, rows.flatten())], dim=1)
+
+
+def sincos_spacetime(dim: int, frames: int, height: int, width: int) -> Tensor:
+    """(frames * height * width, dim) for a frame-major grid of spacetime patches: the 2D embedding of the
+    patch's place plus the 1D embedding of its frame, so a one-frame video is an image offset by frame 0's."""
+    space = sincos_2d(dim, height, width)  # (H * W, dim)
+    time = sincos_1d(dim, torch.arange(frames))  # (T, dim)
+    return (time[:, None, :] + space[None]).reshape(frames * height * width, dim)

@@ -24,6 +24,13 @@ class TextEncoder(nn.Module):
         self.norm = nn.LayerNorm(cfg.dim)
 
     def forward(self, ids: Tensor, mask: Tensor) -> Tensor:
+        """(B, dim): the mean of the real tokens' states."""
+        x = self.tokens(ids, mask)
+        weights = mask.to(x.dtype)[..., None]  # (B, T, 1)
+        return (x * weights).sum(1) / weights.sum(1).clamp(min=1.0)  # (B, dim)
+
+    def tokens(self, ids: Tensor, mask: Tensor) -> Tensor:
+        """(B, T, dim): every token's final, normed state (a diffusion transformer cross-attends to them)."""
         B, T = ids.shape
         if T > self.cfg.max_len:
             raise ValueError(f"TextEncoder: sequence length {T} exceeds max_len={self.cfg.max_len}")
@@ -36,6 +43,4 @@ class TextEncoder(nn.Module):
         key_mask = keep[:, None, None, :] | itself  # (B, 1, T, T)
         for block in self.blocks:
             x, _ = block(x, attn_mask=key_mask)
-        x = self.norm(x)
-        weights = keep.to(x.dtype)[..., None]  # (B, T, 1)
-        return (x * weights).sum(1) / weights.sum(1).clamp(min=1.0)  # (B, dim)
+        return self.norm(x)

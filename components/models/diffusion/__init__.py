@@ -1,0 +1,1 @@
+"""Diffusion: the noise schedule and its samplers, the video compression network and the diffusion transformer."""
