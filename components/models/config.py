@@ -11,7 +11,7 @@ import math
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, PositiveFloat, PositiveInt, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, field_validator, model_validator
 
 from components.models.hf_config import check_pretrained, with_pretrained_fields
 
@@ -341,3 +341,33 @@ class DiTConfig(BaseModel):
     @property
     def mlp_hidden(self) -> int:
         return int(self.dim * self.mlp_ratio)
+
+
+class VideoAutoencoderConfig(BaseModel):
+    """Sora's video compression network: causal 3D convolutions that compress space by `downsample` and time by
+    `time_downsample` into a latent of `latent_channels`, and a decoder back to pixels. Causal in time, so the
+    first frame is encoded alone: a one-frame video (an image) is one latent frame, and 1 + k * time_downsample
+    frames are 1 + k latent frames. A variational autoencoder (latent diffusion's): the encoder gives a mean
+    and a log-variance, and a small KL term keeps the latents near a unit Gaussian."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    latent_channels: PositiveInt = 4
+    hidden: PositiveInt = 16
+    """Channels of the full-resolution convolutions; each spatial downsampling doubles them."""
+    downsample: Literal[1, 2, 4, 8] = 4
+    time_downsample: Literal[1, 2, 4] = 2
+    kl_weight: float = Field(1e-6, ge=0)
+    groups: PositiveInt = 8
+    """Group normalisation's groups; divides every width."""
+
+    @model_validator(mode="after")
+    def _check_groups(self) -> VideoAutoencoderConfig:
+        if self.hidden % self.groups:
+            raise ValueError(f"VideoAutoencoderConfig: groups={self.groups} must divide hidden={self.hidden}")
+        return self
+
+    @property
+    def levels(self) -> int:
+        """Spatial halvings: log2(downsample)."""
+        return int(math.log2(self.downsample))
