@@ -26,6 +26,8 @@ def dataset_params(data: DataConfig) -> dict:
     params = {"shapes": data.shapes.model_dump(mode="json"), "tokenizer": tokenizer}
     if data.pages is not None:  # and as before text pages, when there are none
         params["pages"] = data.pages.model_dump(mode="json")
+    if data.videos is not None:
+        params["videos"] = data.videos.model_dump(mode="json")
     return params
 
 

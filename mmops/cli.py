@@ -212,7 +212,7 @@ def cmd_data(args: argparse.Namespace) -> int:
         print(f"\rgenerating {args.name}: {done}/{total} scenes", end="", file=sys.stderr, flush=True)
 
     summary = build_shapes_dataset(data.shapes, data.tokenizer.vocab_size, args.out, progress, data.tokenizer.pretrained, data.tokenizer.location_bins, data.pages,
-                                   data.tokenizer.coordinate_bins)
+                                   data.tokenizer.coordinate_bins, data.videos)
     print(file=sys.stderr)
     print(json.dumps(summary, sort_keys=True))
     return 0

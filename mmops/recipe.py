@@ -21,6 +21,7 @@ from components.data.pretrained_tokenizer import pretrained_tokenizer_file, toke
 from components.data.ofa_instructions import OFA_TASKS
 from components.data.shapes_world import ShapesConfig
 from components.data.text_pages import PagesConfig
+from components.data.shapes_videos import VideosConfig
 from components.inference.capfilt import CapFiltConfig
 from components.inference.feedback import FeedbackConfig
 from components.models.family import ModelConfig
@@ -136,6 +137,9 @@ class DataConfig(Strict):
     pages: PagesConfig | None = None
     """KOSMOS-2.5's text-dense pages, written beside the scenes (components.data.text_pages); stages
     read them with `corpus: pages`. Unset, the dataset has none."""
+    videos: VideosConfig | None = None
+    """Videos of moving, turning and recolouring shapes at several durations and native sizes, with short and
+    descriptive captions (components.data.shapes_videos): what the diffusion stages train on. Unset, none."""
     tokenizer: TokenizerConfig = TokenizerConfig()
 
 

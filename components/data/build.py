@@ -19,6 +19,8 @@ from components.data.pretrained_tokenizer import tokenizer_from_pretrained
 from components.data.shapes_dataset import generate_shapes_dataset
 from components.data.shapes_world import ShapesConfig
 from components.data.text_pages import PagesConfig
+from components.data.shapes_videos import VideosConfig
+from components.data.videos_dataset import read_videos
 from components.data.tokenizer import TextTokenizer, train_tokenizer
 
 TOKENIZER_FILE = "tokenizer.json"
@@ -33,20 +35,25 @@ def build_shapes_dataset(
     location_bins: int | None = None,
     pages: PagesConfig | None = None,
     coordinate_bins: int | None = None,
+    videos: VideosConfig | None = None,
 ) -> dict:
     """`pretrained_tokenizer`: a local HF directory whose tokenizer the dataset takes instead of
     training one of `vocab_size` tokens on its corpus; `location_bins`: KOSMOS-2's location tokens of a
     bins x bins grid and the grounding markup are added to the tokenizer as whole tokens; `pages`: the
     dataset also holds text pages (KOSMOS-2.5, see pages_dataset), whose text the tokenizer learns too;
-    `coordinate_bins`: OFA's location tokens, one per quantised coordinate (see coordinate_bins)."""
+    `coordinate_bins`: OFA's location tokens, one per quantised coordinate (see coordinate_bins); `videos`: the
+    dataset also holds videos of moving shapes (see videos_dataset), whose captions the tokenizer learns too."""
     # read first, so that a bad directory fails before any scene is drawn
     tokenizer = tokenizer_from_pretrained(pretrained_tokenizer) if pretrained_tokenizer is not None else None
-    summary = generate_shapes_dataset(config, out_dir, progress, pages)
+    summary = generate_shapes_dataset(config, out_dir, progress, pages, videos)
     if tokenizer is None:
         samples = load_llava_json(out_dir / "captions_train.json") + load_llava_json(out_dir / "instruct_train.json")
         if pages is not None:
             samples += load_llava_json(page_captions_file(out_dir, "train")) + load_llava_json(reading_file(out_dir, "train"))
-        tokenizer = train_tokenizer(corpus_texts(samples), vocab_size)
+        texts = list(corpus_texts(samples))
+        if videos is not None:
+            texts += [s[key] for s in read_videos(out_dir, "train") for key in ("caption", "descriptive_caption")]
+        tokenizer = train_tokenizer(texts, vocab_size)
     if location_bins is not None:
         tokenizer.add_words(grounding_words(LocationGrid(location_bins)))
     if coordinate_bins is not None:

@@ -36,6 +36,8 @@ from components.data.shapes_world import (
     scene_rng,
 )
 from components.data.text_pages import PagesConfig
+from components.data.shapes_videos import VideosConfig
+from components.data.videos_dataset import write_videos
 
 IMAGE_TOKEN_PREFIX = "<image>\n"  # LLaVA's marker for where the image goes in turn one
 PROGRESS_EVERY = 100  # scenes between two progress callbacks
@@ -112,11 +114,16 @@ def instruct_sample(scene: Scene, split: str, index: int, config: ShapesConfig, 
 
 
 def generate_shapes_dataset(
-    config: ShapesConfig, out_dir: Path, progress: ProgressCallback | None = None, pages: PagesConfig | None = None
+    config: ShapesConfig,
+    out_dir: Path,
+    progress: ProgressCallback | None = None,
+    pages: PagesConfig | None = None,
+    videos: VideosConfig | None = None,
 ) -> dict:
     """Render every split of `config` into `out_dir`; returns the summary also saved as
     meta.json. `progress(done, total)` is called every PROGRESS_EVERY scenes and at the end.
-    `pages`: text pages are written beside the scenes (pages_dataset), seeded by the scenes' seed."""
+    `pages`: text pages are written beside the scenes (pages_dataset), seeded by the scenes' seed; `videos`: so
+    are videos of moving shapes (videos_dataset)."""
     out_dir = Path(out_dir)
     total = sum(config.split_size(split) for split in SPLITS)
     done = 0
@@ -139,8 +146,8 @@ def generate_shapes_dataset(
             done += 1
             if progress is not None and (done % PROGRESS_EVERY == 0 or done == total):
                 progress(done, total)
-        _write_json(out_dir / f"captions_{split}.json", captions)
-        _write_json(out_dir / f"instruct_{split}.json", instructs)
+        write_json(out_dir / f"captions_{split}.json", captions)
+        write_json(out_dir / f"instruct_{split}.json", instructs)
         counts[split] = {
             "scenes": len(captions),
             "caption_samples": len(captions),
@@ -156,12 +163,14 @@ def generate_shapes_dataset(
         "question_types": list(QUESTION_TYPES),
     }
     if pages is not None:
-        meta["pages"] = {"config": pages.model_dump(mode="json"), "counts": write_pages(pages, config.seed, out_dir, _write_json)}
-    _write_json(out_dir / "meta.json", meta)
+        meta["pages"] = {"config": pages.model_dump(mode="json"), "counts": write_pages(pages, config.seed, out_dir, write_json)}
+    if videos is not None:
+        meta["videos"] = {"config": videos.model_dump(mode="json"), "counts": write_videos(videos, config.seed, out_dir, write_json)}
+    write_json(out_dir / "meta.json", meta)
     return meta
 
 
-def _write_json(path: Path, data: object) -> None:
+def write_json(path: Path, data: object) -> None:
     # Write to a temporary name first so a crash never leaves a truncated JSON behind.
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(data, indent=None, ensure_ascii=True) + "\n", encoding="utf-8")
