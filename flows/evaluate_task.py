@@ -2,8 +2,9 @@
 
 What is measured follows what the model does: a model that answers questions
 is scored on VQA and grounding (one that reads text pages, on its text blocks and
-markdown); a contrastive model on zero-shot
-classification and retrieval.
+markdown); a contrastive model on zero-shot classification and retrieval; a
+text-to-video model on held-out denoising and on how often its samples show
+what their captions ask (flows.generation_evaluation).
 """
 
 from __future__ import annotations
@@ -23,11 +24,12 @@ from components.evaluation.reading import read_pages
 from components.evaluation.retrieval import retrieval_metrics
 from components.evaluation.zero_shot import zero_shot_accuracy
 from components.training.checkpoints import load_weights
-from components.training.objectives import CONTRASTIVE_OBJECTIVES, OFA_OBJECTIVES
+from components.training.objectives import CONTRASTIVE_OBJECTIVES, GENERATIVE_OBJECTIVES, OFA_OBJECTIVES
 from components.training.stage_data import captions_file, instruct_file
 from components.training.stage_models import build_stage_model
 from flows.answer_evaluations import grounded_captions, ofa_tasks, text_only, with_feedback
 from flows.context import PipelineContext
+from flows.generation_evaluation import evaluate_generation
 from registry.data_repo import DatasetVersion
 from registry.tracking import client_for
 
@@ -41,6 +43,8 @@ def evaluate(ctx: PipelineContext, dataset: DatasetVersion) -> dict[str, float]:
     model.load_state_dict(load_weights(ctx.stage_weights(stage.name)))
     if stage.objective in CONTRASTIVE_OBJECTIVES:
         metrics, predictions = _contrastive(ctx, dataset, model, tokenizer)
+    elif stage.objective in GENERATIVE_OBJECTIVES:
+        metrics, predictions = evaluate_generation(ctx, dataset, model, tokenizer, logger)
     else:
         metrics, predictions = _answers(ctx, dataset, model, tokenizer, logger)
     client = client_for(ctx.settings)

@@ -12,7 +12,7 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from components.data.build import TOKENIZER_FILE
-from components.training.objectives import CONTRASTIVE_OBJECTIVES
+from components.training.objectives import CONTRASTIVE_OBJECTIVES, GENERATIVE_OBJECTIVES
 from flows.context import DataStageOutcome, PipelineContext, StageOutcome
 from flows.lineage_recorder import PipelineLineage
 from flows.pretrained_artifacts import pretrained_config_artifacts
@@ -32,10 +32,15 @@ from registry.tracking import tracking
 
 GATE = Actor("mmops-gate", frozenset({"promote"}))
 
+
 def model_code(objective: str) -> Path:
     """The pyfunc file that serves a model of the output stage's objective."""
+    if objective in GENERATIVE_OBJECTIVES:
+        return Path(__file__).with_name("video_pyfunc.py")
     name = "clip_pyfunc.py" if objective in CONTRASTIVE_OBJECTIVES else "llava_pyfunc.py"
     return Path(__file__).with_name(name)
+
+
 REQUIREMENTS = ["torch", "safetensors", "tokenizers", "pillow", "numpy", "pandas", "pydantic", "mlflow"]
 
 
@@ -77,6 +82,7 @@ def register(ctx: PipelineContext, dataset: DatasetVersion, stages: list[StageOu
         "model": recipe.model.model_dump(mode="json"),
         "objective": recipe.final_stage.objective,  # which family builder makes the served model
         "max_new_tokens": recipe.evaluation.max_new_tokens,
+        "sampling": recipe.evaluation.generation.sampling.model_dump(mode="json"),  # a generator's sampler
     }))
     hf_configs = pretrained_config_artifacts(recipe.model, ctx.run_dir / "hf_configs")  # pretrained towers: configs only
     artifacts = {

@@ -18,9 +18,11 @@ from components.evaluation.linear_probe import attribute_probes
 from components.evaluation.zero_shot import zero_shot_accuracy
 from components.models.ofa import middle_codes
 from components.training.checkpoints import init_part, load_weights
+from components.training.diffusion_losses import calibrate_latent_scale
 from components.training.stage_data import build_dataloader, build_stage_dataset, captions_file
 from components.training.stage_models import build_stage_model
 from components.training.train_stage import train_stage
+from components.training.uniperceiver_tasks import class_prompts
 from flows.context import PipelineContext, StageOutcome
 from flows.stage_run import open_stage_run
 from mmops.errors import RegistryError
@@ -84,6 +86,7 @@ def run_stage(ctx: PipelineContext, stage: StageConfig, dataset: DatasetVersion)
         image_size = recipe.model.vision.image_size
         flamingo = recipe.model.flamingo
         max_images = stage.max_images if stage.objective == "llava_interleaved" else flamingo.max_images if flamingo else 1
+        classifies = stage.objective == "uni_perceiver" and stage.tasks.get("classification", 0) > 0
         dataset_obj = build_stage_dataset(
             stage.objective, dataset.path, tokenizer, image_size, stage.max_len, pinpoints=recipe.model.anyres_pinpoints,
             max_images=max_images, seed=stage.seed,
@@ -92,9 +95,11 @@ def run_stage(ctx: PipelineContext, stage: StageConfig, dataset: DatasetVersion)
             text_only_mix=stage.text_only_mix, location_grid=required_grid(tokenizer.vocabulary()) if stage.location_tokens else None,
             corpus=stage.corpus, ofa_tasks=dict(stage.tasks) or None,
             coordinate_bins=bins_of(tokenizer.vocabulary()) if stage.objective == "ofa_instruct" else None,
-            infill_codes=middle_codes(image_size, recipe.model.vq),
+            infill_codes=middle_codes(image_size, recipe.model.vq), object_classes=classifies,
         )
         loader = build_dataloader(dataset_obj, stage.batch_size, tokenizer.pad_id, stage.seed, group_by_length=stage.group_by_length)
+        if stage.objective == "diffusion":  # the frozen autoencoder's latents scaled to unit variance before the transformer learns them
+            logger.info("stage %s: latent scale %.4f", stage.name, calibrate_latent_scale(model, loader))
         logger.info("stage %s (%s): %d steps, batch %d, training %s", stage.name, stage.objective, stage.steps, stage.batch_size, stage.trainable)
         result = train_stage(
             model,
@@ -110,6 +115,7 @@ def run_stage(ctx: PipelineContext, stage: StageConfig, dataset: DatasetVersion)
             region_weight=stage.region_weight,
             tasks=(dict(stage.tasks) or None) if stage.objective == "uni_perceiver" else None,
             seed=stage.seed,
+            class_prompts=class_prompts(tokenizer, dataset_obj.classes, recipe.evaluation.zero_shot_templates, model.max_text_len) if classifies else None,
         )
         metrics = {"final_loss": result.final_loss, "train_seconds": result.seconds,
                    "trainable_params": float(result.freeze.trainable_count), "frozen_params": float(result.freeze.frozen_count)}

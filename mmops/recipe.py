@@ -23,19 +23,23 @@ from components.data.shapes_world import ShapesConfig
 from components.data.text_pages import PagesConfig
 from components.data.shapes_videos import VideosConfig
 from components.inference.capfilt import CapFiltConfig
+from components.models.diffusion.sampling import SamplingConfig
 from components.inference.feedback import FeedbackConfig
 from components.models.family import ModelConfig
 from components.models.hf_config import has_safetensors, resolve_dir
 from components.training.config import OptimizerConfig
 from components.training.freeze import in_group
-from components.evaluation.metric_names import ANSWER_METRICS, CONTRASTIVE_METRICS, GROUNDED_CAPTION_METRICS, OFA_METRICS, READING_METRICS, is_answer_metric, is_contrastive_metric
+from components.evaluation.metric_names import (
+    ANSWER_METRICS, CONTRASTIVE_METRICS, GENERATION_METRICS, GROUNDED_CAPTION_METRICS, OFA_METRICS, READING_METRICS, is_answer_metric,
+    is_contrastive_metric, is_generation_metric,
+)
 from components.training.uniperceiver_tasks import TASKS as UNIPERCEIVER_TASKS
-from components.training.objectives import ANSWERING_OBJECTIVES, CONTRASTIVE_OBJECTIVES, FLAMINGO_OBJECTIVES, LLAVA_OBJECTIVES, OFA_OBJECTIVES, ONE_IMAGE_OBJECTIVES, OUTPUT_OBJECTIVES
+from components.training.objectives import ANSWERING_OBJECTIVES, CONTRASTIVE_OBJECTIVES, FLAMINGO_OBJECTIVES, GENERATIVE_OBJECTIVES, LLAVA_OBJECTIVES, OFA_OBJECTIVES, ONE_IMAGE_OBJECTIVES, OUTPUT_OBJECTIVES, VIDEO_OBJECTIVES
 from mmops.errors import RecipeError
 
 Objective = Literal[
     "contrastive", "language_modeling", "llava_pretrain", "llava_instruct", "llava_multitask", "llava_interleaved", "flamingo_interleaved",
-    "qformer_pretrain", "blip_pretrain", "uni_perceiver", "vq_tokenizer", "ofa_instruct",
+    "qformer_pretrain", "blip_pretrain", "uni_perceiver", "vq_tokenizer", "ofa_instruct", "video_autoencoder", "diffusion",
 ]
 
 # The parameter groups (top-level submodules) of the model each objective trains.
@@ -51,6 +55,8 @@ MODEL_PARTS: dict[str, tuple[str, ...]] = {
         "blocks", "norm", "projection", "logit_scale",
     ),
     "vq_tokenizer": ("image_tokenizer",),
+    "video_autoencoder": ("autoencoder",),
+    "diffusion": ("autoencoder", "text", "text_projection", "dit"),
     "ofa_instruct": (
         "vision", "image_projection", "image_tokenizer", "token_embed", "encoder_positions", "decoder_positions", "type_embed",
         "encoder", "encoder_norm", "decoder", "decoder_norm",
@@ -181,9 +187,10 @@ class StageConfig(Strict):
     one training sequence holds; each sequence draws 1 to this many. (Flamingo's limit is
     model.flamingo.max_images, which its few-shot prompts share.)"""
     tasks: dict[str, Annotated[float, Field(ge=0)]] = {}
-    """uni_perceiver stages: the weight of each task (retrieval, mlm, captioning), the chance a step trains on it
-    (see training.uniperceiver_tasks); ofa_instruct stages: each instruction task's share of the items (caption,
-    vqa, grounding, region_caption, infilling; see data.ofa_instructions). Unset: all alike."""
+    """uni_perceiver stages: the weight of each task (retrieval, mlm, captioning, classification: single-object
+    scenes against their class names in evaluation.zero_shot_templates), the chance a step trains on it (see
+    training.uniperceiver_tasks; unset: the first three alike); ofa_instruct stages: each instruction task's share
+    of the items (caption, vqa, grounding, region_caption, infilling; see data.ofa_instructions; unset: all alike)."""
     corpus: Literal["scenes", "pages"] = "scenes"
     """What the stage reads: `scenes`, the Shapes scenes' captions and conversations; `pages` (KOSMOS-2.5),
     the dataset's text pages: for contrastive and language_modeling stages what each page says (its lines as
@@ -315,6 +322,26 @@ Stage = Annotated[StageConfig | CapFiltStageConfig | FeedbackStageConfig, Field(
 """A training stage, or a data stage (objective capfilt or feedback) that writes a dataset for later stages."""
 
 
+class GenerationEvalConfig(Strict):
+    """How a text-to-video (or text-to-image) model is evaluated: the held-out denoising loss on the test videos, then
+    one sample per test caption (at most evaluation.limit, of one object each) per guidance scale, read by a judge
+    trained on the real train videos (components.evaluation.generation_eval)."""
+
+    guidance_scales: list[Annotated[float, Field(ge=0, le=30)]] = [1.0, 3.0, 6.0]
+    """1 is the conditional model without guidance; guidance_gain is the best other scale's accuracy minus scale 1's."""
+    sampling: SamplingConfig = SamplingConfig()
+    judge_steps: Annotated[int, Field(ge=1)] = 600
+    previews: Annotated[int, Field(ge=0, le=32)] = 6
+    """Test captions shown in the logged sample grid (evaluation/samples.gif and .png), real videos in the first row."""
+
+    @field_validator("guidance_scales")
+    @classmethod
+    def _scales(cls, value: list[float]) -> list[float]:
+        if not value or len(set(value)) != len(value):
+            raise ValueError(f"guidance_scales {value}: list distinct scales, e.g. [1.0, 3.0, 6.0]")
+        return value
+
+
 class EvaluationConfig(Strict):
     batch_size: Annotated[int, Field(ge=1)] = 64
     max_new_tokens: Annotated[int, Field(ge=1, le=256)] = 24
@@ -340,6 +367,8 @@ class EvaluationConfig(Strict):
     are also asked with no image, after their scene's caption (components.evaluation.text_only), of the
     output model and of a copy with this stage's LM; logs text_only_* for both (suffix _reference) and
     text_only_retained, the output's text-only exact match over the reference's."""
+    generation: GenerationEvalConfig = GenerationEvalConfig()
+    """A text-to-video model's evaluation: its samples' guidance scales, sampler and judge (see below)."""
 
     @field_validator("zero_shot_templates")
     @classmethod
@@ -364,7 +393,7 @@ class PromotionConfig(Strict):
 class Recipe(Strict):
     name: Name
     """The registered model name."""
-    family: Literal["llava", "llava-1.5", "llava-1.6", "blip2", "minigpt4", "qwen-vl", "cogvlm", "flamingo", "clip", "unicl", "blip", "kosmos-1", "kosmos-2", "kosmos-2.5", "ofa", "vila", "dress", "uni-perceiver"]
+    family: Literal["llava", "llava-1.5", "llava-1.6", "blip2", "minigpt4", "qwen-vl", "cogvlm", "flamingo", "clip", "unicl", "blip", "kosmos-1", "kosmos-2", "kosmos-2.5", "ofa", "vila", "dress", "uni-perceiver", "dit", "video-dit"]
     description: str = ""
     data: DataConfig = DataConfig()
     model: ModelConfig = ModelConfig()
@@ -431,6 +460,7 @@ class Recipe(Strict):
             if needing:
                 raise ValueError(f"stage {needing[0]!r} trains Uni-Perceiver, but model.uni_perceiver (dim, depth, heads, ...) is not set")
         self._ofa_parts_are_set()
+        self._video_parts_are_set()
         if self.model.flamingo is None:
             needing = [s.name for s in self.stages if s.objective in FLAMINGO_OBJECTIVES]
             if needing:
@@ -467,6 +497,33 @@ class Recipe(Strict):
         if interleaved and self.model.anyres_pinpoints is not None:
             raise ValueError(f"stage {interleaved[0]!r} splices several images into one sequence; model.anyres_pinpoints splits one image into views (allowed there: no anyres_pinpoints)")
         return self
+
+    def _video_parts_are_set(self) -> None:
+        """Video stages need the videos, the autoencoder (and the transformer) set, and every video size must cut into
+        latents and then into patches."""
+        video = [s for s in self.training_stages if s.objective in VIDEO_OBJECTIVES]
+        if not video:
+            return
+        first = video[0].name
+        if self.data.videos is None:
+            raise ValueError(f"stage {first!r} trains on videos, but data.videos is not set (the dataset has none)")
+        autoencoder = self.model.video_autoencoder
+        if autoencoder is None:
+            raise ValueError(f"stage {first!r} needs the video compression network: set model.video_autoencoder (latent_channels, hidden, downsample, ...)")
+        diffusion = self.model.diffusion
+        denoising = [s.name for s in video if s.objective == "diffusion"]
+        if denoising and diffusion is None:
+            raise ValueError(f"stage {denoising[0]!r} trains a diffusion transformer, but model.diffusion (dit, schedule, prediction, ...) is not set")
+        r, d = autoencoder.time_downsample, autoencoder.downsample
+        patch = d * (diffusion.dit.patch_size if diffusion else 1)
+        for frames in self.data.videos.frames:
+            if (frames - 1) % r:
+                raise ValueError(f"data.videos.frames: {frames} frames do not compress by model.video_autoencoder.time_downsample={r} (allowed: 1 + k * {r})")
+            if diffusion and (1 + (frames - 1) // r) % diffusion.dit.patch_frames:
+                raise ValueError(f"data.videos.frames: {frames} frames make {1 + (frames - 1) // r} latent frames, which do not cut into patches of model.diffusion.dit.patch_frames={diffusion.dit.patch_frames}")
+        for height, width in self.data.videos.canvases:
+            if height % patch or width % patch:
+                raise ValueError(f"data.videos.canvases: {height} x {width} does not cut into {patch}-pixel patches (the autoencoder's downsample times the transformer's patch_size; allowed: multiples of {patch})")
 
     def _ofa_parts_are_set(self) -> None:
         for stage in self.training_stages:
@@ -509,7 +566,13 @@ class Recipe(Strict):
             (GROUNDED_CAPTION_METRICS, final.location_tokens, "an output stage with location_tokens"),
             (OFA_METRICS, final.objective in OFA_OBJECTIVES, "an OFA output stage (ofa_instruct)"),
         )
+        scales = self.evaluation.generation.guidance_scales
+        tags = {"g" + f"{s:g}".replace(".", "p") for s in scales}
         for name in [*self.promotion.thresholds, *self.promotion.not_worse_than_production]:
+            if final.objective in GENERATIVE_OBJECTIVES and name.startswith("generation_") and "_g" in name and name.rsplit("_", 1)[1] not in tags:
+                raise ValueError(f"promotion gates on {name!r}, but evaluation.generation.guidance_scales is {scales}")
+            if name == "guidance_gain" and (1.0 not in scales or len(scales) < 2):
+                raise ValueError(f"promotion gates on 'guidance_gain', the gain over scale 1, but evaluation.generation.guidance_scales is {scales} (list 1.0 and another)")
             for prefix, logged, what in needs:
                 if name.startswith(prefix) and not logged:
                     raise ValueError(f"promotion gates on {name!r}, which only {what} makes the evaluation log")
@@ -541,8 +604,12 @@ class Recipe(Strict):
 
     def _gate_metrics_exist(self, objective: str) -> None:
         """A gate can only judge what the output model's evaluation logs."""
-        contrastive = objective in CONTRASTIVE_OBJECTIVES
-        known, allowed = (is_contrastive_metric, CONTRASTIVE_METRICS) if contrastive else (is_answer_metric, ANSWER_METRICS)
+        if objective in CONTRASTIVE_OBJECTIVES:
+            known, allowed = is_contrastive_metric, CONTRASTIVE_METRICS
+        elif objective in GENERATIVE_OBJECTIVES:
+            known, allowed = is_generation_metric, GENERATION_METRICS
+        else:
+            known, allowed = is_answer_metric, ANSWER_METRICS
         gate = self.promotion
         for field, names in (("thresholds", list(gate.thresholds)), ("not_worse_than_production", gate.not_worse_than_production)):
             for name in names:

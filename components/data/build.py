@@ -20,7 +20,6 @@ from components.data.shapes_dataset import generate_shapes_dataset
 from components.data.shapes_world import ShapesConfig
 from components.data.text_pages import PagesConfig
 from components.data.shapes_videos import VideosConfig
-from components.data.videos_dataset import read_videos
 from components.data.tokenizer import TextTokenizer, train_tokenizer
 
 TOKENIZER_FILE = "tokenizer.json"
@@ -42,7 +41,9 @@ def build_shapes_dataset(
     bins x bins grid and the grounding markup are added to the tokenizer as whole tokens; `pages`: the
     dataset also holds text pages (KOSMOS-2.5, see pages_dataset), whose text the tokenizer learns too;
     `coordinate_bins`: OFA's location tokens, one per quantised coordinate (see coordinate_bins); `videos`: the
-    dataset also holds videos of moving shapes (see videos_dataset), whose captions the tokenizer learns too."""
+    dataset also holds videos of moving shapes (see videos_dataset). Their captions are not in the tokenizer's corpus:
+    the tokenizer stays the scenes', so a text tower trained on the scenes (a registered CLIP) reads the videos'
+    captions with the ids it knows, and conditions a video generator."""
     # read first, so that a bad directory fails before any scene is drawn
     tokenizer = tokenizer_from_pretrained(pretrained_tokenizer) if pretrained_tokenizer is not None else None
     summary = generate_shapes_dataset(config, out_dir, progress, pages, videos)
@@ -50,10 +51,7 @@ def build_shapes_dataset(
         samples = load_llava_json(out_dir / "captions_train.json") + load_llava_json(out_dir / "instruct_train.json")
         if pages is not None:
             samples += load_llava_json(page_captions_file(out_dir, "train")) + load_llava_json(reading_file(out_dir, "train"))
-        texts = list(corpus_texts(samples))
-        if videos is not None:
-            texts += [s[key] for s in read_videos(out_dir, "train") for key in ("caption", "descriptive_caption")]
-        tokenizer = train_tokenizer(texts, vocab_size)
+        tokenizer = train_tokenizer(corpus_texts(samples), vocab_size)
     if location_bins is not None:
         tokenizer.add_words(grounding_words(LocationGrid(location_bins)))
     if coordinate_bins is not None:

@@ -153,6 +153,11 @@ class LlavaJsonDataset(Dataset):
         return self._encoded[index]
 
 
+def encode_caption(tokenizer: TextTokenizer, text: str, max_len: int) -> list[int]:
+    """A caption's ids + eos for a text tower, cut so that eos stays the last id (text towers pool at eos)."""
+    return tokenizer.encode(text)[: max_len - 1] + [tokenizer.eos_id]
+
+
 class ImageTextDataset(Dataset):
     """Image-caption pairs for contrastive pretraining; the caption is the first gpt
     answer. Items: pixel_values (3,S,S) and text_ids = caption ids + eos; a long caption
@@ -168,11 +173,14 @@ class ImageTextDataset(Dataset):
     With `label_prompts` (UniCL's image-label data), items also hold `pair_label`: the scenes of one
     object are labelled by its class ('red circle'), and with probability label_prompts.fraction their
     text is a template filled with it rather than the caption; every caption is a label of its own
-    (captions worded alike share one)."""
+    (captions worded alike share one).
+
+    With `object_classes` (Uni-Perceiver's classification), items also hold `object_class`: the index in
+    `classes` of a single-object scene's class, -1 for a scene of several; the texts stay captions."""
 
     def __init__(self, json_path: Path, image_root: Path, tokenizer: TextTokenizer,
                  image_size: int, max_len: int, region_grid: int | None = None,
-                 label_prompts: LabelPrompts | None = None) -> None:
+                 label_prompts: LabelPrompts | None = None, object_classes: bool = False) -> None:
         if max_len < 2:
             raise DataError(f"max_len={max_len} is too small; it must be at least 2")
         samples = load_llava_json(json_path)
@@ -189,11 +197,14 @@ class ImageTextDataset(Dataset):
         self.negatives = negatives if all(negatives) else None
         self.regions = [s["regions"] for s in samples] if region_grid is not None else None
         self.tokenizer, self.image_size, self.max_len, self.region_grid = tokenizer, image_size, max_len, region_grid
-        self.label_prompts = label_prompts
+        self.label_prompts, self.object_classes = label_prompts, object_classes
+        self.scene_classes = [object_class(s) for s in samples]  # None for a scene of several objects
+        self.classes = tuple(sorted({c for c in self.scene_classes if c is not None}))
+        self.class_ids = {name: number for number, name in enumerate(self.classes)}
+        if object_classes and not self.classes:
+            raise DataError(f"{json_path}: no scene has a single object, so there is nothing to classify")
         if label_prompts is not None:
-            self.classes = [object_class(s) for s in samples]  # None for a scene of several objects
-            names = sorted({c for c in self.classes if c is not None})
-            self.class_ids = {name: number for number, name in enumerate(names)}
+            names = self.classes
             captions = {text: len(names) + number for number, text in enumerate(dict.fromkeys(self.captions))}
             self.caption_labels = [captions[c] for c in self.captions]
         self._encoded: dict[str, torch.Tensor] = {}
@@ -206,6 +217,9 @@ class ImageTextDataset(Dataset):
         item["text_ids"], label = self._text(index)
         if label is not None:
             item["pair_label"] = torch.tensor(label)
+        if self.object_classes:
+            name = self.scene_classes[index]
+            item["object_class"] = torch.tensor(self.class_ids[name] if name is not None else -1)
         if self.negatives is not None:
             options = self.negatives[index]
             item["negative_ids"] = self._encode(options[int(torch.randint(len(options), ()))])
@@ -220,7 +234,7 @@ class ImageTextDataset(Dataset):
         prompts = self.label_prompts
         if prompts is None:
             return self._encode(self.captions[index]), None
-        name = self.classes[index]
+        name = self.scene_classes[index]
         if name is not None and float(torch.rand(())) < prompts.fraction:
             template = prompts.templates[int(torch.randint(len(prompts.templates), ()))]
             return self._encode(template.format(name)), self.class_ids[name]
@@ -229,8 +243,7 @@ class ImageTextDataset(Dataset):
     def _encode(self, text: str) -> torch.Tensor:
         """Caption ids + eos, each text encoded once (a stage visits every caption several times)."""
         if text not in self._encoded:
-            ids = self.tokenizer.encode(text)[: self.max_len - 1]
-            self._encoded[text] = torch.tensor(ids + [self.tokenizer.eos_id], dtype=torch.long)
+            self._encoded[text] = torch.tensor(encode_caption(self.tokenizer, text, self.max_len), dtype=torch.long)
         return self._encoded[text]
 
     def _word(self, word: str) -> tuple[int, ...]:
@@ -344,6 +357,8 @@ def collate_batch(items: list[dict[str, torch.Tensor]], pad_id: int) -> dict[str
         batch["attention_mask"] = _pad([torch.ones_like(r) for r in ids], 0)
     if "pair_label" in items[0]:
         batch["pair_labels"] = torch.stack([item["pair_label"] for item in items])
+    if "object_class" in items[0]:
+        batch["object_classes"] = torch.stack([item["object_class"] for item in items])
     for key, mask_key in (("text_ids", "text_mask"), ("negative_ids", "negative_mask")):
         if key in items[0]:
             texts = [item[key] for item in items]
@@ -357,4 +372,9 @@ def collate_batch(items: list[dict[str, torch.Tensor]], pad_id: int) -> dict[str
         batch |= collate_region_words(items, pad_id)
     if "infill" in items[0]:  # OFA's image-infilling items
         batch["infill"] = torch.stack([item["infill"] for item in items])
+    if "video" in items[0]:  # a batch of one size: data.video_clips' buckets
+        sizes = {tuple(item["video"].shape) for item in items}
+        if len(sizes) > 1:
+            raise DataError(f"collate_batch: the videos of one batch must share a size (batch them by size); got {sorted(sizes)}")
+        batch["videos"] = torch.stack([item["video"] for item in items])
     return batch

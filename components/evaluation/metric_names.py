@@ -53,3 +53,20 @@ def is_answer_metric(name: str) -> bool:
 
 def is_contrastive_metric(name: str) -> bool:
     return name in CONTRASTIVE_METRICS
+
+
+GENERATION_METRICS = (
+    "denoise_loss", "denoise_loss_t<t>", "real_accuracy", "real_<attribute>_accuracy", "generation_accuracy_g<scale>",
+    "generation_<attribute>_accuracy_g<scale>", "generation_accuracy", "generation_ratio", "guidance_gain",
+)
+"""A text-to-video model's: the held-out denoising loss (mean, and at each fixed timestep); the judge's accuracy on real
+test videos (the ceiling; attributes colour, shape, size, motion); its samples' per guidance scale (scale 2.5 is
+g2p5); the best scale's accuracy, that over the ceiling, and the best guided scale's gain over scale 1."""
+_GENERATION_METRIC = re.compile(
+    r"^(denoise_loss(_t\d+)?|real_accuracy|real_(colour|shape|size|motion)_accuracy|generation_((colour|shape|size|motion)_)?accuracy_g\d+(p\d+)?"
+    r"|generation_accuracy|generation_ratio|guidance_gain)$"
+)
+
+
+def is_generation_metric(name: str) -> bool:
+    return bool(_GENERATION_METRIC.match(name))

@@ -15,6 +15,8 @@ from components.models.config import (
     VisionConfig,
 )
 from components.models.connectors import QFormerConnector, build_connector
+from components.models.diffusion.autoencoder import VideoAutoencoder
+from components.models.diffusion.text_to_video import TextToVideo
 from components.models.family import ModelConfig
 from components.models.flamingo import FlamingoModel
 from components.models.gated_cross_attention import GatedCrossAttentionBlock
@@ -202,3 +204,21 @@ def build_image_tokenizer(cfg: ModelConfig) -> VqTokenizer:
     if cfg.vq is None:
         raise ValueError("an image tokenizer needs model.vq in the recipe (codebook_size, code_dim, hidden, downsample)")
     return init_weights(VqTokenizer(cfg.vq))
+
+
+def build_video_autoencoder(cfg: ModelConfig) -> VideoAutoencoder:
+    if cfg.video_autoencoder is None:
+        raise ValueError("the video compression network needs model.video_autoencoder (latent_channels, hidden, downsample, ...) in the recipe")
+    return VideoAutoencoder(cfg.video_autoencoder)
+
+
+def build_text_to_video(cfg: ModelConfig, vocab_size: int, pad_id: int) -> TextToVideo:
+    """A CLIP text tower (model.text_encoder, clip_embed_dim: what a registered CLIP gives it), the video compression
+    network and the diffusion transformer. Only the text tower takes the GPT-2 init: the transformer's zeros
+    (adaLN-Zero) and the convolutions' own init stay."""
+    if cfg.diffusion is None:
+        raise ValueError("the diffusion objective needs model.diffusion (dit, schedule, prediction, ...) in the recipe")
+    _check_token_id("pad_id", pad_id, vocab_size)
+    text = init_weights(TextEncoder(cfg.text_encoder, vocab_size, pad_id))
+    projection = init_weights(nn.Linear(cfg.text_encoder.dim, cfg.clip_embed_dim, bias=False))
+    return TextToVideo(cfg.diffusion, build_video_autoencoder(cfg), text, projection)

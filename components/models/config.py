@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, field_validator, model_validator
 
+from components.models.diffusion.schedule import NoiseScheduleConfig
 from components.models.hf_config import check_pretrained, with_pretrained_fields
 
 ConnectorName = Literal["linear", "mlp2x_gelu", "swiglu_adapter", "qformer", "resampler"]
@@ -371,3 +372,15 @@ class VideoAutoencoderConfig(BaseModel):
     def levels(self) -> int:
         """Spatial halvings: log2(downsample)."""
         return int(math.log2(self.downsample))
+
+
+class DiffusionConfig(BaseModel):
+    """A latent diffusion model of videos: the transformer, its noise schedule, what it predicts, and how often a
+    training caption is dropped (the unconditional model classifier-free guidance needs)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    dit: DiTConfig = DiTConfig()
+    schedule: NoiseScheduleConfig = NoiseScheduleConfig()
+    prediction: Literal["epsilon", "v"] = "v"
+    caption_dropout: float = Field(0.1, ge=0, lt=1)

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, PositiveInt, model_validator
 
 from components.models.config import (
     ConnectorName,
+    DiffusionConfig,
     FlamingoConfig,
     LanguageModelConfig,
     MedConfig,
@@ -21,6 +22,7 @@ from components.models.config import (
     ResamplerConfig,
     TextEncoderConfig,
     UniPerceiverConfig,
+    VideoAutoencoderConfig,
     VisionConfig,
     VqConfig,
 )
@@ -61,6 +63,12 @@ class ModelConfig(BaseModel):
     """OFA's encoder-decoder, for the `ofa_instruct` objective; it reads images with model.vision's tower."""
     vq: VqConfig | None = None
     """The vector-quantised image tokenizer (the `vq_tokenizer` objective trains it), whose codes are OFA's image tokens."""
+    video_autoencoder: VideoAutoencoderConfig | None = None
+    """Sora's video compression network (the `video_autoencoder` objective trains it), whose latents the diffusion
+    transformer denoises."""
+    diffusion: DiffusionConfig | None = None
+    """The diffusion transformer, its noise schedule and prediction, for the `diffusion` objective; its captions are
+    read by a CLIP text tower of model.text_encoder and clip_embed_dim."""
     anyres_pinpoints: tuple[tuple[PositiveInt, PositiveInt], ...] | None = None
     """LLaVA-1.6's any-resolution input: the (height, width) grids an image may be fitted into,
     each a whole number of vision.image_size tiles; the model then has a learned `image_newline`."""

@@ -25,9 +25,13 @@ class TextEncoder(nn.Module):
 
     def forward(self, ids: Tensor, mask: Tensor) -> Tensor:
         """(B, dim): the mean of the real tokens' states."""
-        x = self.tokens(ids, mask)
-        weights = mask.to(x.dtype)[..., None]  # (B, T, 1)
-        return (x * weights).sum(1) / weights.sum(1).clamp(min=1.0)  # (B, dim)
+        return self.pool(self.tokens(ids, mask), mask)
+
+    @staticmethod
+    def pool(tokens: Tensor, mask: Tensor) -> Tensor:
+        """(B, T, dim) token states -> (B, dim), the mean over the real tokens."""
+        weights = mask.to(tokens.dtype)[..., None]  # (B, T, 1)
+        return (tokens * weights).sum(1) / weights.sum(1).clamp(min=1.0)
 
     def tokens(self, ids: Tensor, mask: Tensor) -> Tensor:
         """(B, T, dim): every token's final, normed state (a diffusion transformer cross-attends to them)."""

@@ -15,6 +15,7 @@ from components.models.language_model import position_ids_from_mask
 from components.models.llava import LossWeighting
 from components.models.ofa import IGNORE_INDEX
 from components.training.blip_losses import blip_losses
+from components.training.diffusion_losses import denoising_loss
 from components.training.losses import clip_loss, next_token_loss, region_word_loss, unicl_loss
 from components.training.qformer_losses import qformer_losses
 
@@ -94,6 +95,17 @@ def vq_tokenizer(model: nn.Module, batch: Batch) -> tuple[torch.Tensor, dict[str
     return losses["loss"], {k: v for k, v in losses.items() if k != "loss"}
 
 
+def video_autoencoder(model: nn.Module, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """The video compression network's reconstruction and KL losses on a batch of videos of one size."""
+    losses = model.autoencoder.losses(batch["videos"])
+    return losses["loss"], {k: v.detach() for k, v in losses.items() if k != "loss"}
+
+
+def diffusion(model: nn.Module, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """The diffusion transformer's denoising loss on the frozen autoencoder's latents of the batch's videos."""
+    return denoising_loss(model, batch["videos"], batch["text_ids"], batch["text_mask"]), {}
+
+
 def ofa_instruct(model: nn.Module, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """OFA's seq2seq loss over every instruction's answer; infilling items (batch["infill"]) get their image's middle
     masked and the codes of that middle, then eos, as their answer."""
@@ -137,8 +149,12 @@ ANSWERING_OBJECTIVES = LLAVA_OBJECTIVES | FLAMINGO_OBJECTIVES | OFA_OBJECTIVES
 # BLIP's also matches and captions; Uni-Perceiver's one shared encoder also predicts words, see
 # training.uniperceiver_tasks, whose sampler stage_module builds in place of a fixed loss function).
 CONTRASTIVE_OBJECTIVES = frozenset({"contrastive", "blip_pretrain", "uni_perceiver"})
+# The objectives whose model generates videos (and images, one-frame videos) from captions, and the
+# autoencoder stage before them.
+VIDEO_OBJECTIVES = frozenset({"video_autoencoder", "diffusion"})
+GENERATIVE_OBJECTIVES = frozenset({"diffusion"})
 # The objectives a pipeline can evaluate, register and serve: what an output stage may train.
-OUTPUT_OBJECTIVES = ANSWERING_OBJECTIVES | CONTRASTIVE_OBJECTIVES
+OUTPUT_OBJECTIVES = ANSWERING_OBJECTIVES | CONTRASTIVE_OBJECTIVES | GENERATIVE_OBJECTIVES
 
 OBJECTIVES: dict[str, LossFn] = {
     "contrastive": contrastive,
@@ -152,4 +168,6 @@ OBJECTIVES: dict[str, LossFn] = {
     "blip_pretrain": blip_pretrain,
     "vq_tokenizer": vq_tokenizer,
     "ofa_instruct": ofa_instruct,
+    "video_autoencoder": video_autoencoder,
+    "diffusion": diffusion,
 }

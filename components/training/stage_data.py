@@ -24,9 +24,10 @@ from components.data.location_tokens import LocationGrid
 from components.data.ofa_instructions import OFA_TASKS, OfaInstructions
 from components.data.pages_dataset import page_captions_file, reading_file
 from components.data.text_only_mix import TextOnlyItems, text_only_count
+from components.data.video_clips import SizeBucketBatchSampler, VideoCaptionDataset
 from components.data.tokenizer import TextTokenizer
 from components.models.anyres import Size
-from components.training.objectives import LLAVA_OBJECTIVES, ONE_IMAGE_OBJECTIVES
+from components.training.objectives import LLAVA_OBJECTIVES, ONE_IMAGE_OBJECTIVES, VIDEO_OBJECTIVES
 
 TextCorpus = Literal["turns", "described"]
 Corpus = Literal["scenes", "pages"]
@@ -48,6 +49,7 @@ def build_stage_dataset(
     text_corpus: TextCorpus = "turns", label_prompts: LabelPrompts | None = None, text_only_mix: float = 0.0,
     location_grid: LocationGrid | None = None, corpus: Corpus = "scenes",
     ofa_tasks: Mapping[str, float] | None = None, coordinate_bins: CoordinateBins | None = None, infill_codes: int = 0,
+    object_classes: bool = False,
 ) -> Dataset:
     """`pinpoints`: the model's any-resolution grids (LLaVA-1.6) for the conversation objectives;
     `max_images`: the most images in an interleaved sequence (Flamingo, KOSMOS-1), drawn with `seed`; `region_grid`: the
@@ -59,16 +61,22 @@ def build_stage_dataset(
     `location_grid`: KOSMOS-2, the conversation objectives' captions become grounded captions and their
     boxes location tokens of this grid (see data.grounded); `corpus`: 'pages', KOSMOS-2.5's text pages instead
     of the scenes (see build_page_dataset); `ofa_tasks`, `coordinate_bins`, `infill_codes`: OFA's instructions,
-    their weights, its location tokens and the code tokens of an image's middle (see data.ofa_instructions)."""
+    their weights, its location tokens and the code tokens of an image's middle (see data.ofa_instructions);
+    `object_classes`: the uni_perceiver objective's items also hold the class of a single-object scene (for its
+    classification task; see ImageTextDataset)."""
     if text_corpus != "turns" and objective != "language_modeling":
         raise ValueError(f"text_corpus is for the language_modeling objective; {objective!r} reads no text corpus")
     if region_grid is not None and objective != "contrastive":
         raise ValueError(f"region_grid is for the contrastive objective's region words; {objective!r} has none")
     if label_prompts is not None and objective not in LABELLED_OBJECTIVES:
         raise ValueError(f"label_prompts are image-label data for the contrastive and uni_perceiver objectives; {objective!r} has none")
+    if object_classes and objective != "uni_perceiver":
+        raise ValueError(f"object_classes label scenes for Uni-Perceiver's classification task; {objective!r} has none")
     if location_grid is not None and objective not in LLAVA_OBJECTIVES:
         raise ValueError(f"location tokens ground a LLaVA-style model's captions and boxes; {objective!r} has none")
 
+    if objective in VIDEO_OBJECTIVES:  # the dataset's videos (images among them, as one-frame videos), at their own sizes
+        return VideoCaptionDataset(dataset_dir, split, tokenizer, max_len)
     if corpus == "pages":
         return build_page_dataset(objective, dataset_dir, tokenizer, image_size, max_len, split, region_grid, location_grid)
     if text_only_mix > 0:
@@ -88,7 +96,8 @@ def build_stage_dataset(
         return OfaInstructions(captions_file(dataset_dir, split), instruct_file(dataset_dir, split), dataset_dir, tokenizer, image_size,
                                coordinate_bins, ofa_tasks or dict.fromkeys(OFA_TASKS, 1.0), infill_codes, max_len, seed)
     if objective == "uni_perceiver":
-        return ImageTextDataset(captions_file(dataset_dir, split), dataset_dir, tokenizer, image_size, max_len, label_prompts=label_prompts)
+        return ImageTextDataset(captions_file(dataset_dir, split), dataset_dir, tokenizer, image_size, max_len, label_prompts=label_prompts,
+                                object_classes=object_classes)
     if objective in ("qformer_pretrain", "blip_pretrain", "vq_tokenizer"):
         return ImageTextDataset(captions_file(dataset_dir, split), dataset_dir, tokenizer, image_size, max_len)
     if objective == "language_modeling":
@@ -150,6 +159,10 @@ def build_dataloader(
 ) -> DataLoader:
     generator = torch.Generator().manual_seed(seed)
     collate = partial(collate_batch, pad_id=pad_id)
+    if isinstance(dataset, VideoCaptionDataset):  # a batch stacks videos of one size
+        sizes = [dataset.size(i) for i in range(len(dataset))]
+        sampler = SizeBucketBatchSampler(sizes, batch_size, generator, drop_last=False)
+        return DataLoader(dataset, batch_sampler=sampler, collate_fn=collate, num_workers=0)
     if group_by_length:
         if not hasattr(dataset, "length_estimates"):
             raise ValueError(f"group_by_length needs a dataset with length_estimates(); {type(dataset).__name__} has none")

@@ -19,7 +19,9 @@ from components.models.builders import (
     build_llava,
     build_ofa,
     build_qformer_pretrain,
+    build_text_to_video,
     build_uni_perceiver,
+    build_video_autoencoder,
 )
 from components.models.family import ModelConfig
 from components.training.objectives import FLAMINGO_OBJECTIVES, LLAVA_OBJECTIVES
@@ -31,6 +33,14 @@ class ImageTokenizerOnly(nn.Module):
     def __init__(self, image_tokenizer: nn.Module):
         super().__init__()
         self.image_tokenizer = image_tokenizer
+
+
+class AutoencoderOnly(nn.Module):
+    """The video compression network's own stage: weights saved as `autoencoder.*`, what the diffusion stage's init copies."""
+
+    def __init__(self, autoencoder: nn.Module):
+        super().__init__()
+        self.autoencoder = autoencoder
 
 
 class LanguageModelOnly(nn.Module):
@@ -69,6 +79,10 @@ def build_stage_model(objective: str, cfg: ModelConfig, tokenizer: TextTokenizer
         return ImageTokenizerOnly(build_image_tokenizer(cfg))
     if objective == "ofa_instruct":
         return build_ofa(cfg, tokenizer.vocab_size, tokenizer.image_id, tokenizer.pad_id, tokenizer.bos_id, tokenizer.eos_id)
+    if objective == "video_autoencoder":
+        return AutoencoderOnly(build_video_autoencoder(cfg))
+    if objective == "diffusion":
+        return build_text_to_video(cfg, tokenizer.vocab_size, tokenizer.pad_id)
     raise ValueError(
-        f"unknown objective {objective!r} (allowed: contrastive, language_modeling, llava_pretrain, llava_instruct, llava_multitask, llava_interleaved, flamingo_interleaved, qformer_pretrain, blip_pretrain, uni_perceiver, vq_tokenizer, ofa_instruct)"
+        f"unknown objective {objective!r} (allowed: contrastive, language_modeling, llava_pretrain, llava_instruct, llava_multitask, llava_interleaved, flamingo_interleaved, qformer_pretrain, blip_pretrain, uni_perceiver, vq_tokenizer, ofa_instruct, video_autoencoder, diffusion)"
     )

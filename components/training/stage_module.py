@@ -17,18 +17,18 @@ from components.models.llava import LossWeighting
 from components.training.config import OptimizerConfig
 from components.training.freeze import in_group
 from components.training.objectives import OBJECTIVES, TOKEN_OBJECTIVES
-from components.training.uniperceiver_tasks import TASKS, TaskSampler
+from components.training.uniperceiver_tasks import CAPTION_TASKS, ClassPrompts, TaskSampler
 
 
 class StageModule(L.LightningModule):
     def __init__(
         self, model: nn.Module, objective: str, optimizer: OptimizerConfig, total_steps: int, loss_weighting: LossWeighting = "token",
-        region_weight: float = 0.0, tasks: dict[str, float] | None = None, seed: int = 0,
+        region_weight: float = 0.0, tasks: dict[str, float] | None = None, seed: int = 0, class_prompts: ClassPrompts | None = None,
     ):
         super().__init__()
         self.model = model
         self.objective = objective
-        loss_fn = TaskSampler(tasks or dict.fromkeys(TASKS, 1.0), seed) if objective == "uni_perceiver" else OBJECTIVES[objective]
+        loss_fn = TaskSampler(tasks or dict.fromkeys(CAPTION_TASKS, 1.0), seed, class_prompts) if objective == "uni_perceiver" else OBJECTIVES[objective]
         if objective in TOKEN_OBJECTIVES:
             loss_fn = partial(loss_fn, loss_weighting=loss_weighting)
         elif objective == "contrastive":

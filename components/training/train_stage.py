@@ -16,6 +16,7 @@ from components.training.checkpoints import save_weights
 from components.training.config import OptimizerConfig
 from components.training.freeze import FreezeReport, apply_freeze_plan
 from components.training.stage_module import StageModule
+from components.training.uniperceiver_tasks import ClassPrompts
 
 
 @dataclass(frozen=True)
@@ -42,10 +43,13 @@ def train_stage(
     region_weight: float = 0.0,
     tasks: dict[str, float] | None = None,
     seed: int = 0,
+    class_prompts: ClassPrompts | None = None,
 ) -> StageResult:
-    """`tasks`, `seed`: the uni_perceiver objective's task weights and the seed of its task draws."""
+    """`tasks`, `seed`, `class_prompts`: the uni_perceiver objective's task weights, the seed of its task draws and
+    its classification task's targets."""
     freeze = apply_freeze_plan(model, trainable)
-    module = StageModule(model, objective, optimizer, total_steps=steps, loss_weighting=loss_weighting, region_weight=region_weight, tasks=tasks, seed=seed)
+    module = StageModule(model, objective, optimizer, total_steps=steps, loss_weighting=loss_weighting, region_weight=region_weight, tasks=tasks, seed=seed,
+                         class_prompts=class_prompts)
     trainer = L.Trainer(
         max_steps=steps,
         max_epochs=-1,

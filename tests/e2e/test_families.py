@@ -416,9 +416,9 @@ def test_kosmos2_trains_on_location_tokens_and_scores_its_grounded_captions(tmp_
 def test_uni_perceiver_samples_its_tasks_through_one_encoder_and_is_served_as_an_embedder(tmp_path: Path):
     run = run_family("tiny_uni_perceiver.yaml", tmp_path / "work")
     stage = run.client.get_run(run.stage_runs["multitask"])
-    assert json.loads(stage.data.params["tasks"]) == {"captioning": 1.0, "mlm": 1.0, "retrieval": 1.0}
+    assert json.loads(stage.data.params["tasks"]) == {"captioning": 1.0, "classification": 1.0, "mlm": 1.0, "retrieval": 1.0}
     drawn = {key for key in stage.data.metrics if key.startswith("train/") and key.endswith("_loss")}
-    assert drawn and drawn <= {"train/retrieval_loss", "train/mlm_loss", "train/captioning_loss"}
+    assert drawn and drawn <= {"train/retrieval_loss", "train/mlm_loss", "train/captioning_loss", "train/classification_loss"}
     weights = run.stage_weights("multitask")
     assert {"spe", "type_embed.weight", "frame_positions", "blocks.0.attn.qkv.weight"} <= weights.keys()
     assert not any(k.startswith(("vision.", "text.")) for k in weights)  # no separate towers: one shared encoder

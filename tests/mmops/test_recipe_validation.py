@@ -143,8 +143,8 @@ CASES = {
                                                   r"promotion gates on 'grounded_recall', which only an output stage with location_tokens makes the evaluation log"),
     "task weights outside Uni-Perceiver": (lambda r: r["stages"][0].update(tasks={"mlm": 1.0}),
                                            r"stages\.0.*tasks weigh Uni-Perceiver's or OFA's tasks; the contrastive objective has one loss"),
-    "an unknown Uni-Perceiver task": (lambda r: r["stages"][0].update(objective="uni_perceiver", trainable=["blocks"], region_weight=0, tasks={"classification": 1.0}),
-                                      r"stages\.0.*tasks: classification is not a task of the uni_perceiver objective \(allowed: retrieval, mlm, captioning\)"),
+    "an unknown Uni-Perceiver task": (lambda r: r["stages"][0].update(objective="uni_perceiver", trainable=["blocks"], region_weight=0, tasks={"detection": 1.0}),
+                                      r"stages\.0.*tasks: detection is not a task of the uni_perceiver objective \(allowed: retrieval, mlm, captioning, classification\)"),
     "an OFA task for Uni-Perceiver": (lambda r: r["stages"][0].update(objective="uni_perceiver", trainable=["blocks"], region_weight=0, tasks={"infilling": 1.0}),
                                       r"tasks: infilling is not a task of the uni_perceiver objective"),
     "pages without pages in the data": (lambda r: r["stages"][0].update(corpus="pages"), r"stage 'clip' reads corpus 'pages', but data\.pages is not set"),
@@ -192,7 +192,7 @@ CASES = {
                                       r"stage 'clip' trains BLIP \(blip_pretrain\), but model\.blip .* is not set"),
     "an output stage nothing can evaluate": (lambda r: r.update(output_stage="lm"),
                                              r"output stage 'lm' must produce a model the pipeline can evaluate and serve "
-                                             r"\(blip_pretrain, contrastive, flamingo_interleaved, llava_instruct, .*\), not language_modeling"),
+                                             r"\(blip_pretrain, contrastive, diffusion, flamingo_interleaved, llava_instruct, .*\), not language_modeling"),
 }
 
 
@@ -330,3 +330,33 @@ def test_a_dress_recipe_gates_on_feedback_figures(tmp_path: Path):
     recipe = loaded.recipe
     assert [s.name for s in recipe.data_stages] == ["feedback"] and recipe.dataset_name(recipe.stage("feedback")) == "shapes-feedback"
     assert recipe.stage("dress").data == "feedback" and recipe.evaluation.feedback_rounds == 2
+
+
+def generation_recipe(tmp_path: Path, change) -> Path:
+    raw = yaml.safe_load((ROOT / "tests/e2e/tiny_t2i_dit.yaml").read_text())
+    change(raw)
+    return write(tmp_path / "t2i.yaml", raw)
+
+
+@pytest.mark.parametrize(
+    "change, error",
+    [
+        (lambda r: r["data"].pop("videos"), r"stage 'autoencode' trains on videos, but data\.videos is not set"),
+        (lambda r: r["model"].pop("video_autoencoder"), r"stage 'autoencode' needs the video compression network: set model\.video_autoencoder"),
+        (lambda r: r["model"].pop("diffusion"), r"stage 'denoise' trains a diffusion transformer, but model\.diffusion .* is not set"),
+        (lambda r: r["data"]["videos"].update(frames=[1, 4]), r"data\.videos\.frames: 4 frames do not compress by model\.video_autoencoder\.time_downsample=2 \(allowed: 1 \+ k \* 2\)"),
+        (lambda r: r["data"]["videos"].update(canvases=[[32, 40]]) or r["model"]["diffusion"]["dit"].update(patch_size=4),
+         r"data\.videos\.canvases: 32 x 40 does not cut into 16-pixel patches \(the autoencoder's downsample times the transformer's patch_size"),
+        (lambda r: r["model"]["diffusion"]["dit"].update(attention="factorised", depth=3), r"attention 'factorised' alternates space and time blocks, so depth=3 must be even"),
+        (lambda r: r["model"]["diffusion"].update(prediction="x0"), r"model\.diffusion\.prediction: .*'epsilon' or 'v'"),
+        (lambda r: r["evaluation"]["generation"].update(guidance_scales=[]), r"guidance_scales \[\]: list distinct scales"),
+        (lambda r: r["evaluation"]["generation"]["sampling"].update(sampler="euler"), r"sampling\.sampler: .*'ddpm' or 'ddim'"),
+        (lambda r: r["promotion"].update(thresholds={"generation_accuracy_g5": 0.5}), r"gates on 'generation_accuracy_g5', but evaluation\.generation\.guidance_scales is \[1\.0, 3\.0\]"),
+        (lambda r: r["evaluation"]["generation"].update(guidance_scales=[3.0]) or r["promotion"].update(thresholds={"guidance_gain": 0.0}),
+         r"gates on 'guidance_gain', the gain over scale 1"),
+        (lambda r: r["promotion"].update(thresholds={"vqa_exact_match": 0.5}), r"'vqa_exact_match' is not a metric the evaluation of a diffusion model logs \(allowed: denoise_loss"),
+    ],
+)
+def test_generation_recipes_are_checked_before_anything_runs(tmp_path: Path, change, error: str):
+    with pytest.raises(RecipeError, match=rf"(?s)t2i\.yaml.*{error}"):
+        load_recipe(generation_recipe(tmp_path, change))

@@ -49,3 +49,17 @@ def test_the_prompt_fraction_is_honoured(built_dataset, built_tokenizer):
 def test_bad_label_prompts_are_refused(fraction, templates):
     with pytest.raises(DataError, match="label prompts"):
         LabelPrompts(fraction, templates)
+
+
+def test_object_classes_label_single_object_scenes_and_keep_their_captions(built_dataset, built_tokenizer):
+    captions = built_dataset / "captions_train.json"
+    samples = load_llava_json(captions)
+    dataset = ImageTextDataset(captions, built_dataset, built_tokenizer, 32, 48, object_classes=True)
+    plain = ImageTextDataset(captions, built_dataset, built_tokenizer, 32, 48)
+    assert dataset.classes == tuple(sorted({object_class(s) for s in samples} - {None}))
+    for index, sample in enumerate(samples):
+        item, name = dataset[index], object_class(sample)
+        assert int(item["object_class"]) == (dataset.classes.index(name) if name else -1)
+        assert torch.equal(item["text_ids"], plain[index]["text_ids"])  # the caption, not a prompt
+    batch = collate_batch([dataset[0], dataset[1]], built_tokenizer.pad_id)
+    assert batch["object_classes"].tolist() == [int(dataset[0]["object_class"]), int(dataset[1]["object_class"])]

@@ -1,4 +1,4 @@
-"""Uni-Perceiver: modality tokenizers in front of one shared encoder, and its three tasks."""
+"""Uni-Perceiver: modality tokenizers in front of one shared encoder, and its tasks."""
 
 import pytest
 import torch
@@ -7,7 +7,17 @@ from components.models.builders import build_uni_perceiver
 from components.models.config import UniPerceiverConfig, VisionConfig
 from components.models.family import ModelConfig
 from components.training.losses import clip_loss, unicl_loss
-from components.training.uniperceiver_tasks import TaskSampler, captioning_loss, mask_tokens, mlm_loss, retrieval_loss
+import torch.nn.functional as F
+
+from components.training.uniperceiver_tasks import (
+    ClassPrompts,
+    TaskSampler,
+    captioning_loss,
+    classification_loss,
+    mask_tokens,
+    mlm_loss,
+    retrieval_loss,
+)
 
 VOCAB, PAD = 40, 0
 CFG = ModelConfig(
@@ -86,7 +96,9 @@ def test_the_sampler_draws_the_same_tasks_for_the_same_seed_and_only_weighted_on
     assert drawn(TaskSampler({"retrieval": 1, "mlm": 1, "captioning": 1}, seed=3)) == drawn(TaskSampler({"retrieval": 1, "mlm": 1, "captioning": 1}, seed=3))
     assert set(drawn(TaskSampler({"retrieval": 1, "mlm": 1, "captioning": 1}, seed=3))) == {"retrieval_loss", "mlm_loss", "captioning_loss"}
     assert set(drawn(TaskSampler({"retrieval": 0, "mlm": 1}), 6)) == {"mlm_loss"}
-    with pytest.raises(ValueError, match="of the tasks retrieval, mlm, captioning"):
+    with pytest.raises(ValueError, match="of the tasks retrieval, mlm, captioning, classification"):
+        TaskSampler({"detection": 1})
+    with pytest.raises(ValueError, match="classification task needs the class prompts"):
         TaskSampler({"classification": 1})
 
 
@@ -96,3 +108,32 @@ def test_retrieval_with_image_label_data_counts_pairs_of_one_label_as_positives(
     assert torch.allclose(retrieval_loss(model, b), unicl_loss(image, text, model.scale(), b["pair_labels"]))
     assert not torch.allclose(retrieval_loss(model, b), clip_loss(image, text, model.scale()))
     assert torch.allclose(retrieval_loss(model, batch()), clip_loss(image, text, model.scale()))  # no labels: CLIP's loss
+
+
+def prompts(classes: int = 2, templates: int = 2) -> ClassPrompts:
+    """Random 'class names in templates': rows class by class, each text 5 tokens."""
+    torch.manual_seed(2)
+    ids = torch.randint(1, VOCAB, (classes * templates, 5))
+    return ClassPrompts(ids, torch.ones_like(ids), templates)
+
+
+def test_classification_scores_single_object_scenes_against_every_class_mean_over_templates(model):
+    b = batch() | {"object_classes": torch.tensor([1, -1, 0])}  # the second scene has several objects
+    p = prompts()
+    names = model.encode_text(p.text_ids, p.text_mask)
+    targets = F.normalize(torch.stack([names[0:2].mean(0), names[2:4].mean(0)]), dim=-1)
+    image = model.encode_image(b["pixel_values"][[0, 2]])
+    expected = F.cross_entropy(model.scale() * image @ targets.t(), torch.tensor([1, 0]))
+    assert torch.allclose(classification_loss(model, b, p), expected)
+    assert classification_loss(model, batch() | {"object_classes": torch.tensor([-1, -1, -1])}, p) is None
+
+
+def test_the_sampler_falls_back_to_retrieval_when_no_scene_can_be_classified(model):
+    sampler = TaskSampler({"classification": 1}, class_prompts=prompts())
+    assert next(iter(sampler(model, batch() | {"object_classes": torch.tensor([0, -1, 1])})[1])) == "classification_loss"
+    assert next(iter(sampler(model, batch() | {"object_classes": torch.tensor([-1, -1, -1])})[1])) == "retrieval_loss"
+
+
+def test_class_prompts_are_one_row_per_class_and_template():
+    with pytest.raises(ValueError, match="one row per class and template"):
+        ClassPrompts(torch.ones(3, 4, dtype=torch.long), torch.ones(3, 4, dtype=torch.long), 2)

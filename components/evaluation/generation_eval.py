@@ -1,0 +1,128 @@
+"""Evaluating a text-to-video model: held-out denoising loss, and how often its samples show what was asked.
+
+The judge (evaluation.video_judge) trains on the real train videos of one
+object and reads the real test videos: its accuracy there is the ceiling.
+Then the model generates a video for each test caption, at the test video's
+own size (the noise grid chooses it), once per guidance scale with the same
+noise, and the judge reads the samples. Reported per scale: the share of
+samples right in each attribute and their mean; `generation_ratio` is the best
+scale's mean over the ceiling, and `guidance_gain` what the best guided scale
+adds over scale 1 (the conditional model without guidance).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+from torch.nn.utils.rnn import pad_sequence
+
+from components.data.tokenizer import TextTokenizer
+from components.data.video_clips import SizeBucketBatchSampler, VideoCaptionDataset, video_frames
+from components.evaluation.video_judge import JUDGED, VideoJudge, attribute_accuracy, train_judge
+from components.models.diffusion.sampling import SamplingConfig
+from components.models.diffusion.text_to_video import TextToVideo
+
+Progress = Callable[[str, int, int], None]
+
+
+def scale_tag(scale: float) -> str:
+    """A guidance scale as a metric suffix: 1 -> 'g1', 2.5 -> 'g2p5'."""
+    return "g" + f"{scale:g}".replace(".", "p")
+
+
+@dataclass(frozen=True)
+class GenerationSamples:
+    """What previews show: per guidance scale, each previewed caption's sample as uint8 frames (T, H, W, 3)."""
+
+    captions: list[str]
+    videos: dict[float, list[np.ndarray]] = field(default_factory=dict)
+    real: list[np.ndarray] = field(default_factory=list)
+
+
+def size_batches(dataset: VideoCaptionDataset, batch_size: int, seed: int) -> Iterator[list[int]]:
+    yield from SizeBucketBatchSampler([dataset.size(i) for i in range(len(dataset))], batch_size, torch.Generator().manual_seed(seed))
+
+
+def _videos(dataset: VideoCaptionDataset, indices: list[int]) -> Tensor:
+    return torch.stack([dataset[i]["video"] for i in indices])
+
+
+def fit_judge(train: VideoCaptionDataset, steps: int, batch_size: int, seed: int, progress: Progress | None = None) -> VideoJudge:
+    torch.manual_seed(seed)
+    values = {a: tuple(sorted({lab[a] for lab in train.labels})) for a in JUDGED}
+    judge = VideoJudge(values)
+
+    def batches():
+        for indices in size_batches(train, batch_size, seed):
+            yield _videos(train, indices), [train.labels[i] for i in indices]
+
+    train_judge(judge, batches, steps, progress=(lambda d, t: progress("judge", d, t)) if progress else None)
+    return judge
+
+
+def judge_real(judge: VideoJudge, test: VideoCaptionDataset, batch_size: int) -> dict[str, float]:
+    read: list[dict[str, str]] = []
+    wanted: list[dict[str, str]] = []
+    for indices in size_batches(test, batch_size, 0):
+        read += judge.read(_videos(test, indices))
+        wanted += [test.labels[i] for i in indices]
+    return attribute_accuracy(read, wanted)
+
+
+def generation_metrics(
+    model: TextToVideo, tokenizer: TextTokenizer, dataset_dir: Path, scales: tuple[float, ...], sampling: SamplingConfig, limit: int,
+    judge_steps: int, batch_size: int, seed: int, previews: int = 6, progress: Progress | None = None,
+) -> tuple[dict[str, float], GenerationSamples, list[dict]]:
+    """Metrics, the preview samples, and one record per generated sample (caption, size, scale, wanted and read)."""
+    max_len = model.max_text_len
+    train = VideoCaptionDataset(dataset_dir, "train", tokenizer, max_len, single_object=True)
+    test = VideoCaptionDataset(dataset_dir, "test", tokenizer, max_len, single_object=True)
+    judge = fit_judge(train, judge_steps, batch_size, seed, progress)
+    real = judge_real(judge, test, batch_size)
+    metrics = {f"real_{a}_accuracy": v for a, v in real.items() if a != "mean"} | {"real_accuracy": real["mean"]}
+
+    chosen = list(range(min(limit, len(test))))
+    samples = GenerationSamples([test.caption_texts[i] for i in chosen[:previews]])
+    samples.real.extend(video_frames(test[i]["video"]) for i in chosen[:previews])
+    by_size: dict[tuple[int, int, int], list[int]] = {}
+    for i in chosen:
+        by_size.setdefault(test.size(i), []).append(i)
+    records: list[dict] = []
+    done, total = 0, len(chosen) * len(scales)
+    for scale in scales:
+        config = sampling.model_copy(update={"guidance": scale})
+        read: dict[int, dict[str, str]] = {}
+        generated: dict[int, np.ndarray] = {}
+        for size, indices in by_size.items():
+            for start in range(0, len(indices), batch_size):
+                part = indices[start : start + batch_size]
+                ids = pad_sequence([torch.tensor(test.captions[i]) for i in part], batch_first=True, padding_value=tokenizer.pad_id)
+                mask = pad_sequence([torch.ones(len(test.captions[i]), dtype=torch.long) for i in part], batch_first=True)
+                generator = torch.Generator().manual_seed(seed + part[0])  # the same noise at every scale
+                videos = model.generate(ids, mask, size, config, generator)
+                for i, seen, video in zip(part, judge.read(videos), videos):
+                    read[i] = seen
+                    if i < previews:
+                        generated[i] = video_frames(video)
+                done += len(part)
+                if progress is not None:
+                    progress("generate", done, total)
+        scores = attribute_accuracy([read[i] for i in chosen], [test.labels[i] for i in chosen])
+        tag = scale_tag(scale)
+        metrics |= {f"generation_{a}_accuracy_{tag}": v for a, v in scores.items() if a != "mean"} | {f"generation_accuracy_{tag}": scores["mean"]}
+        samples.videos[scale] = [generated[i] for i in chosen[:previews]]
+        records += [{"caption": test.caption_texts[i], "size": list(test.size(i)), "guidance": scale, "wanted": test.labels[i], "read": read[i]}
+                    for i in chosen]
+    accuracies = {s: metrics[f"generation_accuracy_{scale_tag(s)}"] for s in scales}
+    best = max(accuracies.values())
+    metrics["generation_accuracy"] = best
+    metrics["generation_ratio"] = best / max(metrics["real_accuracy"], 1e-9)
+    if 1.0 in accuracies and len(accuracies) > 1:
+        metrics["guidance_gain"] = max(v for s, v in accuracies.items() if s != 1.0) - accuracies[1.0]
+    metrics["generation_items"] = float(len(chosen))
+    return metrics, samples, records

@@ -1,0 +1,78 @@
+"""The diffusion transformer's denoising loss, in training and held out at fixed timesteps and noise.
+
+Videos are encoded by the frozen autoencoder into scaled latents; each is
+noised to a timestep drawn uniformly, and the transformer predicts the noise
+or the velocity (the model's `prediction`) given the caption, which is dropped
+for a `caption_dropout` share of the batch in training.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from components.models.diffusion.text_to_video import TextToVideo
+
+HELD_OUT_TIMESTEPS: tuple[int, ...] = (50, 250, 500, 750, 950)
+"""Where the held-out loss is measured, as fractions of a 1,000-step schedule (scaled to the model's)."""
+
+
+def denoising_loss(
+    model: TextToVideo, videos: Tensor, ids: Tensor, mask: Tensor, t: Tensor | None = None, noise: Tensor | None = None,
+    drop: Tensor | None = None,
+) -> Tensor:
+    """MSE between the transformer's output and its target; t, noise and drop are drawn unless given."""
+    with torch.no_grad():
+        latents = model.autoencoder.encode(videos)
+    batch = len(latents)
+    schedule = model.schedule
+    t = torch.randint(0, schedule.steps, (batch,), device=latents.device) if t is None else t
+    noise = torch.randn_like(latents) if noise is None else noise
+    if drop is None:
+        drop = torch.rand(batch, device=latents.device) < model.cfg.caption_dropout
+    output = model.dit(schedule.add_noise(latents, noise, t), t, model.caption(ids, mask), drop)
+    return F.mse_loss(output, schedule.target(latents, noise, t, model.cfg.prediction))
+
+
+def held_out_losses(model: TextToVideo, batches: Iterable[dict[str, Tensor]], seed: int = 0,
+                    timesteps: Sequence[int] = HELD_OUT_TIMESTEPS) -> dict[str, float]:
+    """{"denoise_loss_t{t}": mean loss at t, ..., "denoise_loss": their mean}: every batch noised with noise drawn
+    from `seed`, so two models (or two runs) are compared on the same noise; captions kept."""
+    steps = model.schedule.steps
+    ts = [min(steps - 1, round(t * steps / 1000)) for t in timesteps]
+    totals, count = dict.fromkeys(ts, 0.0), 0
+    generator = torch.Generator().manual_seed(seed)
+    model.eval()
+    with torch.no_grad():
+        for batch in batches:
+            videos = batch["videos"]
+            n = len(videos)
+            latent_shape = (n, *model.autoencoder.latent_shape(*videos.shape[2:]))
+            for t in ts:
+                noise = torch.randn(latent_shape, generator=generator)
+                loss = denoising_loss(model, videos, batch["text_ids"], batch["text_mask"], torch.full((n,), t), noise,
+                                      torch.zeros(n, dtype=torch.bool))
+                totals[t] += loss.item() * n
+            count += n
+    per_step = {f"denoise_loss_t{t}": totals[t] / max(count, 1) for t in ts}
+    return per_step | {"denoise_loss": sum(per_step.values()) / len(per_step)}
+
+
+@torch.no_grad()
+def calibrate_latent_scale(model: TextToVideo, batches: Iterable[dict[str, Tensor]], limit: int = 8) -> float:
+    """Set the autoencoder's latent_scale to 1 / the std of its posterior means over up to `limit` batches (latent
+    diffusion's scale factor), so the diffusion transformer sees latents of unit variance; returns the scale."""
+    model.autoencoder.latent_scale.fill_(1.0)
+    means = []
+    for i, batch in enumerate(batches):
+        if i == limit:
+            break
+        means.append(model.autoencoder.encode(batch["videos"]).flatten())
+    if not means:
+        raise ValueError("calibrate_latent_scale needs at least one batch of videos")
+    scale = 1.0 / torch.cat(means).std().clamp(min=1e-6).item()
+    model.autoencoder.latent_scale.fill_(scale)
+    return scale

@@ -1,0 +1,85 @@
+"""The code that loads a registered text-to-video model for `mlflow.pyfunc.load_model` and `mlflow models serve`.
+
+Logged as "models from code", like the other pyfuncs. predict() takes a DataFrame with a `prompt` column and,
+optionally per row, `frames` (1 for an image), `height`, `width` (pixels; the size of the noise grid, and so of
+the video), `guidance` (classifier-free guidance scale), `steps` (sampler steps) and `seed`. Per row it returns the
+video as a base64 PNG strip (`strip`: the frames side by side, lossless) and a base64 animated GIF (`gif`), with its
+frames, height and width. Sizes the model cannot make are refused with what it can.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+
+import mlflow
+import numpy as np
+import pandas as pd
+import torch
+from mlflow.pyfunc import PythonModel
+from PIL import Image
+
+from components.data.llava_json import encode_caption
+from components.data.video_clips import video_frames
+from components.models.diffusion.sampling import SamplingConfig
+from flows.served_images import is_missing
+from flows.served_model import load_served_model
+
+DEFAULTS = {"frames": 1, "height": 32, "width": 32, "guidance": 3.0, "seed": 0}
+MAX_SIDE, MAX_FRAMES = 256, 64
+
+
+def _png(image: Image.Image) -> str:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+def _gif(frames: np.ndarray) -> str:
+    images = [Image.fromarray(f) for f in frames]
+    buffer = io.BytesIO()
+    images[0].save(buffer, format="GIF", save_all=True, append_images=images[1:], duration=250, loop=0)
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+class VideoPyfunc(PythonModel):
+    def load_context(self, context) -> None:
+        served = load_served_model(context.artifacts)
+        self.tokenizer, self.model = served.tokenizer, served.model
+        self.sampling = SamplingConfig.model_validate(served.spec.get("sampling", {}))
+
+    def _size(self, index: int, row: dict) -> tuple[int, int, int]:
+        frames, height, width = (int(row[k]) if not is_missing(row.get(k)) else DEFAULTS[k] for k in ("frames", "height", "width"))
+        ae = self.model.autoencoder.cfg
+        side = ae.downsample * self.model.dit.cfg.patch_size
+        latent_frames = 1 + (frames - 1) // ae.time_downsample
+        if not 1 <= frames <= MAX_FRAMES or (frames - 1) % ae.time_downsample or latent_frames % self.model.dit.cfg.patch_frames:
+            raise ValueError(f"row {index}: frames={frames}; allowed: 1 + k * {ae.time_downsample}, at most {MAX_FRAMES} (1 is an image)")
+        for name, value in (("height", height), ("width", width)):
+            if not side <= value <= MAX_SIDE or value % side:
+                raise ValueError(f"row {index}: {name}={value}; allowed: multiples of {side} from {side} to {MAX_SIDE}")
+        return frames, height, width
+
+    @torch.inference_mode()
+    def predict(self, context, model_input, params=None):
+        frame = pd.DataFrame(model_input)
+        if "prompt" not in frame.columns:
+            raise ValueError("input needs a prompt column (and optionally frames, height, width, guidance, steps, seed)")
+        rows = []
+        for index, row in enumerate(frame.to_dict("records")):
+            if is_missing(row.get("prompt")) or not str(row["prompt"]).strip():
+                raise ValueError(f"row {index}: the prompt is empty")
+            size = self._size(index, row)
+            guidance = float(row["guidance"]) if not is_missing(row.get("guidance")) else DEFAULTS["guidance"]
+            update = {"guidance": guidance} | ({"steps": int(row["steps"])} if not is_missing(row.get("steps")) else {})
+            config = SamplingConfig.model_validate(self.sampling.model_dump() | update)
+            ids = torch.tensor([encode_caption(self.tokenizer, str(row["prompt"]), self.model.max_text_len)])
+            seed = int(row["seed"]) if not is_missing(row.get("seed")) else DEFAULTS["seed"]
+            video = self.model.generate(ids, torch.ones_like(ids), size, config, torch.Generator().manual_seed(seed))[0]
+            frames = video_frames(video)  # (T, H, W, 3)
+            strip = Image.fromarray(np.concatenate(list(frames), axis=1))
+            rows.append({"strip": _png(strip), "gif": _gif(frames), "frames": size[0], "height": size[1], "width": size[2]})
+        return pd.DataFrame(rows)
+
+
+mlflow.models.set_model(VideoPyfunc())

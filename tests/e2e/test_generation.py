@@ -1,0 +1,49 @@
+"""The text-to-image and text-to-video recipes through `mmops run`: a CLIP's text tower, the video compression
+network and the diffusion transformer trained, evaluated by denoising and judged samples, registered with their
+previews and served as a generator."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+import pytest
+import torch
+from PIL import Image
+
+from registry.tracking import tracking
+from tests.e2e.test_families import run_family
+
+pytestmark = pytest.mark.slow
+
+
+def test_text_to_image_trains_its_three_stages_and_serves_images_of_the_size_asked(tmp_path: Path):
+    run = run_family("tiny_t2i_dit.yaml", tmp_path / "work")
+    assert list(run.stage_runs) == ["clip", "autoencode", "denoise"]
+    autoencode = run.client.get_run(run.stage_runs["autoencode"]).data.metrics
+    assert {"train/reconstruction", "train/kl"} <= autoencode.keys()
+
+    clip, denoise = run.stage_weights("clip"), run.stage_weights("denoise")
+    assert all(torch.equal(denoise[k], v) for k, v in clip.items() if k.startswith(("text.", "text_projection.")))  # frozen, as registered
+    assert denoise["autoencoder.latent_scale"].item() != 1.0  # calibrated on the training latents before the transformer learned
+
+    metrics = run.client.get_run(run.version.run_id).data.metrics
+    assert {"denoise_loss", "denoise_loss_t50", "denoise_loss_t950", "real_accuracy", "generation_accuracy_g1",
+            "generation_accuracy_g3", "generation_colour_accuracy_g3", "generation_ratio", "guidance_gain"} <= metrics.keys()
+    assert metrics["generation_items"] == 4  # evaluation.limit test captions
+    artifacts = {a.path for a in run.client.list_artifacts(run.version.run_id, "evaluation")}
+    assert {"evaluation/samples.gif", "evaluation/samples.png", "evaluation/predictions_test.json"} <= artifacts
+    records = json.loads(Path(run.client.download_artifacts(run.version.run_id, "evaluation/predictions_test.json", str(tmp_path))).read_text())
+    assert len(records) == 4 * 2 and {r["guidance"] for r in records} == {1.0, 3.0}
+
+    with tracking(run.settings):
+        served = mlflow.pyfunc.load_model("models:/tiny-t2i-dit@production")
+        out = served.predict(pd.DataFrame({"prompt": ["a large red square", "a small blue circle"], "width": [48, 32], "seed": [1, 1]}))
+        assert out[["frames", "height", "width"]].values.tolist() == [[1, 32, 48], [1, 32, 32]]
+        assert Image.open(io.BytesIO(base64.b64decode(out.loc[0, "strip"]))).size == (48, 32)
+        with pytest.raises(ValueError, match="width=30; allowed: multiples of 8"):
+            served.predict(pd.DataFrame({"prompt": ["a red square"], "width": [30]}))
