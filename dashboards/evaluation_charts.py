@@ -1,5 +1,5 @@
 """Evaluation figures a person would rather see than read: DRESS's answers round by round, VILA's text-only skill,
-KOSMOS-2.5's reading and OFA's tasks side by side.
+KOSMOS-2.5's reading, OFA's tasks side by side and a generator's samples by guidance scale.
 
 Pure functions from a version's evaluation metrics to chart rows; the Models page draws them.
 """
@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 _ROUND = re.compile(r"^feedback_em_round(\d+)$")
+_SCALE = re.compile(r"^generation_accuracy_g(\d+(?:p\d+)?)$")
 
 
 def feedback_rounds(metrics: Mapping[str, float]) -> list[dict[str, float | int]]:
@@ -24,6 +25,14 @@ def feedback_rounds(metrics: Mapping[str, float]) -> list[dict[str, float | int]
             row["before feedback training"] = metrics[f"feedback_em_round{r}_reference"]
         rows.append(row)
     return rows
+
+
+def guidance_bars(metrics: Mapping[str, float]) -> list[dict[str, float | str]]:
+    """A generator's samples judged right (mean over the judged attributes) at each guidance scale, beside the judge's
+    accuracy on real test videos (the ceiling); empty for models that generate nothing."""
+    scales = sorted((float(m[1].replace("p", ".")), key) for key in metrics if (m := _SCALE.match(key)))
+    return [{"guidance": f"{scale:g}", "samples": metrics[key], "real videos": metrics.get("real_accuracy", float("nan"))}
+            for scale, key in scales]
 
 
 def text_only_bars(metrics: Mapping[str, float]) -> list[dict[str, float | str]]:
@@ -82,6 +91,9 @@ CHARTS = (
           "The test questions asked with no image, after the scene's caption: what multimodal training kept of the LM's text skill", "questions"),
     Chart(reading_bars, "Reading text pages", "Every test page read by both task prompts: <ocr> text blocks with their boxes, <md> markdown",
           "figure", horizontal=True),
+    Chart(guidance_bars, "Samples by guidance scale",
+          "How often the judge reads in a sample what its caption asked (colour, shape, size, motion), per classifier-free guidance scale;"
+          " real videos: the judge on the real test videos", "guidance"),
     Chart(ofa_task_bars, "Instruction tasks",
           "One encoder-decoder, each kind of instruction scored on the test split (the infilling preview is in the run's evaluation artifacts)",
           "figure", horizontal=True),

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Mapping
+from pathlib import Path
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +22,7 @@ from registry.lineage import (
     production_version,
 )
 
+PREVIEW_ARTIFACT = "evaluation/samples.gif"
 COUNT_SUFFIX = "_items"  # evaluation metrics that count items rather than score them
 
 
@@ -121,6 +124,17 @@ def timeline_table(timeline: tuple[AliasChange, ...]) -> list[dict[str, str]]:
         }
         for event in timeline
     ]
+
+
+def sample_preview(client: MlflowClient, name: str, version: str) -> bytes | None:
+    """The animated sample grid a generator's evaluation logged (real videos above the samples at each guidance scale),
+    or None when the version has none or MLflow cannot give it."""
+    try:
+        run_id = client.get_model_version(name, version).run_id
+        with tempfile.TemporaryDirectory() as folder:
+            return Path(client.download_artifacts(run_id, PREVIEW_ARTIFACT, folder)).read_bytes()
+    except (MlflowException, OSError):
+        return None
 
 
 def _version_order(version: str) -> tuple[int, str]:

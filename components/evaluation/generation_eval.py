@@ -5,7 +5,8 @@ object and reads the real test videos: its accuracy there is the ceiling.
 Then the model generates a video for each test caption, at the test video's
 own size (the noise grid chooses it), once per guidance scale with the same
 noise, and the judge reads the samples. Reported per scale: the share of
-samples right in each attribute and their mean; `generation_ratio` is the best
+samples right in each attribute (those with more than one value among the train videos: an image's motion is
+always `still`) and their mean; `generation_ratio` is the best
 scale's mean over the ceiling, and `guidance_gain` what the best guided scale
 adds over scale 1 (the conditional model without guidance).
 """
@@ -55,7 +56,7 @@ def _videos(dataset: VideoCaptionDataset, indices: list[int]) -> Tensor:
 def fit_judge(train: VideoCaptionDataset, steps: int, batch_size: int, seed: int, progress: Progress | None = None) -> VideoJudge:
     torch.manual_seed(seed)
     values = {a: tuple(sorted({lab[a] for lab in train.labels})) for a in JUDGED}
-    judge = VideoJudge(values)
+    judge = VideoJudge({a: v for a, v in values.items() if len(v) > 1})  # one value (images' motion) is nothing to judge
 
     def batches():
         for indices in size_batches(train, batch_size, seed):
@@ -71,7 +72,7 @@ def judge_real(judge: VideoJudge, test: VideoCaptionDataset, batch_size: int) ->
     for indices in size_batches(test, batch_size, 0):
         read += judge.read(_videos(test, indices))
         wanted += [test.labels[i] for i in indices]
-    return attribute_accuracy(read, wanted)
+    return attribute_accuracy(read, wanted, judge.classes)
 
 
 def generation_metrics(
@@ -112,7 +113,7 @@ def generation_metrics(
                 done += len(part)
                 if progress is not None:
                     progress("generate", done, total)
-        scores = attribute_accuracy([read[i] for i in chosen], [test.labels[i] for i in chosen])
+        scores = attribute_accuracy([read[i] for i in chosen], [test.labels[i] for i in chosen], judge.classes)
         tag = scale_tag(scale)
         metrics |= {f"generation_{a}_accuracy_{tag}": v for a, v in scores.items() if a != "mean"} | {f"generation_accuracy_{tag}": scores["mean"]}
         samples.videos[scale] = [generated[i] for i in chosen[:previews]]

@@ -1,11 +1,12 @@
 """Models: each registered model, its production version, its versions with key metrics (and the charts of
-the latest version's feedback, text-only, reading and instruction-task figures, where it has them), its alias events."""
+the latest version's feedback, text-only, reading, instruction-task and generation figures and a generator's samples,
+where it has them), its alias events."""
 
 import pandas as pd
 import streamlit as st
 
 from dashboards.evaluation_charts import CHARTS
-from dashboards.models_overview import model_overview, timeline_table, version_table
+from dashboards.models_overview import model_overview, sample_preview, timeline_table, version_table
 from dashboards.page_setup import (
     current_aliases,
     mlflow_warning,
@@ -36,6 +37,11 @@ for overview in overviews:
                 st.bar_chart(frame, horizontal=True)
             else:
                 st.bar_chart(frame, stack=False)
+    if stores.mlflow is not None and "generation_accuracy" in latest:
+        if (gif := sample_preview(stores.mlflow, overview.name, overview.versions[-1].version)) is not None:
+            st.subheader(f"Samples, v{overview.versions[-1].version}")
+            st.caption("Real test videos in the first row, then one sample per caption at each guidance scale")
+            st.image(gif)
     st.subheader("Alias events")
     if overview.timeline:
         st.dataframe(timeline_table(overview.timeline), hide_index=True)

@@ -2,7 +2,7 @@
 
 import math
 
-from dashboards.evaluation_charts import feedback_rounds, ofa_task_bars, reading_bars, text_only_bars
+from dashboards.evaluation_charts import feedback_rounds, guidance_bars, ofa_task_bars, reading_bars, text_only_bars
 
 
 def test_feedback_rows_follow_the_rounds_with_the_reference_beside():
@@ -32,3 +32,14 @@ def test_a_page_reader_and_ofa_get_one_bar_per_figure_they_logged():
                        {"figure": "markdown 1 - edit distance", "value": 0.8}]
     assert [row["figure"] for row in ofa_task_bars({"caption_exact_match": 0.4, "vqa_exact_match": 0.7})] == ["VQA exact match", "captions exact"]
     assert reading_bars({"vqa_exact_match": 0.7}) == [] and ofa_task_bars({"vqa_exact_match": 0.7}) == []
+
+
+def test_a_generator_gets_one_bar_group_per_guidance_scale_in_scale_order():
+    metrics = {"generation_accuracy_g6": 0.9, "generation_accuracy_g1": 0.5, "generation_accuracy_g2p5": 0.8, "real_accuracy": 0.95,
+               "generation_colour_accuracy_g1": 0.4, "generation_accuracy": 0.9}
+    assert guidance_bars(metrics) == [
+        {"guidance": "1", "samples": 0.5, "real videos": 0.95},
+        {"guidance": "2.5", "samples": 0.8, "real videos": 0.95},
+        {"guidance": "6", "samples": 0.9, "real videos": 0.95},
+    ]
+    assert guidance_bars({"vqa_exact_match": 0.9}) == []

@@ -16,12 +16,13 @@ import torch
 from PIL import Image
 
 from registry.tracking import tracking
+from tests.dashboards.app_testing import DEFAULT_PAGE, open_app
 from tests.e2e.test_families import run_family
 
 pytestmark = pytest.mark.slow
 
 
-def test_text_to_image_trains_its_three_stages_and_serves_images_of_the_size_asked(tmp_path: Path):
+def test_text_to_image_trains_its_three_stages_and_serves_images_of_the_size_asked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     run = run_family("tiny_t2i_dit.yaml", tmp_path / "work")
     assert list(run.stage_runs) == ["clip", "autoencode", "denoise"]
     autoencode = run.client.get_run(run.stage_runs["autoencode"]).data.metrics
@@ -47,3 +48,7 @@ def test_text_to_image_trains_its_three_stages_and_serves_images_of_the_size_ask
         assert Image.open(io.BytesIO(base64.b64decode(out.loc[0, "strip"]))).size == (48, 32)
         with pytest.raises(ValueError, match="width=30; allowed: multiples of 8"):
             served.predict(pd.DataFrame({"prompt": ["a red square"], "width": [30]}))
+
+    models_page = open_app(monkeypatch, run.work, DEFAULT_PAGE)  # the Models page charts the samples by scale and shows them
+    subheaders = [h.value for h in models_page.subheader]
+    assert {"Samples by guidance scale, v1", "Samples, v1"} <= set(subheaders)
