@@ -52,3 +52,20 @@ def test_text_to_image_trains_its_three_stages_and_serves_images_of_the_size_ask
     models_page = open_app(monkeypatch, run.work, DEFAULT_PAGE)  # the Models page charts the samples by scale and shows them
     subheaders = [h.value for h in models_page.subheader]
     assert {"Samples by guidance scale, v1", "Samples, v1"} <= set(subheaders)
+
+
+def test_text_to_video_generates_clips_of_the_duration_and_shape_asked(tmp_path: Path):
+    run = run_family("tiny_video_dit.yaml", tmp_path / "work")
+    assert run.client.get_run(run.stage_runs["denoise"]).data.params["objective"] == "diffusion"
+    weights = run.stage_weights("denoise")
+    assert "autoencoder.encoder.time_down.conv.weight" in weights  # time is compressed
+    metrics = run.client.get_run(run.version.run_id).data.metrics
+    assert "generation_motion_accuracy_g3" in metrics and "real_motion_accuracy" in metrics
+    with tracking(run.settings):
+        served = mlflow.pyfunc.load_model("models:/tiny-video-dit@production")
+        out = served.predict(pd.DataFrame({"prompt": ["a large red square moves left"], "frames": [5], "height": [48], "width": [32]}))
+        assert out.loc[0, ["frames", "height", "width"]].tolist() == [5, 48, 32]
+        gif = Image.open(io.BytesIO(base64.b64decode(out.loc[0, "gif"])))
+        assert gif.n_frames == 5 and gif.size == (32, 48)
+        with pytest.raises(ValueError, match=r"frames=4; allowed: 1 \+ k \* 2"):
+            served.predict(pd.DataFrame({"prompt": ["a red square"], "frames": [4]}))
