@@ -38,6 +38,7 @@ from components.data.shapes_world import (
     Box,
     Scene,
     ShapeObject,
+    check_split,
     position_words,
     render_scene,
     side_px,
@@ -121,7 +122,7 @@ class VideosConfig(BaseModel):
 
     def split_size(self, split: str) -> int:
         """Number of videos in `split` (one of SPLITS)."""
-        return {"train": self.train, "val": self.val, "test": self.test}[_check_split(split)]
+        return {"train": self.train, "val": self.val, "test": self.test}[check_split(split)]
 
 
 def _known(field: str, value: tuple[str, ...], allowed: tuple[str, ...]) -> tuple[str, ...]:
@@ -136,12 +137,6 @@ def _no_repeats(field: str, value: tuple) -> tuple:
     if len(set(value)) != len(value):
         raise ValueError(f"VideosConfig.{field} lists a value twice: {list(value)}")
     return value
-
-
-def _check_split(split: str) -> str:
-    if split not in SPLITS:
-        raise ValueError(f"unknown split {split!r}; allowed: {list(SPLITS)}")
-    return split
 
 
 @dataclass(frozen=True)
@@ -216,7 +211,7 @@ class Video:
 
 
 def video_rng(seed: int, split: str, index: int) -> np.random.Generator:
-    return np.random.default_rng([seed, SPLITS.index(_check_split(split)), index, _VIDEO_STREAM])
+    return np.random.default_rng([seed, SPLITS.index(check_split(split)), index, _VIDEO_STREAM])
 
 
 def sample_video(config: VideosConfig, seed: int, split: str, index: int) -> Video:

@@ -99,7 +99,7 @@ class ShapesConfig(BaseModel):
 
     def split_size(self, split: str) -> int:
         """Number of scenes in `split` (one of SPLITS)."""
-        return {"train": self.train, "val": self.val, "test": self.test}[_check_split(split)]
+        return {"train": self.train, "val": self.val, "test": self.test}[check_split(split)]
 
 
 def _check_names(field: str, value: tuple[str, ...], allowed: tuple[str, ...]) -> tuple[str, ...]:
@@ -113,7 +113,7 @@ def _check_names(field: str, value: tuple[str, ...], allowed: tuple[str, ...]) -
     return value
 
 
-def _check_split(split: str) -> str:
+def check_split(split: str) -> str:
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}; allowed: {list(SPLITS)}")
     return split
@@ -185,7 +185,7 @@ def position_words(obj: ShapeObject, width: int, height: int | None = None) -> s
 
 def scene_rng(config: ShapesConfig, split: str, index: int, stream: int = 0) -> np.random.Generator:
     """The random stream for one scene; stream 0 places objects, others serve its text."""
-    return np.random.default_rng([config.seed, SPLITS.index(_check_split(split)), index, stream])
+    return np.random.default_rng([config.seed, SPLITS.index(check_split(split)), index, stream])
 
 
 def sample_scene(config: ShapesConfig, split: str, index: int) -> Scene:

@@ -345,7 +345,7 @@ class DiTConfig(BaseModel):
 
 
 class VideoAutoencoderConfig(BaseModel):
-    """Sora's video compression network: causal 3D convolutions that compress space by `downsample` and time by
+    """Sora's video compression network: causal (2+1)D convolutions that compress space by `downsample` and time by
     `time_downsample` into a latent of `latent_channels`, and a decoder back to pixels. Causal in time, so the
     first frame is encoded alone: a one-frame video (an image) is one latent frame, and 1 + k * time_downsample
     frames are 1 + k latent frames. A variational autoencoder (latent diffusion's): the encoder gives a mean
