@@ -22,7 +22,7 @@ from registry.data_repo import DatasetVersion, version_derived_dataset
 
 def data_stage_params(stage: DataStageConfig, dataset: str, settings: BaseModel) -> dict[str, str]:
     """The stage's fields as MLflow params, its kind's `settings` flattened under the objective's name."""
-    return {"objective": stage.objective, "model": stage.model, "data": stage.data or "", "dataset": dataset} | {
+    return {"objective": stage.objective, "model": stage.model or "", "data": stage.data or "", "dataset": dataset} | {
         f"{stage.objective}.{key}": str(value) for key, value in settings.model_dump().items()
     }
 

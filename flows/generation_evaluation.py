@@ -26,7 +26,7 @@ def evaluate_generation(ctx: PipelineContext, dataset: DatasetVersion, model: Te
     metrics = held_out_losses(model, build_dataloader(test, cfg.batch_size, tokenizer.pad_id, seed, shuffle=False), seed)
     scores, samples, records = generation_metrics(  # not in inference mode: the judge trains first
         model, tokenizer, dataset.path, tuple(generation.guidance_scales), generation.sampling, cfg.limit or 10**9,
-        generation.judge_steps, cfg.batch_size, seed, generation.previews, progress,
+        generation.judge_steps, cfg.batch_size, seed, generation.previews, progress, generation.expand_prompts,
     )
     metrics |= scores
     if generation.previews:

@@ -74,10 +74,12 @@ class PipelineLineage:
             self.checkpoints[stage.name] = checkpoint.id
 
     def data_stage(self, stage: DataStageConfig, position: int, outcome: DataStageOutcome) -> None:
-        """A data stage: the dataset it read, the model it ran (as part '*'), and the dataset it wrote."""
+        """A data stage: the dataset it read, the model it ran (as part '*'; a re-captioning stage runs none), and the
+        dataset it wrote."""
         with self.store.session() as session:
             run = session.get_one(PipelineRun, self.pipeline_run_id)
-            parent_checkpoints, parent_models = self._parents(session, {"*": stage.model}, outcome.parent_models)
+            ran = {"*": stage.model} if stage.model is not None else {}
+            parent_checkpoints, parent_models = self._parents(session, ran, outcome.parent_models)
             recorded = lineage.record_stage_run(
                 session, run, stage.name, stage.objective, position, outcome.run_id, [self._read(session, stage.data)],
                 parent_checkpoints, parent_models, outcome.seconds, None, outcome.metrics,

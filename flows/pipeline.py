@@ -23,6 +23,7 @@ from flows.context import DataStageOutcome, PipelineContext, StageOutcome
 from flows.data_task import version_data
 from flows.evaluate_task import evaluate
 from flows.feedback_task import run_feedback
+from flows.recaption_task import run_recaption
 from flows.lineage_recorder import PipelineLineage
 from flows.register_task import code_revision, gate_and_promote, register
 from flows.stage_task import run_stage
@@ -33,7 +34,7 @@ from registry.lineage import open_store
 from registry.model_versions import PRODUCTION, alias_version, resolve_model_version
 from registry.tracking import client_for, experiment_id
 
-DATA_STAGE_TASKS = {"capfilt": run_capfilt, "feedback": run_feedback}
+DATA_STAGE_TASKS = {"capfilt": run_capfilt, "feedback": run_feedback, "recaption": run_recaption}
 """The task that runs each kind of data stage."""
 
 

@@ -82,7 +82,8 @@ def register(ctx: PipelineContext, dataset: DatasetVersion, stages: list[StageOu
         "model": recipe.model.model_dump(mode="json"),
         "objective": recipe.final_stage.objective,  # which family builder makes the served model
         "max_new_tokens": recipe.evaluation.max_new_tokens,
-        "sampling": recipe.evaluation.generation.sampling.model_dump(mode="json"),  # a generator's sampler
+        "sampling": recipe.evaluation.generation.sampling.model_dump(mode="json"),  # a generator's sampler,
+        "expand_prompts": recipe.evaluation.generation.expand_prompts,  # and whether its prompts are expanded first
     }))
     hf_configs = pretrained_config_artifacts(recipe.model, ctx.run_dir / "hf_configs")  # pretrained towers: configs only
     artifacts = {

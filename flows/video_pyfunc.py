@@ -2,7 +2,8 @@
 
 Logged as "models from code", like the other pyfuncs. predict() takes a DataFrame with a `prompt` column and,
 optionally per row, `frames` (1 for an image), `height`, `width` (pixels; the size of the noise grid, and so of
-the video), `guidance` (classifier-free guidance scale), `steps` (sampler steps) and `seed`. Per row it returns the
+the video), `guidance` (classifier-free guidance scale), `steps` (sampler steps), `seed` and `expand` (whether the
+short prompt is expanded into a descriptive caption first; by default as the model was evaluated). Per row it returns the
 video as a base64 PNG strip (`strip`: the frames side by side, lossless) and a base64 animated GIF (`gif`), with its
 frames, height and width. Sizes the model cannot make are refused with what it can.
 """
@@ -20,6 +21,7 @@ from mlflow.pyfunc import PythonModel
 from PIL import Image
 
 from components.data.llava_json import encode_caption
+from components.data.prompt_expansion import expand_prompt
 from components.data.video_clips import video_frames
 from components.models.diffusion.sampling import SamplingConfig
 from flows.served_images import is_missing
@@ -47,6 +49,7 @@ class VideoPyfunc(PythonModel):
         served = load_served_model(context.artifacts)
         self.tokenizer, self.model = served.tokenizer, served.model
         self.sampling = SamplingConfig.model_validate(served.spec.get("sampling", {}))
+        self.expand = bool(served.spec.get("expand_prompts", False))
 
     def _size(self, index: int, row: dict) -> tuple[int, int, int]:
         frames, height, width = (int(row[k]) if not is_missing(row.get(k)) else DEFAULTS[k] for k in ("frames", "height", "width"))
@@ -73,12 +76,14 @@ class VideoPyfunc(PythonModel):
             guidance = float(row["guidance"]) if not is_missing(row.get("guidance")) else DEFAULTS["guidance"]
             update = {"guidance": guidance} | ({"steps": int(row["steps"])} if not is_missing(row.get("steps")) else {})
             config = SamplingConfig.model_validate(self.sampling.model_dump() | update)
-            ids = torch.tensor([encode_caption(self.tokenizer, str(row["prompt"]), self.model.max_text_len)])
+            expand = bool(row["expand"]) if not is_missing(row.get("expand")) else self.expand
+            prompt = expand_prompt(str(row["prompt"]), size[0], size[2], size[1]) if expand else str(row["prompt"])
+            ids = torch.tensor([encode_caption(self.tokenizer, prompt, self.model.max_text_len)])
             seed = int(row["seed"]) if not is_missing(row.get("seed")) else DEFAULTS["seed"]
             video = self.model.generate(ids, torch.ones_like(ids), size, config, torch.Generator().manual_seed(seed))[0]
             frames = video_frames(video)  # (T, H, W, 3)
             strip = Image.fromarray(np.concatenate(list(frames), axis=1))
-            rows.append({"strip": _png(strip), "gif": _gif(frames), "frames": size[0], "height": size[1], "width": size[2]})
+            rows.append({"strip": _png(strip), "gif": _gif(frames), "frames": size[0], "height": size[1], "width": size[2], "prompt": prompt})
         return pd.DataFrame(rows)
 
 

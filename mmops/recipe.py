@@ -280,18 +280,27 @@ class DataStageConfig(Strict):
 
     @field_validator("model")
     @classmethod
-    def _model_source(cls, value: str) -> str:
-        if value.startswith("models:/") and not MODEL_URI.match(value):
+    def _model_source(cls, value: str | None) -> str | None:
+        if value is not None and value.startswith("models:/") and not MODEL_URI.match(value):
             raise ValueError(f"model {value!r} is not a model URI (allowed: an earlier stage's name, models:/NAME@ALIAS or models:/NAME/VERSION)")
         return value
 
     @property
     def parent_stages(self) -> list[str]:
-        return [] if self.model.startswith("models:/") else [self.model]
+        return [] if self.model is None or self.model.startswith("models:/") else [self.model]
 
     @property
     def parent_models(self) -> list[str]:
-        return [self.model] if self.model.startswith("models:/") else []
+        return [self.model] if self.model is not None and self.model.startswith("models:/") else []
+
+
+class RecaptionStageConfig(DataStageConfig):
+    """Sora's descriptive re-captioning of the train videos of the dataset it reads: each caption rewritten as a rich
+    description of its video (objects, motions, places, canvas; components.data.recaption). The describer is the
+    Shapes world's own writer, so the stage runs no model."""
+
+    objective: Literal["recaption"]
+    model: None = None
 
 
 class CapFiltStageConfig(DataStageConfig):
@@ -314,12 +323,13 @@ class FeedbackStageConfig(DataStageConfig):
 DATA_STAGE_OBJECTIVES: dict[str, tuple[type[DataStageConfig], frozenset[str]]] = {
     "capfilt": (CapFiltStageConfig, frozenset({"blip_pretrain"})),
     "feedback": (FeedbackStageConfig, LLAVA_OBJECTIVES),
+    "recaption": (RecaptionStageConfig, frozenset()),
 }
 """Each data stage's kind, and the objectives of the stages whose model it can run."""
 
 
-Stage = Annotated[StageConfig | CapFiltStageConfig | FeedbackStageConfig, Field(discriminator="objective")]
-"""A training stage, or a data stage (objective capfilt or feedback) that writes a dataset for later stages."""
+Stage = Annotated[StageConfig | CapFiltStageConfig | FeedbackStageConfig | RecaptionStageConfig, Field(discriminator="objective")]
+"""A training stage, or a data stage (objective capfilt, feedback or recaption) that writes a dataset for later stages."""
 
 
 class GenerationEvalConfig(Strict):
@@ -331,6 +341,9 @@ class GenerationEvalConfig(Strict):
     """1 is the conditional model without guidance; guidance_gain is the best other scale's accuracy minus scale 1's."""
     sampling: SamplingConfig = SamplingConfig()
     judge_steps: Annotated[int, Field(ge=1)] = 600
+    expand_prompts: bool = False
+    """Expand each short test caption into a descriptive one (components.data.prompt_expansion) before generating:
+    for a model trained on re-captioned videos (a recaption data stage), as Sora expands user prompts."""
     previews: Annotated[int, Field(ge=0, le=32)] = 6
     """Test captions shown in the logged sample grid (evaluation/samples.gif and .png), real videos in the first row."""
 

@@ -338,15 +338,18 @@ def _doing(obj: MovingObject) -> str:
 
 
 def descriptive_caption(video: Video) -> str:
-    """A rich caption of the same video, as Sora's descriptive re-captioning writes for training: the
-    canvas (aspect, pixels, duration), then one sentence per object with its places on the 3x3 grid."""
-    kind = "still image" if video.frames == 1 else "video"
-    length = "" if video.frames == 1 else f" and {video.frames} frames long"
-    count = len(video.objects)
+    """A rich caption of the same video, as Sora's descriptive re-captioning writes for training: one sentence
+    per object with its places on the 3x3 grid, then the canvas (aspect, pixels, duration). The objects come
+    first, so a text tower that reads only the first tokens still reads them."""
+    return " ".join([*(_described(o, video) for o in video.objects), canvas_sentence(video.frames, video.width, video.height, len(video.objects))])
+
+
+def canvas_sentence(frames: int, width: int, height: int, count: int) -> str:
+    """'A wide video, 48 pixels wide and 32 high and 9 frames long, of one shape on a dark background.'"""
+    kind = "still image" if frames == 1 else "video"
+    length = "" if frames == 1 else f" and {frames} frames long"
     shapes = f"{_NUMBER_WORDS[count]} shape{'s' if count > 1 else ''}"
-    size = f"{video.width} pixels wide and {video.height} high"
-    opening = f"A {aspect_word(video.width, video.height)} {kind}, {size}{length}, of {shapes} on a dark background."
-    return " ".join([opening, *(_described(o, video) for o in video.objects)])
+    return f"A {aspect_word(width, height)} {kind}, {width} pixels wide and {height} high{length}, of {shapes} on a dark background."
 
 
 _NUMBER_WORDS = {1: "one", 2: "two", 3: "three"}

@@ -22,6 +22,8 @@ import torch
 from torch import Tensor
 from torch.nn.utils.rnn import pad_sequence
 
+from components.data.llava_json import encode_caption
+from components.data.prompt_expansion import expand_prompt
 from components.data.tokenizer import TextTokenizer
 from components.data.video_clips import SizeBucketBatchSampler, VideoCaptionDataset, video_frames
 from components.evaluation.video_judge import JUDGED, VideoJudge, attribute_accuracy, train_judge
@@ -77,9 +79,11 @@ def judge_real(judge: VideoJudge, test: VideoCaptionDataset, batch_size: int) ->
 
 def generation_metrics(
     model: TextToVideo, tokenizer: TextTokenizer, dataset_dir: Path, scales: tuple[float, ...], sampling: SamplingConfig, limit: int,
-    judge_steps: int, batch_size: int, seed: int, previews: int = 6, progress: Progress | None = None,
+    judge_steps: int, batch_size: int, seed: int, previews: int = 6, progress: Progress | None = None, expand: bool = False,
 ) -> tuple[dict[str, float], GenerationSamples, list[dict]]:
-    """Metrics, the preview samples, and one record per generated sample (caption, size, scale, wanted and read)."""
+    """Metrics, the preview samples, and one record per generated sample (caption, prompt, size, scale, wanted and read).
+    `expand`: each short test caption is expanded into a descriptive one for the size generated (a re-captioned model's
+    prompts, components.data.prompt_expansion)."""
     max_len = model.max_text_len
     train = VideoCaptionDataset(dataset_dir, "train", tokenizer, max_len, single_object=True)
     test = VideoCaptionDataset(dataset_dir, "test", tokenizer, max_len, single_object=True)
@@ -88,6 +92,12 @@ def generation_metrics(
     metrics = {f"real_{a}_accuracy": v for a, v in real.items() if a != "mean"} | {"real_accuracy": real["mean"]}
 
     chosen = list(range(min(limit, len(test))))
+    prompts = {i: test.caption_texts[i] for i in chosen}
+    if expand:
+        for i in chosen:
+            frames, height, width = test.size(i)
+            prompts[i] = expand_prompt(prompts[i], frames, width, height)
+    prompt_ids = {i: encode_caption(tokenizer, prompts[i], max_len) for i in chosen}
     samples = GenerationSamples([test.caption_texts[i] for i in chosen[:previews]])
     samples.real.extend(video_frames(test[i]["video"]) for i in chosen[:previews])
     by_size: dict[tuple[int, int, int], list[int]] = {}
@@ -102,8 +112,8 @@ def generation_metrics(
         for size, indices in by_size.items():
             for start in range(0, len(indices), batch_size):
                 part = indices[start : start + batch_size]
-                ids = pad_sequence([torch.tensor(test.captions[i]) for i in part], batch_first=True, padding_value=tokenizer.pad_id)
-                mask = pad_sequence([torch.ones(len(test.captions[i]), dtype=torch.long) for i in part], batch_first=True)
+                ids = pad_sequence([torch.tensor(prompt_ids[i]) for i in part], batch_first=True, padding_value=tokenizer.pad_id)
+                mask = pad_sequence([torch.ones(len(prompt_ids[i]), dtype=torch.long) for i in part], batch_first=True)
                 generator = torch.Generator().manual_seed(seed + part[0])  # the same noise at every scale
                 videos = model.generate(ids, mask, size, config, generator)
                 for i, seen, video in zip(part, judge.read(videos), videos):
@@ -117,7 +127,7 @@ def generation_metrics(
         tag = scale_tag(scale)
         metrics |= {f"generation_{a}_accuracy_{tag}": v for a, v in scores.items() if a != "mean"} | {f"generation_accuracy_{tag}": scores["mean"]}
         samples.videos[scale] = [generated[i] for i in chosen[:previews]]
-        records += [{"caption": test.caption_texts[i], "size": list(test.size(i)), "guidance": scale, "wanted": test.labels[i], "read": read[i]}
+        records += [{"caption": test.caption_texts[i], "prompt": prompts[i], "size": list(test.size(i)), "guidance": scale, "wanted": test.labels[i], "read": read[i]}
                     for i in chosen]
     accuracies = {s: metrics[f"generation_accuracy_{scale_tag(s)}"] for s in scales}
     best = max(accuracies.values())

@@ -69,3 +69,20 @@ def test_text_to_video_generates_clips_of_the_duration_and_shape_asked(tmp_path:
         assert gif.n_frames == 5 and gif.size == (32, 48)
         with pytest.raises(ValueError, match=r"frames=4; allowed: 1 \+ k \* 2"):
             served.predict(pd.DataFrame({"prompt": ["a red square"], "frames": [4]}))
+
+
+def test_recaptioned_training_data_is_a_new_dataset_version_and_prompts_are_expanded(tmp_path: Path):
+    run = run_family("tiny_recaption_dit.yaml", tmp_path / "work")
+    recaption = run.client.get_run(run.stage_runs["recaption"])
+    assert recaption.data.metrics["caption_words_after"] > 2 * recaption.data.metrics["caption_words_before"]
+    written = recaption.data.tags["mmops.dataset_written"]
+    assert written.startswith("tiny-shapes-moving-recaption@") and written in run.version.tags["mmops.datasets_written"]
+    examples = json.loads(Path(run.client.download_artifacts(recaption.info.run_id, "recaption_examples.json", str(tmp_path))).read_text())
+    assert all(e["descriptive"].endswith("on a dark background.") and len(e["descriptive"]) > len(e["short"]) for e in examples)
+    records = json.loads(Path(run.client.download_artifacts(run.version.run_id, "evaluation/predictions_test.json", str(tmp_path))).read_text())
+    assert all(r["prompt"] != r["caption"] and r["prompt"].endswith("on a dark background.") for r in records)
+    with tracking(run.settings):
+        served = mlflow.pyfunc.load_model("models:/tiny-recaption-dit@production")
+        out = served.predict(pd.DataFrame({"prompt": ["a large red square moves left", "a red square"], "frames": [5, 1], "expand": [None, False]}))
+    assert out.loc[0, "prompt"] == "A large red square moves left. A square video, 32 pixels wide and 32 high and 5 frames long, of one shape on a dark background."
+    assert out.loc[1, "prompt"] == "a red square"

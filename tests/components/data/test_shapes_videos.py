@@ -153,8 +153,8 @@ def test_the_descriptive_caption_names_the_canvas_duration_and_places() -> None:
         text, subject = descriptive_caption(video), video.subject
         start = position_words(subject.at(0, 8), video.width, video.height)
         end = position_words(subject.at(7, 8), video.width, video.height)
-        assert text.startswith("A wide video, 48 pixels wide and 32 high and 8 frames long, of one shape")
-        assert f"A {subject.size} {subject.colour} {subject.shape} moves right" in text
+        assert text.startswith(f"A {subject.size} {subject.colour} {subject.shape} moves right")  # the objects first
+        assert text.endswith("A wide video, 48 pixels wide and 32 high and 8 frames long, of one shape on a dark background.")
         assert (f"from the {start} to the {end}" if start != end else f"within the {start}") in text
     assert (aspect_word(32, 48), aspect_word(48, 48)) == ("tall", "square")
 
