@@ -48,6 +48,13 @@ def test_text_to_image_trains_its_three_stages_and_serves_images_of_the_size_ask
         assert Image.open(io.BytesIO(base64.b64decode(out.loc[0, "strip"]))).size == (48, 32)
         with pytest.raises(ValueError, match="width=30; allowed: multiples of 8"):
             served.predict(pd.DataFrame({"prompt": ["a red square"], "width": [30]}))
+        image = next((run.work / "datasets" / "data" / "tiny-shapes-videos" / "videos" / "test").glob("*.png"))
+        edited = served.predict(pd.DataFrame({"prompt": ["a small green circle"], "mode": ["edit"], "source": [str(image)], "strength": [0.5]}))
+        assert edited.loc[0, ["frames", "height", "width"]].tolist() == [1, *reversed(Image.open(image).size)]  # the source's size
+        animated = served.predict(pd.DataFrame({"prompt": ["a red square"], "mode": ["animate"], "source": [str(image)], "frames": [5]}))
+        assert animated.loc[0, "frames"] == 5
+        with pytest.raises(ValueError, match="mode edit needs a source image or clip"):
+            served.predict(pd.DataFrame({"prompt": ["a red square"], "mode": ["edit"]}))
 
     models_page = open_app(monkeypatch, run.work, DEFAULT_PAGE)  # the Models page charts the samples by scale and shows them
     subheaders = [h.value for h in models_page.subheader]
