@@ -113,6 +113,7 @@ def run_stage(ctx: PipelineContext, stage: StageConfig, dataset: DatasetVersion)
             log_every=stage.log_every,
             loss_weighting=stage.loss_weighting,
             region_weight=stage.region_weight,
+            caption_negatives=stage.caption_negatives,
             tasks=(dict(stage.tasks) or None) if stage.objective == "uni_perceiver" else None,
             seed=stage.seed,
             class_prompts=class_prompts(tokenizer, dataset_obj.classes, recipe.evaluation.zero_shot_templates, model.max_text_len) if classifies else None,

@@ -173,6 +173,9 @@ class StageConfig(Strict):
     """language_modeling stages: what the LM reads. `turns`: the captions and every question-answer
     turn on its own. `described`: also each conversation after its image's caption (questions about
     a scene answered from its description), which a frozen LM behind soft visual prompts needs."""
+    caption_negatives: bool = False
+    """blip_pretrain stages: the captions' one-detail hard negatives join the texts of BLIP's ITC, as the contrastive
+    objective always scores them (NegCLIP)."""
     region_weight: Annotated[float, Field(ge=0)] = 0.0
     """Contrastive stages: how much region-word alignment adds to CLIP's loss (each captioned
     region's patch tokens pulled towards its phrase's words; needs `regions` in the captions, which
@@ -219,6 +222,8 @@ class StageConfig(Strict):
             raise ValueError(f"text_corpus chooses a language model's text; the {self.objective} objective reads none (allowed for: language_modeling)")
         if self.label_prompts > 0 and self.objective not in ("contrastive", "uni_perceiver"):
             raise ValueError(f"label_prompts are image-label texts for a contrastive model; the {self.objective} objective has none (allowed for: contrastive, uni_perceiver)")
+        if self.caption_negatives and self.objective != "blip_pretrain":
+            raise ValueError(f"caption_negatives add the captions' negatives to BLIP's ITC; the {self.objective} objective has none (allowed for: blip_pretrain; contrastive stages always use them)")
         if self.region_weight > 0 and self.objective != "contrastive":
             raise ValueError(f"region_weight aligns a contrastive tower's patches with words; the {self.objective} objective has none (allowed for: contrastive)")
         if self.text_only_mix > 0 and self.objective not in ONE_IMAGE_OBJECTIVES:

@@ -20,12 +20,18 @@ from components.training.matching import itc_loss, sample_hard_negatives
 LM_LABEL_SMOOTHING = 0.1
 
 
-def blip_losses(model: BlipModel, pixel_values: Tensor, text_ids: Tensor, text_mask: Tensor) -> dict[str, Tensor]:
-    """{"itc", "itm", "lm", "loss" (their sum), "itm_acc"} for a batch of matching pairs."""
+def blip_losses(
+    model: BlipModel, pixel_values: Tensor, text_ids: Tensor, text_mask: Tensor, negative_ids: Tensor | None = None,
+    negative_mask: Tensor | None = None,
+) -> dict[str, Tensor]:
+    """{"itc", "itm", "lm", "loss" (their sum), "itm_acc"} for a batch of matching pairs; with `negative_ids` (each
+    caption wrong in one detail) those join each image's texts in ITC, as NegCLIP's do in CLIP's loss."""
     features = model.image_features(pixel_values)  # (B, 1 + N, Dv)
     B = len(features)
-    similarity = model.image_embedding(features) @ model.encode_text(text_ids, text_mask).t()  # (B, B)
-    itc = itc_loss(similarity, model.scale())
+    image_emb = model.image_embedding(features)
+    similarity = image_emb @ model.encode_text(text_ids, text_mask).t()  # (B, B)
+    negative = image_emb @ model.encode_text(negative_ids, negative_mask).t() if negative_ids is not None else None
+    itc = itc_loss(similarity, model.scale(), negative)
 
     with torch.no_grad():
         neg_text, neg_image = sample_hard_negatives(similarity.detach())

@@ -12,11 +12,15 @@ from components.models.clip import MAX_LOGIT_SCALE
 __all__ = ["MAX_LOGIT_SCALE", "itc_loss", "sample_hard_negatives"]
 
 
-def itc_loss(similarity: Tensor, scale: Tensor) -> Tensor:
-    """Symmetric cross entropy over a (B, B) similarity whose diagonal holds the matching pairs."""
+def itc_loss(similarity: Tensor, scale: Tensor, negative_similarity: Tensor | None = None) -> Tensor:
+    """Symmetric cross entropy over a (B, B) similarity whose diagonal holds the matching pairs; `negative_similarity`
+    (B, M): each image against extra texts that match no image (NegCLIP's), which join its texts, not the other way."""
     logits = scale * similarity
     targets = torch.arange(len(logits), device=logits.device)
-    return (F.cross_entropy(logits, targets) + F.cross_entropy(logits.t(), targets)) / 2
+    text_to_image = F.cross_entropy(logits.t(), targets)
+    if negative_similarity is not None:
+        logits = torch.cat([logits, scale * negative_similarity], dim=1)
+    return (F.cross_entropy(logits, targets) + text_to_image) / 2
 
 
 def sample_hard_negatives(similarity: Tensor, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:

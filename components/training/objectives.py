@@ -77,9 +77,13 @@ def llava(model: nn.Module, batch: Batch, loss_weighting: LossWeighting = "token
     return out["loss"], {}
 
 
-def blip_pretrain(model: nn.Module, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """BLIP on caption pairs: ITC + ITM (negatives drawn from ITC) + LM (the captions' one-detail negatives are not used)."""
-    losses = blip_losses(model, batch["pixel_values"], batch["text_ids"], batch["text_mask"])
+def blip_pretrain(model: nn.Module, batch: Batch, caption_negatives: bool = False) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """BLIP on caption pairs: ITC + ITM (negatives drawn from ITC) + LM; with `caption_negatives`, the captions' one-detail
+    negatives join ITC's texts (NegCLIP)."""
+    if caption_negatives and "negative_ids" not in batch:
+        raise ValueError("caption_negatives needs captions with hard negatives (the Shapes captions' one-detail negatives)")
+    negatives = (batch["negative_ids"], batch["negative_mask"]) if caption_negatives else (None, None)
+    losses = blip_losses(model, batch["pixel_values"], batch["text_ids"], batch["text_mask"], *negatives)
     return losses["loss"], {k: v.detach() for k, v in losses.items() if k != "loss"}
 
 

@@ -24,6 +24,7 @@ class StageModule(L.LightningModule):
     def __init__(
         self, model: nn.Module, objective: str, optimizer: OptimizerConfig, total_steps: int, loss_weighting: LossWeighting = "token",
         region_weight: float = 0.0, tasks: dict[str, float] | None = None, seed: int = 0, class_prompts: ClassPrompts | None = None,
+        caption_negatives: bool = False,
     ):
         super().__init__()
         self.model = model
@@ -33,6 +34,8 @@ class StageModule(L.LightningModule):
             loss_fn = partial(loss_fn, loss_weighting=loss_weighting)
         elif objective == "contrastive":
             loss_fn = partial(loss_fn, region_weight=region_weight)
+        elif objective == "blip_pretrain":
+            loss_fn = partial(loss_fn, caption_negatives=caption_negatives)
         self.loss_fn = loss_fn
         self.optimizer_config = optimizer
         self.total_steps = total_steps

@@ -44,12 +44,13 @@ def train_stage(
     tasks: dict[str, float] | None = None,
     seed: int = 0,
     class_prompts: ClassPrompts | None = None,
+    caption_negatives: bool = False,
 ) -> StageResult:
     """`tasks`, `seed`, `class_prompts`: the uni_perceiver objective's task weights, the seed of its task draws and
-    its classification task's targets."""
+    its classification task's targets; `caption_negatives`: blip_pretrain's ITC also scores the captions' negatives."""
     freeze = apply_freeze_plan(model, trainable)
     module = StageModule(model, objective, optimizer, total_steps=steps, loss_weighting=loss_weighting, region_weight=region_weight, tasks=tasks, seed=seed,
-                         class_prompts=class_prompts)
+                         class_prompts=class_prompts, caption_negatives=caption_negatives)
     trainer = L.Trainer(
         max_steps=steps,
         max_epochs=-1,

@@ -143,6 +143,8 @@ CASES = {
                                                   r"promotion gates on 'grounded_recall', which only an output stage with location_tokens makes the evaluation log"),
     "task weights outside Uni-Perceiver": (lambda r: r["stages"][0].update(tasks={"mlm": 1.0}),
                                            r"stages\.0.*tasks weigh Uni-Perceiver's or OFA's tasks; the contrastive objective has one loss"),
+    "caption negatives outside BLIP": (lambda r: r["stages"][0].update(caption_negatives=True),
+                                       r"stages\.0.*caption_negatives add the captions' negatives to BLIP's ITC; the contrastive objective has none"),
     "an unknown Uni-Perceiver task": (lambda r: r["stages"][0].update(objective="uni_perceiver", trainable=["blocks"], region_weight=0, tasks={"detection": 1.0}),
                                       r"stages\.0.*tasks: detection is not a task of the uni_perceiver objective \(allowed: retrieval, mlm, captioning, classification\)"),
     "an OFA task for Uni-Perceiver": (lambda r: r["stages"][0].update(objective="uni_perceiver", trainable=["blocks"], region_weight=0, tasks={"infilling": 1.0}),

@@ -44,3 +44,29 @@ def test_the_caption_loss_reads_only_earlier_tokens():
     assert logits.shape == (4, 6, 60)
     torch.testing.assert_close(logits_changed[:, :4], logits[:, :4])  # predicting tokens 0..3 never sees token 3
     assert not torch.allclose(logits_changed[:, 4:], logits[:, 4:])
+
+
+def test_caption_negatives_join_each_images_texts_in_itc_and_only_there():
+    from components.training.matching import itc_loss
+
+    model = tiny_blip().eval()
+    pixels, ids, mask = batch()
+    torch.manual_seed(2)
+    negative_ids = torch.randint(1, 60, (4, 6))
+    negative_mask = torch.ones_like(negative_ids)
+    torch.manual_seed(3)
+    plain = blip_losses(model, pixels, ids, mask)
+    torch.manual_seed(3)  # the same hard-negative draws for ITM
+    with_negatives = blip_losses(model, pixels, ids, mask, negative_ids, negative_mask)
+    assert with_negatives["itc"] > plain["itc"]  # more texts to tell the caption from
+    torch.testing.assert_close(with_negatives["lm"], plain["lm"])
+    with torch.no_grad():
+        features = model.image_features(pixels)
+        image = model.image_embedding(features)
+        similarity = image @ model.encode_text(ids, mask).t()
+        negative = image @ model.encode_text(negative_ids, negative_mask).t()
+        expected = itc_loss(similarity, model.scale(), negative)
+        logits = torch.cat([similarity, negative], dim=1) * model.scale()
+        by_hand = (torch.nn.functional.cross_entropy(logits, torch.arange(4)) + torch.nn.functional.cross_entropy((similarity * model.scale()).t(), torch.arange(4))) / 2
+    torch.testing.assert_close(with_negatives["itc"], expected)
+    torch.testing.assert_close(expected, by_hand)
