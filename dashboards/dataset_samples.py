@@ -24,7 +24,9 @@ from dashboards.display import utc_text
 from dashboards.errors import DashboardError
 from registry.lineage import DatasetVersion, dataset_descendants
 
-SAMPLE_FILE = re.compile(r"^(?P<kind>captions|instruct)_(?P<split>[A-Za-z0-9_-]+)\.json$")
+SAMPLE_FILE = re.compile(r"^(?P<kind>captions|instruct|videos)_(?P<split>[A-Za-z0-9_-]+)\.json$")
+CAPTION_FIELDS = (("caption", "caption"), ("short caption", "short_caption"), ("descriptive", "descriptive_caption"))
+"""A video sample's texts, as (label, field): its caption (descriptive after re-captioning), the short one it had then."""
 IMAGE_TOKEN = "<image>"
 
 
@@ -82,7 +84,8 @@ def dataset_folder(datasets_repo: Path, name: str) -> Path:
 
 
 def sample_files(folder: Path) -> dict[tuple[str, str], Path]:
-    """(kind, split) -> LLaVA JSON file, for the captions_{split}.json and instruct_{split}.json in a dataset folder."""
+    """(kind, split) -> sample file, for the captions_{split}.json and instruct_{split}.json (LLaVA JSON) and the
+    videos_{split}.json (a video's frames side by side, its captions and description) in a dataset folder."""
     if not folder.is_dir():
         return {}
     found = {}
@@ -118,21 +121,22 @@ def _sample(folder: Path, file: Path, index: int, raw: object) -> Sample:
     if not isinstance(raw, dict):
         return Sample(f"#{index}", None, f"{where} is a {type(raw).__name__}, not an object", (), ())
     image, problem = None, None
-    if raw.get("image") is None:
+    named = raw.get("image", raw.get("video"))  # a video is shown as its strip of frames
+    if named is None:
         problem = "this sample has no image"
     else:
         try:
-            image = resolve_image(folder, raw["image"], source=where)
+            image = resolve_image(folder, named, source=where)
         except DataError as error:
             problem = str(error)
         if image is not None and not image.is_file():
-            image, problem = None, f"{where}: image {raw['image']!r} is not in {folder}"
+            image, problem = None, f"{where}: image {named!r} is not in {folder}"
     turns = tuple(
         (str(turn.get("from", "?")), str(turn.get("value", "")).replace(IMAGE_TOKEN, "").strip())
         for turn in raw.get("conversations") or []
         if isinstance(turn, dict)
-    )
-    scene = raw.get("scene")
+    ) or tuple((label, str(raw[key])) for label, key in CAPTION_FIELDS if raw.get(key) and not (key == "descriptive_caption" and raw[key] == raw.get("caption")))
+    scene = raw.get("scene", raw.get("video_description"))
     objects = scene.get("objects") if isinstance(scene, dict) else None
     shown_objects = tuple(o for o in objects if isinstance(o, dict)) if isinstance(objects, list) else ()
     return Sample(str(raw.get("id", f"#{index}")), image, problem, turns, shown_objects)

@@ -49,7 +49,7 @@ except DashboardError as error:
     st.stop()
 files = sample_files(folder)
 if not files:
-    st.warning(f"{folder} holds no captions_SPLIT.json or instruct_SPLIT.json files.")
+    st.warning(f"{folder} holds no captions_SPLIT.json, instruct_SPLIT.json or videos_SPLIT.json files.")
     st.stop()
 left, middle, right = st.columns(3)
 kinds = sorted({kind for kind, _ in files}, reverse=True)  # instruct first: its samples carry the most annotation

@@ -123,3 +123,21 @@ def test_a_file_that_is_no_image_is_refused(tmp_path: Path):
     (tmp_path / "broken.png").write_text("not an image")
     with pytest.raises(DashboardError, match="broken.png is not an image"):
         annotated_image(tmp_path / "broken.png", [])
+
+
+def test_a_video_sample_shows_its_strip_of_frames_its_captions_and_its_objects(tmp_path: Path):
+    from components.data.recaption import recaption
+    from components.data.shapes_dataset import write_json
+    from components.data.shapes_videos import VideosConfig
+    from components.data.videos_dataset import read_videos, write_videos
+
+    write_videos(VideosConfig(train=2, val=1, test=2, frames=(5,), max_shapes=1), 0, tmp_path, write_json)
+    write_json(tmp_path / "videos_train.json", recaption(read_videos(tmp_path, "train"))[0])
+    assert ("videos", "test") in sample_files(tmp_path)
+    samples, total = load_samples(tmp_path, tmp_path / "videos_test.json", 0, 2)
+    sample, raw = samples[0], json.loads((tmp_path / "videos_test.json").read_text())[0]
+    assert total == 2 and Image.open(sample.image).size == (5 * raw["width"], raw["height"])  # the five frames side by side
+    assert [label for label, _ in sample.turns] == ["caption", "descriptive"]
+    assert object_rows(sample.objects)[0]["motion"] in ("still", "left", "right", "up", "down", "turn", "recolour")
+    recaptioned, _ = load_samples(tmp_path, tmp_path / "videos_train.json", 0, 1)
+    assert [label for label, _ in recaptioned[0].turns] == ["caption", "short caption"]  # the caption is the descriptive one now
