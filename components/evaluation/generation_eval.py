@@ -5,15 +5,16 @@ object and reads the real test videos: its accuracy there is the ceiling.
 Then the model generates a video for each test caption, at the test video's
 own size (the noise grid chooses it), once per guidance scale with the same
 noise, and the judge reads the samples. Reported per scale: the share of
-samples right in each attribute (those with more than one value among the train videos: an image's motion is
-always `still`) and their mean; `generation_ratio` is the best
-scale's mean over the ceiling, and `guidance_gain` what the best guided scale
-adds over scale 1 (the conditional model without guidance).
+samples right in each attribute (those with more than one value among the
+train videos: an image's motion is always `still`) and their mean;
+`generation_ratio` is the best scale's mean over the ceiling, and
+`guidance_gain` what the best guided scale adds over scale 1 (the
+conditional model without guidance).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -47,8 +48,9 @@ class GenerationSamples:
     real: list[np.ndarray] = field(default_factory=list)
 
 
-def size_batches(dataset: VideoCaptionDataset, batch_size: int, seed: int) -> Iterator[list[int]]:
-    yield from SizeBucketBatchSampler([dataset.size(i) for i in range(len(dataset))], batch_size, torch.Generator().manual_seed(seed))
+def size_batches(dataset: VideoCaptionDataset, batch_size: int, seed: int) -> SizeBucketBatchSampler:
+    """Batches of one size each; every pass over the sampler is a new shuffle of the seeded stream."""
+    return SizeBucketBatchSampler([dataset.size(i) for i in range(len(dataset))], batch_size, torch.Generator().manual_seed(seed))
 
 
 def _videos(dataset: VideoCaptionDataset, indices: list[int]) -> Tensor:
@@ -60,8 +62,10 @@ def fit_judge(train: VideoCaptionDataset, steps: int, batch_size: int, seed: int
     values = {a: tuple(sorted({lab[a] for lab in train.labels})) for a in JUDGED}
     judge = VideoJudge({a: v for a, v in values.items() if len(v) > 1})  # one value (images' motion) is nothing to judge
 
+    sampler = size_batches(train, batch_size, seed)
+
     def batches():
-        for indices in size_batches(train, batch_size, seed):
+        for indices in sampler:
             yield _videos(train, indices), [train.labels[i] for i in indices]
 
     train_judge(judge, batches, steps, progress=(lambda d, t: progress("judge", d, t)) if progress else None)
