@@ -20,10 +20,11 @@ from mmops.recipe import DataStageConfig
 from registry.data_repo import DatasetVersion, version_derived_dataset
 
 
-def data_stage_params(stage: DataStageConfig, dataset: str, settings: BaseModel) -> dict[str, str]:
-    """The stage's fields as MLflow params, its kind's `settings` flattened under the objective's name."""
+def data_stage_params(stage: DataStageConfig, dataset: str, settings: BaseModel | None = None) -> dict[str, str]:
+    """The stage's fields as MLflow params, its kind's `settings` (if it has any) flattened under the objective's name."""
+    fields = settings.model_dump() if settings is not None else {}
     return {"objective": stage.objective, "model": stage.model or "", "data": stage.data or "", "dataset": dataset} | {
-        f"{stage.objective}.{key}": str(value) for key, value in settings.model_dump().items()
+        f"{stage.objective}.{key}": str(value) for key, value in fields.items()
     }
 
 

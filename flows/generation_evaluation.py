@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from components.data.tokenizer import TextTokenizer
 from components.data.video_clips import VideoCaptionDataset
-from components.evaluation.generation_eval import generation_metrics, scale_tag
+from components.evaluation.generation_eval import generation_metrics
+from components.evaluation.metric_names import scale_tag
 from components.evaluation.previews import save_previews
 from components.models.diffusion.text_to_video import TextToVideo
 from components.training.diffusion_losses import held_out_losses

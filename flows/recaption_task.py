@@ -7,7 +7,6 @@ import time
 
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
-from pydantic import BaseModel
 
 from components.data.recaption import recaption
 from components.data.videos_dataset import read_videos, videos_file
@@ -21,16 +20,12 @@ EXAMPLES = 24
 """Re-captioned samples logged to MLflow for a person to read."""
 
 
-class _NoSettings(BaseModel):
-    pass
-
-
 @task(name="recaption", cache_policy=NO_CACHE)
 def run_recaption(ctx: PipelineContext, stage: RecaptionStageConfig, source: DatasetVersion) -> DataStageOutcome:
     logger = get_run_logger()
     started = time.perf_counter()
     name = ctx.recipe.dataset_name(stage)
-    client, run_id = open_stage_run(ctx, stage.name, data_stage_params(stage, name, _NoSettings()), source)
+    client, run_id = open_stage_run(ctx, stage.name, data_stage_params(stage, name), source)
     try:
         samples, stats = recaption(read_videos(source.path, "train"))
         report = {"source": {"name": source.name, "md5": source.md5, "git_rev": source.git_rev}, "statistics": stats}

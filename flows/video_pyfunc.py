@@ -60,10 +60,10 @@ class VideoPyfunc(PythonModel):
         self.expand = bool(served.spec.get("expand_prompts", False))
 
     def _size(self, index: int, row: dict) -> tuple[int, int, int]:
-        frames, height, width = (int(row[k]) if not is_missing(row.get(k)) else DEFAULTS[k] for k in ("frames", "height", "width"))
+        frames, height, width = (int(self._get(row, k)) for k in ("frames", "height", "width"))
         ae = self.model.autoencoder.cfg
         side = ae.downsample * self.model.dit.cfg.patch_size
-        latent_frames = 1 + (frames - 1) // ae.time_downsample
+        latent_frames = self.model.autoencoder.latent_shape(frames, height, width)[1]
         if not 1 <= frames <= MAX_FRAMES or (frames - 1) % ae.time_downsample or latent_frames % self.model.dit.cfg.patch_frames:
             raise ValueError(f"row {index}: frames={frames}; allowed: 1 + k * {ae.time_downsample}, at most {MAX_FRAMES} (1 is an image)")
         for name, value in (("height", height), ("width", width)):
@@ -106,13 +106,12 @@ class VideoPyfunc(PythonModel):
             if is_missing(row.get("prompt")) or not str(row["prompt"]).strip():
                 raise ValueError(f"row {index}: the prompt is empty")
             size = self._size(index, row)
-            guidance = float(row["guidance"]) if not is_missing(row.get("guidance")) else DEFAULTS["guidance"]
-            update = {"guidance": guidance} | ({"steps": int(row["steps"])} if not is_missing(row.get("steps")) else {})
+            update = {"guidance": float(self._get(row, "guidance"))} | ({"steps": int(row["steps"])} if not is_missing(row.get("steps")) else {})
             config = SamplingConfig.model_validate(self.sampling.model_dump() | update)
             expand = bool(row["expand"]) if not is_missing(row.get("expand")) else self.expand
             prompt = expand_prompt(str(row["prompt"]), size[0], size[2], size[1]) if expand else str(row["prompt"])
             ids = torch.tensor([encode_caption(self.tokenizer, prompt, self.model.max_text_len)])
-            seed = int(row["seed"]) if not is_missing(row.get("seed")) else DEFAULTS["seed"]
+            seed = int(self._get(row, "seed"))
             mode = str(self._get(row, "mode"))
             if mode not in MODES:
                 raise ValueError(f"row {index}: mode={mode!r}; allowed: {', '.join(MODES)}")

@@ -31,7 +31,7 @@ from components.training.config import OptimizerConfig
 from components.training.freeze import in_group
 from components.evaluation.metric_names import (
     ANSWER_METRICS, CONTRASTIVE_METRICS, GENERATION_METRICS, GROUNDED_CAPTION_METRICS, OFA_METRICS, READING_METRICS, is_answer_metric,
-    is_contrastive_metric, is_generation_metric,
+    is_contrastive_metric, is_generation_metric, scale_tag,
 )
 from components.training.uniperceiver_tasks import TASKS as UNIPERCEIVER_TASKS
 from components.training.objectives import ANSWERING_OBJECTIVES, CONTRASTIVE_OBJECTIVES, FLAMINGO_OBJECTIVES, GENERATIVE_OBJECTIVES, LLAVA_OBJECTIVES, OFA_OBJECTIVES, ONE_IMAGE_OBJECTIVES, OUTPUT_OBJECTIVES, VIDEO_OBJECTIVES
@@ -585,7 +585,7 @@ class Recipe(Strict):
             (OFA_METRICS, final.objective in OFA_OBJECTIVES, "an OFA output stage (ofa_instruct)"),
         )
         scales = self.evaluation.generation.guidance_scales
-        tags = {"g" + f"{s:g}".replace(".", "p") for s in scales}
+        tags = {scale_tag(s) for s in scales}
         for name in [*self.promotion.thresholds, *self.promotion.not_worse_than_production]:
             if final.objective in GENERATIVE_OBJECTIVES and name.startswith("generation_") and "_g" in name and name.rsplit("_", 1)[1] not in tags:
                 raise ValueError(f"promotion gates on {name!r}, but evaluation.generation.guidance_scales is {scales}")

@@ -38,7 +38,10 @@ from components.data.shapes_world import (
     Box,
     Scene,
     ShapeObject,
+    check_names,
     check_split,
+    corners,
+    no_repeats,
     position_words,
     render_scene,
     side_px,
@@ -85,7 +88,7 @@ class VideosConfig(BaseModel):
             raise ValueError(
                 f"VideosConfig.frames={list(value)}: list durations from 1 to {MAX_FRAMES} frames (1 is an image)"
             )
-        return _no_repeats("frames", value)
+        return no_repeats("VideosConfig", "frames", value)
 
     @field_validator("canvases")
     @classmethod
@@ -96,17 +99,17 @@ class VideosConfig(BaseModel):
                 f"VideosConfig.canvases: {[list(c) for c in bad] or 'empty'}; list (height, width) sizes whose "
                 f"sides are multiples of 8 from {CANVAS_SIDES.start} to {CANVAS_SIDES.stop - 1}, e.g. (32, 48)"
             )
-        return _no_repeats("canvases", value)
+        return no_repeats("VideosConfig", "canvases", value)
 
     @field_validator("motions")
     @classmethod
     def _known_motions(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        return _known("motions", value, MOTIONS)
+        return check_names("VideosConfig", "motions", value, MOTIONS)
 
     @field_validator("colours")
     @classmethod
     def _known_colours(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        return _known("colours", value, tuple(COLOUR_RGB))
+        return check_names("VideosConfig", "colours", value, tuple(COLOUR_RGB))
 
     @model_validator(mode="after")
     def _check_counts(self) -> VideosConfig:
@@ -123,20 +126,6 @@ class VideosConfig(BaseModel):
     def split_size(self, split: str) -> int:
         """Number of videos in `split` (one of SPLITS)."""
         return {"train": self.train, "val": self.val, "test": self.test}[check_split(split)]
-
-
-def _known(field: str, value: tuple[str, ...], allowed: tuple[str, ...]) -> tuple[str, ...]:
-    unknown = [name for name in value if name not in allowed]
-    if not value or unknown:
-        problem = f"unknown {unknown}" if unknown else "empty"
-        raise ValueError(f"VideosConfig.{field}: {problem}; allowed: {list(allowed)}")
-    return _no_repeats(field, value)
-
-
-def _no_repeats(field: str, value: tuple) -> tuple:
-    if len(set(value)) != len(value):
-        raise ValueError(f"VideosConfig.{field} lists a value twice: {list(value)}")
-    return value
 
 
 @dataclass(frozen=True)
@@ -296,17 +285,9 @@ def turned_outline(obj: ShapeObject, degrees: float) -> list[tuple[float, float]
     """The corners of a square, triangle or diamond as render_scene draws it in its box, turned
     clockwise by `degrees` about its centre, the mean of its corners, so that it turns in place
     (PIL's pixel-centre coordinates, y down)."""
-    x0, y0, x1, y1 = obj.box
-    right, bottom = x1 - 1, y1 - 1  # PIL boxes are inclusive
-    mid_x, mid_y = (x0 + right) // 2, (y0 + bottom) // 2
-    corners = {
-        "square": [(x0, y0), (right, y0), (right, bottom), (x0, bottom)],
-        "triangle": [(x0, bottom), (right, bottom), (mid_x, y0)],
-        "diamond": [(mid_x, y0), (right, mid_y), (mid_x, bottom), (x0, mid_y)],
-    }
-    if obj.shape not in corners:
+    if obj.shape not in TURNING_SHAPES:
         raise ValueError(f"a {obj.shape} cannot be drawn turned; turning shapes: {list(TURNING_SHAPES)}")
-    points = corners[obj.shape]
+    points = corners(obj)
     cx, cy = sum(x for x, _ in points) / len(points), sum(y for _, y in points) / len(points)
     cos, sin = math.cos(math.radians(degrees)), math.sin(math.radians(degrees))
     turned = [(cx + (x - cx) * cos - (y - cy) * sin, cy + (x - cx) * sin + (y - cy) * cos) for x, y in points]

@@ -68,12 +68,12 @@ class ShapesConfig(BaseModel):
     @field_validator("colours")
     @classmethod
     def _known_colours(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        return _check_names("colours", value, tuple(COLOUR_RGB))
+        return check_names("ShapesConfig", "colours", value, tuple(COLOUR_RGB))
 
     @field_validator("shapes")
     @classmethod
     def _known_shapes(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        return _check_names("shapes", value, SHAPE_NAMES)
+        return check_names("ShapesConfig", "shapes", value, SHAPE_NAMES)
 
     @model_validator(mode="after")
     def _check_counts(self) -> ShapesConfig:
@@ -102,14 +102,19 @@ class ShapesConfig(BaseModel):
         return {"train": self.train, "val": self.val, "test": self.test}[check_split(split)]
 
 
-def _check_names(field: str, value: tuple[str, ...], allowed: tuple[str, ...]) -> tuple[str, ...]:
+def check_names(owner: str, field: str, value: tuple[str, ...], allowed: tuple[str, ...]) -> tuple[str, ...]:
+    """`value` if it lists some of `allowed`, each once; else a ValueError naming `owner`.`field` and what is allowed."""
     if not value:
-        raise ValueError(f"ShapesConfig.{field} is empty; choose from {list(allowed)}")
+        raise ValueError(f"{owner}.{field} is empty; choose from {list(allowed)}")
     unknown = [name for name in value if name not in allowed]
     if unknown:
-        raise ValueError(f"ShapesConfig.{field}: unknown {unknown}; allowed: {list(allowed)}")
+        raise ValueError(f"{owner}.{field}: unknown {unknown}; allowed: {list(allowed)}")
+    return no_repeats(owner, field, value)
+
+
+def no_repeats(owner: str, field: str, value: tuple) -> tuple:
     if len(set(value)) != len(value):
-        raise ValueError(f"ShapesConfig.{field} lists a name twice: {list(value)}")
+        raise ValueError(f"{owner}.{field} lists a value twice: {list(value)}")
     return value
 
 
@@ -242,17 +247,28 @@ def render_scene(scene: Scene) -> Image.Image:
     draw = ImageDraw.Draw(image)
     for obj in scene.objects:
         x0, y0, x1, y1 = obj.box
-        right, bottom = x1 - 1, y1 - 1  # PIL boxes are inclusive
-        mid_x, mid_y = (x0 + right) // 2, (y0 + bottom) // 2
         fill = COLOUR_RGB[obj.colour]
         if obj.shape == "circle":
-            draw.ellipse((x0, y0, right, bottom), fill=fill)
+            draw.ellipse((x0, y0, x1 - 1, y1 - 1), fill=fill)  # PIL boxes are inclusive
         elif obj.shape == "square":
-            draw.rectangle((x0, y0, right, bottom), fill=fill)
-        elif obj.shape == "triangle":
-            draw.polygon([(x0, bottom), (right, bottom), (mid_x, y0)], fill=fill)
-        elif obj.shape == "diamond":
-            draw.polygon([(mid_x, y0), (right, mid_y), (mid_x, bottom), (x0, mid_y)], fill=fill)
+            draw.rectangle((x0, y0, x1 - 1, y1 - 1), fill=fill)
+        elif obj.shape in ("triangle", "diamond"):
+            draw.polygon(corners(obj), fill=fill)
         else:
             raise ValueError(f"unknown shape {obj.shape!r}; allowed: {list(SHAPE_NAMES)}")
     return image
+
+
+def corners(obj: ShapeObject) -> list[tuple[int, int]]:
+    """The corners of a square, triangle or diamond as it fills its box, in PIL's inclusive pixel coordinates."""
+    x0, y0, x1, y1 = obj.box
+    right, bottom = x1 - 1, y1 - 1
+    mid_x, mid_y = (x0 + right) // 2, (y0 + bottom) // 2
+    outlines = {
+        "square": [(x0, y0), (right, y0), (right, bottom), (x0, bottom)],
+        "triangle": [(x0, bottom), (right, bottom), (mid_x, y0)],
+        "diamond": [(mid_x, y0), (right, mid_y), (mid_x, bottom), (x0, mid_y)],
+    }
+    if obj.shape not in outlines:
+        raise ValueError(f"a {obj.shape} has no corners; shapes with corners: {list(outlines)}")
+    return outlines[obj.shape]

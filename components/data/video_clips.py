@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import torch
@@ -23,7 +22,6 @@ from components.data.paths import InsideResolver
 from components.data.tokenizer import TextTokenizer
 from components.data.videos_dataset import load_video_frames, read_videos
 
-CaptionField = Literal["caption", "descriptive_caption"]
 Size = tuple[int, int, int]
 """(frames, height, width)."""
 
@@ -39,10 +37,9 @@ def video_frames(video: torch.Tensor) -> np.ndarray:
 
 
 class VideoCaptionDataset(Dataset):
-    """The videos of `split` with their `caption_field` ('caption', or the longer 'descriptive_caption')."""
+    """The videos of `split` with their captions (descriptive ones after a recaption data stage)."""
 
-    def __init__(self, dataset_dir: Path, split: str, tokenizer: TextTokenizer, max_len: int, caption_field: CaptionField = "caption",
-                 single_object: bool = False) -> None:
+    def __init__(self, dataset_dir: Path, split: str, tokenizer: TextTokenizer, max_len: int, single_object: bool = False) -> None:
         """`single_object`: keep only the videos of one object, whose labels name everything in them."""
         samples = read_videos(dataset_dir, split)
         if single_object:
@@ -51,9 +48,9 @@ class VideoCaptionDataset(Dataset):
             raise DataError(f"{dataset_dir}: no {split} videos{' of a single object' if single_object else ''}; is data.videos set in the recipe?")
         self.samples = samples
         self.labels: list[dict[str, str]] = [s["labels"] for s in samples]
-        self.caption_texts: list[str] = [s[caption_field] for s in samples]
+        self.caption_texts: list[str] = [s["caption"] for s in samples]
         self.resolver = InsideResolver(Path(dataset_dir))
-        self.captions = [encode_caption(tokenizer, s[caption_field], max_len) for s in samples]
+        self.captions = [encode_caption(tokenizer, text, max_len) for text in self.caption_texts]
 
     def __len__(self) -> int:
         return len(self.samples)

@@ -27,16 +27,12 @@ from components.data.llava_json import encode_caption
 from components.data.prompt_expansion import expand_prompt
 from components.data.tokenizer import TextTokenizer
 from components.data.video_clips import SizeBucketBatchSampler, VideoCaptionDataset, video_frames
+from components.evaluation.metric_names import scale_tag
 from components.evaluation.video_judge import JUDGED, VideoJudge, attribute_accuracy, train_judge
 from components.models.diffusion.sampling import SamplingConfig
 from components.models.diffusion.text_to_video import TextToVideo
 
 Progress = Callable[[str, int, int], None]
-
-
-def scale_tag(scale: float) -> str:
-    """A guidance scale as a metric suffix: 1 -> 'g1', 2.5 -> 'g2p5'."""
-    return "g" + f"{scale:g}".replace(".", "p")
 
 
 @dataclass(frozen=True)

@@ -68,5 +68,10 @@ _GENERATION_METRIC = re.compile(
 )
 
 
+def scale_tag(scale: float) -> str:
+    """A guidance scale as a metric suffix: 1 -> 'g1', 2.5 -> 'g2p5'."""
+    return "g" + f"{scale:g}".replace(".", "p")
+
+
 def is_generation_metric(name: str) -> bool:
     return bool(_GENERATION_METRIC.match(name))

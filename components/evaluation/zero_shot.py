@@ -22,8 +22,12 @@ from components.evaluation.embeddings import image_embeddings, text_embeddings
 def class_embeddings(model, tokenizer: TextTokenizer, classes: list[str], templates: list[str]) -> torch.Tensor:
     """(classes, E): per class, the normalised mean over templates of its prompts' embeddings."""
     texts = [template.format(name) for name in classes for template in templates]
-    emb = text_embeddings(model, tokenizer, texts).view(len(classes), len(templates), -1)
-    return F.normalize(emb.mean(dim=1), dim=-1)
+    return template_means(text_embeddings(model, tokenizer, texts), len(templates))
+
+
+def template_means(embeddings: torch.Tensor, templates: int) -> torch.Tensor:
+    """(classes * templates, E) prompt embeddings, class by class -> (classes, E): each class's normalised mean."""
+    return F.normalize(embeddings.view(-1, templates, embeddings.shape[-1]).mean(dim=1), dim=-1)
 
 
 @torch.no_grad()

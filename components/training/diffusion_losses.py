@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from components.models.diffusion.dit import Caption
 from components.models.diffusion.text_to_video import TextToVideo
 
 HELD_OUT_TIMESTEPS: tuple[int, ...] = (50, 250, 500, 750, 950)
@@ -28,12 +29,17 @@ def denoising_loss(
     with torch.no_grad():
         latents = model.autoencoder.encode(videos)
     batch = len(latents)
-    schedule = model.schedule
-    t = torch.randint(0, schedule.steps, (batch,), device=latents.device) if t is None else t
+    t = torch.randint(0, model.schedule.steps, (batch,), device=latents.device) if t is None else t
     noise = torch.randn_like(latents) if noise is None else noise
     if drop is None:
         drop = torch.rand(batch, device=latents.device) < model.cfg.caption_dropout
-    output = model.dit(schedule.add_noise(latents, noise, t), t, model.caption(ids, mask), drop)
+    return latent_denoising_loss(model, latents, model.caption(ids, mask), t, noise, drop)
+
+
+def latent_denoising_loss(model: TextToVideo, latents: Tensor, caption: Caption, t: Tensor, noise: Tensor, drop: Tensor) -> Tensor:
+    """The loss on latents already encoded, for a caption already read."""
+    schedule = model.schedule
+    output = model.dit(schedule.add_noise(latents, noise, t), t, caption, drop)
     return F.mse_loss(output, schedule.target(latents, noise, t, model.cfg.prediction))
 
 
@@ -48,14 +54,13 @@ def held_out_losses(model: TextToVideo, batches: Iterable[dict[str, Tensor]], se
     model.eval()
     with torch.no_grad():
         for batch in batches:
-            videos = batch["videos"]
-            n = len(videos)
-            latent_shape = (n, *model.autoencoder.latent_shape(*videos.shape[2:]))
+            latents = model.autoencoder.encode(batch["videos"])  # once a batch, not once a timestep
+            caption = model.caption(batch["text_ids"], batch["text_mask"])
+            n = len(latents)
+            keep = torch.zeros(n, dtype=torch.bool)
             for t in ts:
-                noise = torch.randn(latent_shape, generator=generator)
-                loss = denoising_loss(model, videos, batch["text_ids"], batch["text_mask"], torch.full((n,), t), noise,
-                                      torch.zeros(n, dtype=torch.bool))
-                totals[t] += loss.item() * n
+                noise = torch.randn(latents.shape, generator=generator)
+                totals[t] += latent_denoising_loss(model, latents, caption, torch.full((n,), t), noise, keep).item() * n
             count += n
     per_step = {f"denoise_loss_t{t}": totals[t] / max(count, 1) for t in ts}
     return per_step | {"denoise_loss": sum(per_step.values()) / len(per_step)}

@@ -22,6 +22,7 @@ from torch import Tensor
 
 from components.data.tokenizer import TextTokenizer
 from components.evaluation.embeddings import encode_texts
+from components.evaluation.zero_shot import template_means
 from components.models.uni_perceiver import UniPerceiver
 from components.training.losses import clip_loss, unicl_loss
 
@@ -103,7 +104,7 @@ def classification_loss(model: UniPerceiver, batch: dict[str, Tensor], prompts: 
         return None
     image = model.encode_image(batch["pixel_values"][labelled])
     names = model.encode_text(prompts.text_ids.to(labels.device), prompts.text_mask.to(labels.device))
-    targets = F.normalize(names.view(prompts.classes, prompts.templates, -1).mean(1), dim=-1)
+    targets = template_means(names, prompts.templates)
     return F.cross_entropy(model.scale() * image @ targets.t(), labels[labelled])
 
 

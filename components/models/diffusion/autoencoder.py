@@ -159,11 +159,10 @@ class VideoAutoencoder(nn.Module):
         mean, logvar = self.encoder(video).chunk(2, dim=1)
         return mean, logvar.clamp(-30.0, 20.0)
 
-    def encode(self, video: Tensor, generator: torch.Generator | None = None, sample: bool = False) -> Tensor:
-        """Scaled latents for diffusion: the posterior mean (or a draw from it) times latent_scale."""
-        mean, logvar = self.posterior(video)
-        z = mean + (0.5 * logvar).exp() * torch.randn(mean.shape, generator=generator).to(mean) if sample else mean
-        return z * self.latent_scale
+    def encode(self, video: Tensor) -> Tensor:
+        """Scaled latents for diffusion: the posterior mean times latent_scale."""
+        mean, _ = self.posterior(video)
+        return mean * self.latent_scale
 
     def decode(self, latents: Tensor) -> Tensor:
         """Pixels (B, 3, T, H, W) from scaled latents."""

@@ -112,8 +112,9 @@ def sample(
         with torch.no_grad():
             x0, eps = schedule.split(x, denoiser(x, tt), tt, prediction)
         if config.clip is not None:
+            a = schedule.alpha_bar(tt, x)
             x0 = x0.clamp(-config.clip, config.clip)
-            eps = (x - schedule.alpha_bar(tt, x).sqrt() * x0) / (1 - schedule.alpha_bar(tt, x)).sqrt()
+            eps = (x - a.sqrt() * x0) / (1 - a).sqrt()
         step_noise = torch.randn(shape, generator=generator) if prev >= 0 else None
         if config.sampler == "ddpm":
             x = ddpm_step(schedule, x, x0, t, prev, step_noise)

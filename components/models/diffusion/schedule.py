@@ -55,8 +55,9 @@ def make_betas(config: NoiseScheduleConfig) -> Tensor:
 class NoiseSchedule:
     def __init__(self, config: NoiseScheduleConfig | None = None) -> None:
         self.config = config or NoiseScheduleConfig()
-        self.betas = make_betas(self.config).float()
-        self.alphas_cumprod = torch.cumprod(1 - make_betas(self.config), dim=0).float()  # alpha_bar(t), (steps,)
+        betas = make_betas(self.config)
+        self.betas = betas.float()
+        self.alphas_cumprod = torch.cumprod(1 - betas, dim=0).float()  # alpha_bar(t), (steps,)
 
     @property
     def steps(self) -> int:
