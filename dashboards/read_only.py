@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 
 from dashboards.errors import DashboardError, StoreMissing
 from registry.lineage.migrations import SCRIPT_LOCATION, VERSION_TABLE
-from registry.lineage.store import redact
+from mmops.redaction import redact
 
 LINEAGE_ALLOWED = "sqlite:///PATH or postgresql+DRIVER://USER[:PASSWORD]@HOST[:PORT]/DATABASE"
 NO_RUNS_YET = "no pipeline has run in this workdir yet"

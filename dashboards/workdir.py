@@ -11,7 +11,7 @@ import os
 from collections.abc import Mapping
 
 from mmops.settings import Settings
-from registry.lineage.store import redact
+from mmops.redaction import redact
 
 WORKDIR_ENV = "MMOPS_DASHBOARD_WORKDIR"
 DEFAULT_WORKDIR = "mmops-work"

@@ -17,7 +17,7 @@ from components.training.stage_models import build_stage_model
 from flows.context import PipelineContext
 from flows.stage_task import parent_model, parent_model_tag
 from mmops.recipe import DataStageConfig
-from registry.data_repo import DatasetVersion, version_derived_dataset
+from registry.data_repo import DatasetVersion, DvcRemote, version_derived_dataset
 
 
 def data_stage_params(stage: DataStageConfig, dataset: str, settings: BaseModel | None = None) -> dict[str, str]:
@@ -49,7 +49,7 @@ def write_dataset(
     ctx: PipelineContext, stage: DataStageConfig, source: DatasetVersion, files: dict[str, str], client: MlflowClient, run_id: str
 ) -> DatasetVersion:
     """`source` with `files` (name -> text) replaced, versioned as the stage's own dataset and tagged on its run."""
-    written = version_derived_dataset(ctx.settings.datasets_repo, ctx.settings.dvc_remote, ctx.recipe.dataset_name(stage), source, files)
+    written = version_derived_dataset(ctx.settings.datasets_repo, DvcRemote.from_settings(ctx.settings), ctx.recipe.dataset_name(stage), source, files)
     client.set_tag(run_id, "mmops.dataset_written", f"{written.name}@{written.md5}")
     return written
 

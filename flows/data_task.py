@@ -8,7 +8,7 @@ from prefect.cache_policies import NO_CACHE
 from components.data.pretrained_tokenizer import tokenizer_sha256
 from mmops.recipe import DataConfig
 from mmops.settings import Settings
-from registry.data_repo import DatasetVersion, version_dataset
+from registry.data_repo import DatasetVersion, DvcRemote, version_dataset
 
 
 def dataset_params(data: DataConfig) -> dict:
@@ -35,6 +35,6 @@ def dataset_params(data: DataConfig) -> dict:
 def version_data(settings: Settings, data: DataConfig) -> DatasetVersion:
     logger = get_run_logger()
     logger.info("versioning dataset %s in %s (DVC remote %s)", data.name, settings.datasets_repo, settings.dvc_remote)
-    version = version_dataset(settings.datasets_repo, settings.dvc_remote, data.name, dataset_params(data))
+    version = version_dataset(settings.datasets_repo, DvcRemote.from_settings(settings), data.name, dataset_params(data))
     logger.info("dataset %s: md5 %s, git %s", data.name, version.md5, version.git_rev[:10])
     return version

@@ -28,7 +28,7 @@ from flows.lineage_recorder import PipelineLineage
 from flows.register_task import code_revision, gate_and_promote, register
 from flows.stage_task import run_stage
 from mmops.recipe import DataStageConfig, load_recipe
-from mmops.settings import Settings
+from mmops.settings import Settings, export_library_environment
 from registry.data_repo import DatasetVersion
 from registry.lineage import open_store
 from registry.model_versions import PRODUCTION, alias_version, resolve_model_version
@@ -74,6 +74,7 @@ def pipeline(recipe_path: str, workdir: str) -> dict:
     loaded = load_recipe(recipe_path)
     recipe = loaded.recipe
     settings = Settings.for_workdir(workdir)
+    export_library_environment(settings)  # a worker's flow run starts here, not in the CLI
     for uri in recipe.parent_models:  # before anything is written: a missing parent fails now, not stages later
         logger.info("parent model %s is %s", uri, resolve_model_version(settings, uri))
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")

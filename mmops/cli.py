@@ -12,6 +12,8 @@ import os
 import sys
 from pathlib import Path
 
+from mmops.config_cli import COMMANDS as CONFIG_COMMANDS
+from mmops.config_cli import add_parsers as add_config_parsers
 from mmops.errors import MmopsError
 from mmops.promotion_cli import PROMOTION_COMMANDS
 from mmops.promotion_cli import add_parsers as add_promotion_parsers
@@ -47,6 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("recipes", type=Path, nargs="+")
 
     add_promotion_parsers(sub, _workdir_arg)
+    add_config_parsers(sub, _workdir_arg)
 
     models = sub.add_parser("models", help="list registered models, their versions and aliases")
     _workdir_arg(models)
@@ -101,13 +104,13 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace, recipe: Path | None = None) -> int:
     from mmops.recipe import load_recipe
-    from mmops.settings import Settings
+    from mmops.settings import Settings, export_library_environment
 
     recipe_path = recipe or args.recipe
     loaded = load_recipe(recipe_path)  # validate before anything is written
     settings = Settings.for_workdir(args.workdir)
     settings.workdir.mkdir(parents=True, exist_ok=True)
-    os.environ.setdefault("PREFECT_HOME", str(settings.prefect_home))
+    export_library_environment(settings)
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     # Prefect's 20 s default is too short for the ephemeral server on 2 busy cores.
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
@@ -227,4 +230,5 @@ COMMANDS = {
     "dashboard": cmd_dashboard,
     "data": cmd_data,
     **PROMOTION_COMMANDS,
+    **CONFIG_COMMANDS,
 }

@@ -26,8 +26,30 @@ from typing import Any
 import yaml
 
 from mmops.errors import PipelineError
+from mmops.settings import Settings
 
 GIT_IDENTITY = ["-c", "user.name=mmops", "-c", "user.email=mmops@localhost"]
+
+
+@dataclass(frozen=True)
+class DvcRemote:
+    """Where dataset versions are pushed: a local folder or s3://BUCKET[/PREFIX], and how to reach the store.
+
+    The endpoint and region are this machine's way to the store, not the dataset's: they go to
+    `.dvc/config.local`, which git does not track. Credentials come from boto3's chain, never from here.
+    """
+
+    url: str
+    endpoint_url: str | None = None
+    region: str | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> DvcRemote:
+        return cls(settings.dvc_remote, settings.s3_endpoint_url, settings.s3_region)
+
+    @property
+    def local_options(self) -> dict[str, str | None]:
+        return {"endpointurl": self.endpoint_url, "region": self.region}
 
 
 @dataclass(frozen=True)
@@ -67,8 +89,8 @@ def stage_definition(name: str) -> dict[str, Any]:
     }
 
 
-def ensure_repo(repo: Path, remote: str) -> None:
-    """Create the git + DVC repository with its default remote, once."""
+def ensure_repo(repo: Path, remote: DvcRemote) -> None:
+    """Create the git + DVC repository once; point its default remote at `remote` every time."""
     repo.mkdir(parents=True, exist_ok=True)
     if not (repo / ".git").exists():
         _git(repo, "init", "-q", "-b", "main")
@@ -76,15 +98,20 @@ def ensure_repo(repo: Path, remote: str) -> None:
         _dvc(repo, "init", "-q")
         _dvc(repo, "config", "core.analytics", "false")
         _dvc(repo, "config", "core.autostage", "true")
-    if "://" not in remote:
-        Path(remote).mkdir(parents=True, exist_ok=True)
-    _dvc(repo, "remote", "add", "--force", "--default", "storage", remote)
+    if "://" not in remote.url:
+        Path(remote.url).mkdir(parents=True, exist_ok=True)
+    _dvc(repo, "remote", "add", "--force", "--default", "storage", remote.url)
+    for option, value in remote.local_options.items():
+        if value:
+            _dvc(repo, "remote", "modify", "--local", "storage", option, value)
+        else:
+            _dvc(repo, "remote", "modify", "--local", "--unset", "storage", option)
     _git(repo, "add", "-A")
     if _git(repo, "status", "--porcelain").strip():
         _git(repo, "commit", "-q", "-m", "mmops: initialise dataset repository")
 
 
-def version_dataset(repo: Path, remote: str, name: str, params: dict[str, Any]) -> DatasetVersion:
+def version_dataset(repo: Path, remote: DvcRemote, name: str, params: dict[str, Any]) -> DatasetVersion:
     """Build (or reuse) the dataset for these parameters, commit its lock, push its data; return the version."""
     ensure_repo(repo, remote)
     params_path, dvc_path = repo / "params.yaml", repo / "dvc.yaml"
@@ -103,11 +130,11 @@ def version_dataset(repo: Path, remote: str, name: str, params: dict[str, Any]) 
     rev = _git(repo, "rev-parse", "HEAD").strip()
     lock = yaml.safe_load((repo / "dvc.lock").read_text())
     md5 = next(out["md5"] for out in lock["stages"][name]["outs"] if out["path"] == f"data/{name}")
-    return DatasetVersion(name=name, path=repo / "data" / name, md5=md5, git_rev=rev, remote=remote)
+    return DatasetVersion(name=name, path=repo / "data" / name, md5=md5, git_rev=rev, remote=remote.url)
 
 
 def version_derived_dataset(
-    repo: Path, remote: str, name: str, source: DatasetVersion, replaced: Mapping[str, str]
+    repo: Path, remote: DvcRemote, name: str, source: DatasetVersion, replaced: Mapping[str, str]
 ) -> DatasetVersion:
     """Write `name` as the source version's files with `replaced` (relative path -> text) in place of
     some or added, commit it as a DVC-tracked directory, push it; return the version."""
@@ -139,7 +166,7 @@ def version_derived_dataset(
     _dvc(repo, "push", "-q", f"data/{name}.dvc")
     rev = _git(repo, "rev-parse", "HEAD").strip()
     md5 = yaml.safe_load((repo / "data" / f"{name}.dvc").read_text())["outs"][0]["md5"]
-    return DatasetVersion(name=name, path=out, md5=md5, git_rev=rev, remote=remote)
+    return DatasetVersion(name=name, path=out, md5=md5, git_rev=rev, remote=remote.url)
 
 
 def _pipeline(repo: Path) -> dict[str, Any]:

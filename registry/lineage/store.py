@@ -11,7 +11,6 @@ sessions short: a session held open blocks every other writer.
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -31,6 +30,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from mmops.redaction import redact
 from registry.lineage.errors import LineageError
 from registry.lineage.migrations import alembic_config
 
@@ -45,14 +45,6 @@ def sqlite_url(path: Path | str) -> str:
     return URL.create(
         "sqlite", database=str(Path(path).expanduser().resolve())
     ).render_as_string()
-
-
-def redact(url: str) -> str:
-    """The URL as it may be shown to people: any password replaced by ***."""
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:
-        return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
 
 
 class LineageStore:

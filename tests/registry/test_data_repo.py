@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from mmops.errors import PipelineError
-from registry.data_repo import DatasetVersion, version_dataset, version_derived_dataset
+from registry.data_repo import DatasetVersion, DvcRemote, version_dataset, version_derived_dataset
 
 PARAMS = {"shapes": {"seed": 0, "image_size": 32, "train": 12, "val": 2, "test": 2, "max_shapes": 2}, "tokenizer": {"vocab_size": 300}}
 
@@ -21,7 +21,7 @@ def git(repo: Path, *args: str) -> str:
 @pytest.mark.slow
 def test_version_build_commit_push_and_reuse(tmp_path: Path):
     repo, remote = tmp_path / "datasets", tmp_path / "remote"
-    first = version_dataset(repo, str(remote), "tiny", PARAMS)
+    first = version_dataset(repo, DvcRemote(str(remote)), "tiny", PARAMS)
     assert first.md5.endswith(".dir") and len(first.git_rev) == 40
     assert (first.path / "instruct_train.json").is_file() and (first.path / "tokenizer.json").is_file()
     assert git(repo, "rev-parse", "HEAD").strip() == first.git_rev
@@ -31,10 +31,10 @@ def test_version_build_commit_push_and_reuse(tmp_path: Path):
     pushed = [p for p in remote.rglob("*") if p.is_file()]
     assert len(pushed) > 12, "the data was not pushed to the DVC remote"
 
-    again = version_dataset(repo, str(remote), "tiny", PARAMS)
+    again = version_dataset(repo, DvcRemote(str(remote)), "tiny", PARAMS)
     assert (again.md5, again.git_rev) == (first.md5, first.git_rev), "unchanged parameters must not make a new version"
 
-    changed = version_dataset(repo, str(remote), "tiny", {**PARAMS, "shapes": {**PARAMS["shapes"], "seed": 1}})
+    changed = version_dataset(repo, DvcRemote(str(remote)), "tiny", {**PARAMS, "shapes": {**PARAMS["shapes"], "seed": 1}})
     assert changed.md5 != first.md5 and changed.git_rev != first.git_rev
     assert "dataset tiny" in git(repo, "log", "-1", "--format=%s")
     dag = subprocess.run([sys.executable, "-m", "dvc", "dag"], cwd=repo, capture_output=True, text=True, check=True)
@@ -44,9 +44,9 @@ def test_version_build_commit_push_and_reuse(tmp_path: Path):
 @pytest.mark.slow
 def test_a_derived_dataset_is_a_new_dvc_version_sharing_the_source_files(tmp_path: Path):
     repo, remote = tmp_path / "datasets", tmp_path / "remote"
-    source = version_dataset(repo, str(remote), "tiny", PARAMS)
+    source = version_dataset(repo, DvcRemote(str(remote)), "tiny", PARAMS)
     image = next(p for p in (source.path / "images").rglob("*.png"))
-    first = version_derived_dataset(repo, str(remote), "tiny-capfilt", source, {"captions_train.json": "[]", "capfilt.json": "{}"})
+    first = version_derived_dataset(repo, DvcRemote(str(remote)), "tiny-capfilt", source, {"captions_train.json": "[]", "capfilt.json": "{}"})
     assert first.md5.endswith(".dir") and first.md5 != source.md5
     assert (first.path / "captions_train.json").read_text() == "[]"
     assert (first.path / "captions_test.json").read_text() == (source.path / "captions_test.json").read_text()
@@ -58,9 +58,9 @@ def test_a_derived_dataset_is_a_new_dvc_version_sharing_the_source_files(tmp_pat
     status = subprocess.run([sys.executable, "-m", "dvc", "status", "tiny"], cwd=repo, capture_output=True, text=True, check=True)
     assert "changed" not in status.stdout, status.stdout
 
-    same = version_derived_dataset(repo, str(remote), "tiny-capfilt", source, {"captions_train.json": "[]", "capfilt.json": "{}"})
+    same = version_derived_dataset(repo, DvcRemote(str(remote)), "tiny-capfilt", source, {"captions_train.json": "[]", "capfilt.json": "{}"})
     assert (same.md5, same.git_rev) == (first.md5, first.git_rev), "the same content is the same version"
-    second = version_derived_dataset(repo, str(remote), "tiny-capfilt", source, {"captions_train.json": "[1]", "capfilt.json": "{}"})
+    second = version_derived_dataset(repo, DvcRemote(str(remote)), "tiny-capfilt", source, {"captions_train.json": "[1]", "capfilt.json": "{}"})
     assert second.md5 != first.md5 and second.git_rev != first.git_rev
     # the first version stays reachable: its git revision checks it out from the remote
     clone = tmp_path / "clone"
@@ -69,7 +69,7 @@ def test_a_derived_dataset_is_a_new_dvc_version_sharing_the_source_files(tmp_pat
     subprocess.run([sys.executable, "-m", "dvc", "pull", "-q", "data/tiny-capfilt.dvc"], cwd=clone, check=True, capture_output=True)
     assert (clone / "data" / "tiny-capfilt" / "captions_train.json").read_text() == "[]"
     with pytest.raises(PipelineError, match="generated from parameters"):
-        version_derived_dataset(repo, str(remote), "tiny", source, {})
+        version_derived_dataset(repo, DvcRemote(str(remote)), "tiny", source, {})
 
 
 @pytest.mark.parametrize("bad", ["../escape.json", "/abs.json", "sub/../../x.json"])
@@ -80,5 +80,5 @@ def test_a_derived_dataset_refuses_files_outside_itself(tmp_path: Path, bad: str
     (source_dir / "a.json").write_text("{}")
     source = DatasetVersion("src", source_dir, "0" * 32 + ".dir", "f" * 40, str(remote))
     with pytest.raises(PipelineError, match="not a path inside the dataset"):
-        version_derived_dataset(repo, str(remote), "derived", source, {bad: "x"})
+        version_derived_dataset(repo, DvcRemote(str(remote)), "derived", source, {bad: "x"})
     assert not (tmp_path / "escape.json").exists() and not (repo / "data" / "derived").exists()

@@ -39,7 +39,7 @@ from registry.lineage import (
     sqlite_url,
     start_pipeline_run,
 )
-from registry.lineage.store import redact
+from mmops.redaction import redact
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "MMOPS_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
