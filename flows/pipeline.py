@@ -28,6 +28,7 @@ from flows.lineage_recorder import PipelineLineage
 from flows.register_task import code_revision, gate_and_promote, register
 from flows.stage_task import run_stage
 from mmops.recipe import DataStageConfig, load_recipe
+from mmops.redaction import redact
 from mmops.settings import Settings, export_library_environment
 from registry.data_repo import DatasetVersion
 from registry.lineage import open_store
@@ -135,7 +136,7 @@ def pipeline(recipe_path: str, workdir: str) -> dict:
         metrics=metrics,
         seconds=round(time.perf_counter() - started, 1),
         workdir=str(settings.workdir),
-        tracking_uri=settings.tracking_uri,
+        tracking_uri=redact(settings.tracking_uri),  # the summary is printed and saved: no password in it
     )
     (run_dir / "summary.json").write_text(json.dumps(summary.to_dict(), indent=2))
     logger.info("pipeline finished in %.1fs: %s v%s (%s)", summary.seconds, recipe.name, version,

@@ -17,6 +17,8 @@ from mmops.config_cli import add_parsers as add_config_parsers
 from mmops.errors import MmopsError
 from mmops.promotion_cli import PROMOTION_COMMANDS
 from mmops.promotion_cli import add_parsers as add_promotion_parsers
+from mmops.schedule_cli import COMMANDS as SCHEDULE_COMMANDS
+from mmops.schedule_cli import add_parsers as add_schedule_parsers
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DEMO_RECIPE = PROJECT_ROOT / "recipes" / "llava.yaml"
@@ -50,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_promotion_parsers(sub, _workdir_arg)
     add_config_parsers(sub, _workdir_arg)
+    add_schedule_parsers(sub, _workdir_arg)
 
     models = sub.add_parser("models", help="list registered models, their versions and aliases")
     _workdir_arg(models)
@@ -231,4 +234,5 @@ COMMANDS = {
     "data": cmd_data,
     **PROMOTION_COMMANDS,
     **CONFIG_COMMANDS,
+    **SCHEDULE_COMMANDS,
 }

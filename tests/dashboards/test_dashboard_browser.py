@@ -9,9 +9,7 @@ Without Chromium the test is skipped, except under CI (CI=true), where it fails:
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -20,6 +18,8 @@ from pathlib import Path
 
 import pytest
 from promotion_users import PROMOTER
+
+from tests.services import free_port, under_ci
 
 pytestmark = pytest.mark.slow
 
@@ -36,10 +36,6 @@ def found(candidates: tuple[str, ...]) -> str | None:
     return next((path for name in candidates if (path := shutil.which(name))), None)
 
 
-def under_ci() -> bool:
-    return os.environ.get("CI", "").lower() in ("true", "1", "yes")
-
-
 def browser_or_skip() -> tuple[str, str]:
     chromium, driver = found(CHROMIUM), found(CHROMEDRIVER)
     if chromium and driver:
@@ -49,12 +45,6 @@ def browser_or_skip() -> tuple[str, str]:
     if under_ci():
         pytest.fail(f"CI=true: the browser test must run, but {reason}")
     pytest.skip(reason)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def wait_until_healthy(server: subprocess.Popen, port: int, log: Path) -> None:

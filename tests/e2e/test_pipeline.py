@@ -6,7 +6,6 @@ import hashlib
 import io
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -23,6 +22,7 @@ from mmops.settings import Settings
 from registry.audit import read_events
 from registry.lineage import LineageStore, alias_timeline, ancestry
 from registry.tracking import client_for, tracking
+from tests.services import free_port
 
 pytestmark = pytest.mark.slow
 
@@ -189,12 +189,6 @@ def test_a_recipe_that_requires_approval_waits_for_an_approver(workdir: Path, cl
     assert "no pending promotion requests" in mmops("requests", NAME, *w).stdout
     last = read_events(workdir / "audit.jsonl", NAME)[-1]
     assert (last["action"], last["actor"], last["version"], last["evidence"]["requested_by"]) == ("promote", "bob", version, "mmops-gate")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def test_mlflow_models_serve_answers(workdir: Path):

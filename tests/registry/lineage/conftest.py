@@ -10,15 +10,12 @@ saying why.
 from __future__ import annotations
 
 import hashlib
-import os
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, create_engine
-from sqlalchemy.exc import NoSuchModuleError, OperationalError
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from registry.lineage import (
@@ -39,11 +36,7 @@ from registry.lineage import (
     sqlite_url,
     start_pipeline_run,
 )
-from mmops.redaction import redact
-
-POSTGRES_ADMIN_URL = os.environ.get(
-    "MMOPS_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
+from tests.services import postgres_admin_or_skip, postgres_database
 
 LLAVA_RECIPE = """name: tiny-llava
 family: llava
@@ -71,16 +64,7 @@ def sha256_of(text: str) -> str:
 
 @pytest.fixture(scope="session")
 def postgres_admin() -> Iterator[Engine]:
-    try:
-        engine = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    except (ModuleNotFoundError, NoSuchModuleError) as error:
-        pytest.skip(f"no PostgreSQL driver for {redact(POSTGRES_ADMIN_URL)}: {error}")
-    try:
-        with engine.connect():
-            pass
-    except OperationalError as error:
-        engine.dispose()
-        pytest.skip(f"no PostgreSQL at {redact(POSTGRES_ADMIN_URL)}: {error.orig}")
+    engine = postgres_admin_or_skip()
     yield engine
     engine.dispose()
 
@@ -91,17 +75,8 @@ def lineage_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]
     if request.param == "sqlite":
         yield sqlite_url(tmp_path / "lineage" / "lineage.db")
         return
-    admin: Engine = request.getfixturevalue("postgres_admin")
-    database = f"lineage_{uuid.uuid4().hex[:16]}"
-    with admin.connect() as connection:
-        connection.exec_driver_sql(f'CREATE DATABASE "{database}"')
-    try:
-        yield admin.url.set(database=database).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.exec_driver_sql(
-                f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'
-            )
+    with postgres_database(request.getfixturevalue("postgres_admin"), "lineage") as url:
+        yield url
 
 
 @pytest.fixture
