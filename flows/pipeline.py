@@ -33,6 +33,7 @@ from mmops.settings import Settings, export_library_environment
 from registry.data_repo import DatasetVersion
 from registry.lineage import open_store
 from registry.model_versions import PRODUCTION, alias_version, resolve_model_version
+from registry.storage_errors import storage_failure
 from registry.tracking import client_for, experiment_id
 
 DATA_STAGE_TASKS = {"capfilt": run_capfilt, "feedback": run_feedback, "recaption": run_recaption}
@@ -117,9 +118,12 @@ def pipeline(recipe_path: str, workdir: str) -> dict:
             client.set_terminated(run.info.run_id, "FINISHED")
             lineage.finish(None)
         except BaseException as error:
+            explained = storage_failure(error, settings)
             client.set_terminated(run.info.run_id, "FAILED")
             if lineage is not None:
-                lineage.finish(error)
+                lineage.finish(explained or error)
+            if explained is not None:
+                raise explained from error
             raise
     summary = PipelineSummary(
         model=recipe.name,
