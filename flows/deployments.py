@@ -8,6 +8,7 @@ tracking server, lineage store and artifact store: a deployment holds no setting
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -29,6 +30,7 @@ from flows.pipeline import pipeline
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 ENTRYPOINT = "flows/pipeline.py:pipeline"
+PROCESS_TEMPLATE = PROJECT_ROOT / "infra" / "work-pools" / "process.json"
 TAG = "mmops"
 
 
@@ -51,14 +53,13 @@ def cron_schedule(cron: str, timezone: str) -> CronSchedule:
 
 
 def ensure_process_pool(name: str) -> None:
-    """A process work pool of this name, created with Prefect's default job template if there is none."""
-    from prefect.workers.process import ProcessWorker
-
+    """A process work pool of this name, created with infra/'s job template if there is none."""
+    template = json.loads(PROCESS_TEMPLATE.read_text())
     with get_client(sync_client=True) as client:
         try:
             client.read_work_pool(name)
         except ObjectNotFound:
-            client.create_work_pool(WorkPoolCreate(name=name, type="process", base_job_template=ProcessWorker.get_default_base_job_template()))
+            client.create_work_pool(WorkPoolCreate(name=name, type="process", base_job_template=template))
 
 
 def schedule_recipe(name: str, recipe_path: Path, workdir: Path, schedule: CronSchedule, pool: str) -> str:

@@ -36,6 +36,15 @@ def _port(text: str) -> int:
     return port
 
 
+def _address(text: str) -> str:
+    import ipaddress
+
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an IP address; allowed: e.g. 127.0.0.1, 0.0.0.0 or ::1") from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mmops", description="Train multimodal models end to end: data -> stages -> registry -> production.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -64,6 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     dashboard = sub.add_parser("dashboard", help="serve the dashboard (models, lineage, runs, data; promote for signed-in users) on 127.0.0.1")
     dashboard.add_argument("--port", type=_port, default=8501, help="the port to serve on (default: 8501)")
+    dashboard.add_argument("--address", type=_address, default="127.0.0.1",
+                           help="the address to bind (default: 127.0.0.1; 0.0.0.0 inside a container whose port is published)")
     _workdir_arg(dashboard)
 
     data = sub.add_parser("data", help="dataset commands (used by the DVC stage)")
@@ -189,13 +200,13 @@ def cmd_lineage(args: argparse.Namespace) -> int:
 
 
 def cmd_dashboard(args: argparse.Namespace) -> int:
-    from dashboards.launch import LOOPBACK, dashboard_environment, streamlit_command
+    from dashboards.launch import dashboard_environment, streamlit_command
     from mmops.settings import Settings
 
     settings = Settings.for_workdir(args.workdir)
-    print(f"dashboard of {settings.workdir} at http://{LOOPBACK}:{args.port}; Ctrl+C stops it", flush=True)
+    print(f"dashboard of {settings.workdir} at http://{args.address}:{args.port}; Ctrl+C stops it", flush=True)
     # Streamlit replaces this process, so stopping `mmops dashboard` stops the server.
-    os.execve(sys.executable, streamlit_command(args.port), dashboard_environment(settings.workdir, os.environ))
+    os.execve(sys.executable, streamlit_command(args.port, args.address), dashboard_environment(settings.workdir, os.environ))
 
 
 def cmd_data(args: argparse.Namespace) -> int:

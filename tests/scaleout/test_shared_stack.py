@@ -14,6 +14,7 @@ from pathlib import Path
 
 import mlflow
 import pytest
+import yaml
 from mlflow import MlflowClient
 
 from registry.lineage import LineageStore, ancestry
@@ -154,3 +155,28 @@ def test_schedule_refuses_a_bad_cron_or_a_missing_server_before_touching_it(stac
     env = {k: v for k, v in stack.env.items() if k != "MMOPS_PREFECT_API_URL"}
     result = subprocess.run([sys.executable, "-m", "mmops", "schedules", "--workdir", str(tmp_path)], capture_output=True, text=True, env=env)
     assert result.returncode == 2 and "set MMOPS_PREFECT_API_URL" in result.stderr
+
+
+def test_infra_pools_and_prefect_yaml_apply_to_a_real_server(stack, tmp_path):
+    root = Path(__file__).parents[2]
+    env = {**stack.env, "PREFECT_API_URL": f"{stack.prefect.url}/api", "PREFECT_HOME": str(tmp_path / "home")}
+    prefect = str(Path(sys.executable).with_name("prefect"))
+    for pool, kind, template in (("mmops-process", "process", "process.json"), ("mmops-gpu", "kubernetes", "kubernetes-gpu.json")):
+        made = subprocess.run([prefect, "work-pool", "create", pool, "--type", kind, "--overwrite",
+                               "--base-job-template", str(root / "infra" / "work-pools" / template)], cwd=root, env=env, capture_output=True, text=True)
+        assert made.returncode == 0, made.stdout + made.stderr
+    deployed = subprocess.run([prefect, "--no-prompt", "deploy", "--all", "--prefect-file", "infra/prefect.yaml"],
+                              cwd=root, env=env, capture_output=True, text=True, timeout=300)
+    assert deployed.returncode == 0, deployed.stdout[-3000:] + deployed.stderr[-3000:]
+    spec = yaml.safe_load((root / "infra" / "prefect.yaml").read_text())
+    found = {d["name"]: d for d in prefect_api(stack, "/deployments/filter", {}) if d["name"] in {s["name"] for s in spec["deployments"]}}
+    try:
+        assert set(found) == {s["name"] for s in spec["deployments"]}
+        gpu = found["video-dit-gpu"]
+        assert gpu["work_pool_name"] == "mmops-gpu" and gpu["job_variables"] == {"gpu_count": 1, "memory_request": "64Gi"}
+        assert [s["schedule"]["cron"] for s in found["demo-nightly"]["schedules"]] == ["0 2 * * *"]
+        pool = prefect_api(stack, "/work_pools/mmops-gpu")
+        assert pool["type"] == "kubernetes" and pool["base_job_template"]["variables"]["properties"]["gpu_count"]["default"] == 1
+    finally:
+        for deployment in found.values():
+            prefect_api(stack, f"/deployments/{deployment['id']}", method="DELETE")
