@@ -69,7 +69,8 @@ def parent_model_tag(source: str) -> str:
 def run_stage(ctx: PipelineContext, stage: StageConfig, dataset: DatasetVersion) -> StageOutcome:
     logger = get_run_logger()
     recipe = ctx.recipe
-    client, run_id = open_stage_run(ctx, stage.name, stage_params(stage), dataset)
+    distributed = {f"distributed.{key}": str(value) for key, value in recipe.distributed.model_dump().items()}
+    client, run_id = open_stage_run(ctx, stage.name, stage_params(stage) | distributed, dataset)
     try:
         torch.manual_seed(stage.seed)  # the model's initial weights are a function of the recipe
         tokenizer = load_dataset_tokenizer(dataset.path)
@@ -117,6 +118,7 @@ def run_stage(ctx: PipelineContext, stage: StageConfig, dataset: DatasetVersion)
             tasks=(dict(stage.tasks) or None) if stage.objective == "uni_perceiver" else None,
             seed=stage.seed,
             class_prompts=class_prompts(tokenizer, dataset_obj.classes, recipe.evaluation.zero_shot_templates, model.max_text_len) if classifies else None,
+            distributed=recipe.distributed,
         )
         metrics = {"final_loss": result.final_loss, "train_seconds": result.seconds,
                    "trainable_params": float(result.freeze.trainable_count), "frozen_params": float(result.freeze.frozen_count)}

@@ -27,7 +27,7 @@ from components.models.diffusion.sampling import SamplingConfig
 from components.inference.feedback import FeedbackConfig
 from components.models.family import ModelConfig
 from components.models.hf_config import has_safetensors, resolve_dir
-from components.training.config import OptimizerConfig
+from components.training.config import DistributedConfig, OptimizerConfig
 from components.training.freeze import in_group
 from components.evaluation.metric_names import (
     ANSWER_METRICS, CONTRASTIVE_METRICS, GENERATION_METRICS, GROUNDED_CAPTION_METRICS, OFA_METRICS, READING_METRICS, is_answer_metric,
@@ -420,6 +420,21 @@ class Recipe(Strict):
     """The stage whose weights become the registered model (default: the last)."""
     evaluation: EvaluationConfig = EvaluationConfig()
     promotion: PromotionConfig = PromotionConfig()
+    distributed: DistributedConfig = DistributedConfig()
+    """How every training stage spreads over processes and devices: strategy (ddp_spawn from inside a pipeline;
+    ddp under a launcher), devices, num_nodes, precision. Default: one process on the CPU."""
+
+    @model_validator(mode="after")
+    def _distributed_batches(self) -> Recipe:
+        if self.distributed.processes == 1:
+            return self
+        for stage in self.stages:
+            if isinstance(stage, StageConfig) and (stage.group_by_length or stage.objective in VIDEO_OBJECTIVES):
+                what = "group_by_length batches" if stage.group_by_length else "the video objectives' size buckets"
+                raise ValueError(f"stages.{stage.name}: {what} are drawn by one batch sampler, which is not yet split across "
+                                 f"{self.distributed.processes} processes (allowed with distributed.devices * num_nodes > 1: "
+                                 "group_by_length false and no video_autoencoder or diffusion stage)")
+        return self
 
     @model_validator(mode="after")
     def _stage_graph(self) -> Recipe:

@@ -1,4 +1,4 @@
-"""Typed optimiser settings of a training stage."""
+"""Typed settings of a training stage: its optimiser, and how it is distributed."""
 
 from __future__ import annotations
 
@@ -20,3 +20,25 @@ class OptimizerConfig(BaseModel):
     grad_clip: Annotated[float, Field(gt=0)] | None = 1.0
     lr_scale: dict[str, Annotated[float, Field(gt=0, le=1.0)]] = {}
     """Parts that train at a fraction of lr, e.g. {language_model: 0.1} (CogVLM's SFT); the rest at lr."""
+
+
+class DistributedConfig(BaseModel):
+    """How a stage's training is spread over processes and devices (Lightning's Trainer arguments).
+
+    `batch_size` is per process: with `devices: 2` each optimiser step sees twice the stage's batch.
+    One process per device is started by Lightning (`ddp_spawn`, from inside a pipeline) or by a launcher
+    that sets the ranks (`ddp` under torchrun, SLURM or a Kubernetes job; see the README).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    strategy: Literal["auto", "ddp", "ddp_spawn", "fsdp"] = "auto"
+    accelerator: Literal["cpu", "gpu", "auto"] = "cpu"
+    devices: Annotated[int, Field(ge=1, le=1024)] = 1
+    num_nodes: Annotated[int, Field(ge=1, le=4096)] = 1
+    precision: Literal["32-true", "bf16-mixed", "16-mixed", "bf16-true"] = "32-true"
+    """bf16-mixed on GPUs that have it (A100, H100); 32-true on CPU."""
+
+    @property
+    def processes(self) -> int:
+        return self.devices * self.num_nodes

@@ -7,13 +7,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import lightning as L
+import torch
 from lightning.pytorch.loggers import Logger
 from torch import nn
 from torch.utils.data import DataLoader
 
 from components.models.llava import LossWeighting
 from components.training.checkpoints import save_weights
-from components.training.config import OptimizerConfig
+from components.training.config import DistributedConfig, OptimizerConfig
 from components.training.freeze import FreezeReport, apply_freeze_plan
 from components.training.stage_module import StageModule
 from components.training.uniperceiver_tasks import ClassPrompts
@@ -45,17 +46,27 @@ def train_stage(
     seed: int = 0,
     class_prompts: ClassPrompts | None = None,
     caption_negatives: bool = False,
+    distributed: DistributedConfig = DistributedConfig(),
 ) -> StageResult:
     """`tasks`, `seed`, `class_prompts`: the uni_perceiver objective's task weights, the seed of its task draws and
-    its classification task's targets; `caption_negatives`: blip_pretrain's ITC also scores the captions' negatives."""
+    its classification task's targets; `caption_negatives`: blip_pretrain's ITC also scores the captions' negatives;
+    `distributed`: processes, devices and precision (one process on the CPU unless the recipe says otherwise).
+    Under DDP every process trains its share of each batch and the weights are written once, by rank 0."""
+    if distributed.strategy == "ddp_spawn":
+        # the spawned processes receive the model and data through files, not passed descriptors,
+        # which some containers refuse for tensors backed by memory-mapped files
+        torch.multiprocessing.set_sharing_strategy("file_system")
     freeze = apply_freeze_plan(model, trainable)
     module = StageModule(model, objective, optimizer, total_steps=steps, loss_weighting=loss_weighting, region_weight=region_weight, tasks=tasks, seed=seed,
                          class_prompts=class_prompts, caption_negatives=caption_negatives)
     trainer = L.Trainer(
         max_steps=steps,
         max_epochs=-1,
-        accelerator="cpu",
-        devices=1,
+        accelerator=distributed.accelerator,
+        devices=distributed.devices,
+        num_nodes=distributed.num_nodes,
+        strategy=distributed.strategy,
+        precision=distributed.precision,
         logger=logger if logger is not None else False,
         enable_checkpointing=False,
         enable_model_summary=False,
@@ -70,5 +81,6 @@ def train_stage(
     seconds = time.perf_counter() - start
     model.eval()
     loss = trainer.callback_metrics.get("train/loss")
-    save_weights(model, out_path, metadata={"objective": objective, "steps": str(trainer.global_step)})
+    if trainer.is_global_zero:
+        save_weights(model, out_path, metadata={"objective": objective, "steps": str(trainer.global_step)})
     return StageResult(out_path, freeze, float(loss) if loss is not None else float("nan"), seconds, trainer.global_step)

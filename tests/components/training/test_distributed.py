@@ -1,0 +1,44 @@
+"""DDP on CPU (gloo): two processes with batch B end with the weights of one process with batch 2B."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from components.training.checkpoints import load_weights
+from components.training.config import DistributedConfig
+from tests.services import free_port
+
+SCRIPT = Path(__file__).with_name("ddp_stage.py")
+BATCH = 4
+
+
+def run(*args: str, env: dict[str, str]) -> None:
+    result = subprocess.run([sys.executable, *args], capture_output=True, text=True, env=env, timeout=600)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
+
+
+def test_two_ddp_processes_match_one_process_with_the_doubled_batch(tmp_path: Path):
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    single, ddp = tmp_path / "single.safetensors", tmp_path / "ddp.safetensors"
+    run(str(SCRIPT), str(single), str(2 * BATCH), "1", env=env)
+    run("-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1", "--master_port", str(free_port()),
+        str(SCRIPT), str(ddp), str(BATCH), "2", env=env)
+    one, two = load_weights(single), load_weights(ddp)
+    assert one.keys() == two.keys() and len(one) > 5
+    worst = max((one[k] - two[k]).abs().max().item() for k in one)
+    assert worst < 5e-5, f"DDP and the doubled batch differ by up to {worst:.2e}"
+
+
+def test_batches_are_per_process_and_the_config_is_checked():
+    assert DistributedConfig(devices=4, num_nodes=2).processes == 8
+    with pytest.raises(ValueError, match="strategy"):
+        DistributedConfig(strategy="horovod")
+    with pytest.raises(ValueError, match="greater than or equal to 1"):
+        DistributedConfig(devices=0)
+    assert torch.distributed.is_gloo_available()
