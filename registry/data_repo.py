@@ -67,13 +67,14 @@ def _run(args: list[str], cwd: Path, what: str) -> str:
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     result = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True)
     if result.returncode != 0:
-        tail = (result.stderr or result.stdout).strip().splitlines()[-15:]
-        raise PipelineError(f"{what} failed in {cwd} ({' '.join(args[:3])} ...):\n" + "\n".join(tail))
+        lines = (result.stderr or result.stdout).strip().splitlines()
+        errors = [line for line in lines if line.startswith("ERROR")]  # DVC's own account, without its support footer
+        raise PipelineError(f"{what} failed in {cwd} ({' '.join(args[:3])} ...):\n" + "\n".join(errors or lines[-15:]))
     return result.stdout
 
 
-def _dvc(repo: Path, *args: str) -> str:
-    return _run([sys.executable, "-m", "dvc", *args], repo, f"dvc {args[0]}")
+def _dvc(repo: Path, *args: str, what: str | None = None) -> str:
+    return _run([sys.executable, "-m", "dvc", *args], repo, what or f"dvc {args[0]}")
 
 
 def _git(repo: Path, *args: str) -> str:
@@ -126,7 +127,7 @@ def version_dataset(repo: Path, remote: DvcRemote, name: str, params: dict[str, 
     _git(repo, "add", "-A")
     if _git(repo, "status", "--porcelain").strip():
         _git(repo, "commit", "-q", "-m", f"mmops: dataset {name}")
-    _dvc(repo, "push", "-q", name)
+    _dvc(repo, "push", name, what=f"dvc push to {remote.url}")  # not -q: it would hide the reason a push fails
     rev = _git(repo, "rev-parse", "HEAD").strip()
     lock = yaml.safe_load((repo / "dvc.lock").read_text())
     md5 = next(out["md5"] for out in lock["stages"][name]["outs"] if out["path"] == f"data/{name}")
@@ -163,7 +164,7 @@ def version_derived_dataset(
     _git(repo, "add", "-A")
     if _git(repo, "status", "--porcelain").strip():
         _git(repo, "commit", "-q", "-m", f"mmops: dataset {name} (from {source.name} {source.md5})")
-    _dvc(repo, "push", "-q", f"data/{name}.dvc")
+    _dvc(repo, "push", f"data/{name}.dvc", what=f"dvc push to {remote.url}")
     rev = _git(repo, "rev-parse", "HEAD").strip()
     md5 = yaml.safe_load((repo / "data" / f"{name}.dvc").read_text())["outs"][0]["md5"]
     return DatasetVersion(name=name, path=out, md5=md5, git_rev=rev, remote=remote.url)

@@ -87,3 +87,31 @@ def test_s3_going_away_mid_pipeline_fails_clearly_and_registers_nothing(stack, t
         store.dispose()
     assert [run.status for run in runs] == ["failed"] and versions == []
     assert "s3://mmops-team/artifacts" in run_errors[0], "the lineage store says why the run failed"
+
+
+def test_a_store_that_is_gone_at_the_start_fails_clearly_before_any_training(stack, tmp_path):
+    stack.s3.stop()
+    try:
+        result = stack.mmops("run", str(TINY_LLAVA), "--workdir", str(tmp_path / "work"), status=None, timeout=600)
+    finally:
+        stack.s3.start()
+        stack.s3_client().create_bucket(Bucket="mmops-team")
+    assert result.returncode == 2, result.stderr[-4000:]
+    error = result.stderr[result.stderr.index("error: "):]
+    assert error.startswith(f"error: the artifact store s3://mmops-team/artifacts (S3 at {stack.s3.url}) failed after 4 attempts"), error[:2000]
+    assert "stage clip" not in result.stdout + result.stderr, "nothing trains when the store is gone"
+    client = MlflowClient(tracking_uri=stack.tracking_uri, registry_uri=stack.tracking_uri)
+    assert client.search_model_versions("name='tiny-llava'") == []
+
+
+def test_a_dvc_remote_that_cannot_take_the_data_fails_the_run_before_any_training(stack, tmp_path):
+    env = {**stack.env, "MMOPS_DVC_REMOTE": "s3://mmops-no-such-bucket/dvc"}
+    result = subprocess.run([sys.executable, "-m", "mmops", "run", str(TINY_LLAVA), "--workdir", str(tmp_path / "work")],
+                            capture_output=True, text=True, env=env, timeout=600)
+    assert result.returncode == 2, result.stderr[-4000:]
+    error = result.stderr[result.stderr.index("error: "):]
+    assert error.startswith("error: dvc push to s3://mmops-no-such-bucket/dvc failed in ") and "ERROR:" in error and "NoSuchBucket" in error, error[:2000]
+    assert "Having any troubles" not in error
+    assert "stage clip" not in result.stdout + result.stderr
+    client = MlflowClient(tracking_uri=stack.tracking_uri, registry_uri=stack.tracking_uri)
+    assert client.search_model_versions("name='tiny-llava'") == []
