@@ -206,7 +206,9 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
     settings = Settings.for_workdir(args.workdir)
     print(f"dashboard of {settings.workdir} at http://{args.address}:{args.port}; Ctrl+C stops it", flush=True)
     # Streamlit replaces this process, so stopping `mmops dashboard` stops the server.
-    os.execve(sys.executable, streamlit_command(args.port, args.address), dashboard_environment(settings.workdir, os.environ))
+    # the app reads MLflow artifacts (previews, sample grids) from wherever the settings put them: S3 included
+    environ = dashboard_environment(settings.workdir, {**os.environ, **settings.library_environment()})
+    os.execve(sys.executable, streamlit_command(args.port, args.address), environ)
 
 
 def cmd_data(args: argparse.Namespace) -> int:
