@@ -74,11 +74,14 @@ def test_the_recipe_runs_unchanged_with_every_store_shared(stack, first_run, mon
 
     for name, value in {**S3_CREDENTIALS, "MLFLOW_S3_ENDPOINT_URL": stack.s3.url}.items():
         monkeypatch.setenv(name, value)
+    previous = mlflow.get_tracking_uri(), mlflow.get_registry_uri()  # set by earlier tests in the same process
     mlflow.set_tracking_uri(stack.tracking_uri)
+    mlflow.set_registry_uri(stack.tracking_uri)
     try:
         files = Path(mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{NAME}@production"))
     finally:
-        mlflow.set_tracking_uri(None)
+        mlflow.set_tracking_uri(previous[0])
+        mlflow.set_registry_uri(previous[1])
     assert (files / "artifacts" / "model.safetensors").is_file()
 
 
