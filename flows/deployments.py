@@ -24,6 +24,7 @@ from prefect.client.schemas.filters import (
 )
 from prefect.client.schemas.objects import StateType
 from prefect.client.schemas.schedules import CronSchedule
+from prefect.client.schemas.sorting import FlowRunSort
 from prefect.exceptions import ObjectNotFound
 
 from flows.pipeline import pipeline
@@ -45,11 +46,6 @@ class ScheduledRecipe:
     timezone: str | None
     paused: bool
     next_run: datetime | None
-
-
-def cron_schedule(cron: str, timezone: str) -> CronSchedule:
-    """Prefect's schedule for a cron line; ValueError (saying what is wrong) for a line it cannot read."""
-    return CronSchedule(cron=cron, timezone=timezone)
 
 
 def ensure_process_pool(name: str) -> None:
@@ -85,24 +81,26 @@ def schedule_recipe(name: str, recipe_path: Path, workdir: Path, schedule: CronS
 def scheduled_recipes() -> list[ScheduledRecipe]:
     """Every mmops deployment on the server with its schedule and its next scheduled run."""
     with get_client(sync_client=True) as client:
-        rows = []
-        for deployment in client.read_deployments():
-            if TAG not in (deployment.tags or []):
-                continue
-            upcoming = client.read_flow_runs(
-                flow_run_filter=FlowRunFilter(state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.SCHEDULED]))),
-                deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment.id])),
-            )
-            times = sorted(r.expected_start_time for r in upcoming if r.expected_start_time)
-            cron = next((s.schedule for s in deployment.schedules if isinstance(s.schedule, CronSchedule)), None)
-            rows.append(ScheduledRecipe(
-                deployment=f"{pipeline.name}/{deployment.name}",
-                recipe=deployment.parameters.get("recipe_path", ""),
-                workdir=deployment.parameters.get("workdir", ""),
-                pool=deployment.work_pool_name or "",
-                cron=cron.cron if cron else None,
-                timezone=cron.timezone if cron else None,
-                paused=bool(deployment.paused),
-                next_run=times[0] if times else None,
-            ))
+        deployments = [d for d in client.read_deployments() if TAG in (d.tags or [])]
+        upcoming = client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.SCHEDULED]))),
+            deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[d.id for d in deployments])),
+            sort=FlowRunSort.EXPECTED_START_TIME_ASC,
+        ) if deployments else []
+    next_runs: dict = {}  # deployment id -> its earliest scheduled run
+    for run in upcoming:
+        next_runs.setdefault(run.deployment_id, run.expected_start_time)
+    rows = []
+    for deployment in deployments:
+        cron = next((s.schedule for s in deployment.schedules if isinstance(s.schedule, CronSchedule)), None)
+        rows.append(ScheduledRecipe(
+            deployment=f"{pipeline.name}/{deployment.name}",
+            recipe=deployment.parameters.get("recipe_path", ""),
+            workdir=deployment.parameters.get("workdir", ""),
+            pool=deployment.work_pool_name or "",
+            cron=cron.cron if cron else None,
+            timezone=cron.timezone if cron else None,
+            paused=bool(deployment.paused),
+            next_run=next_runs.get(deployment.id),
+        ))
     return sorted(rows, key=lambda r: r.deployment)

@@ -57,12 +57,11 @@ def cmd_schedule(args: argparse.Namespace) -> int:
 
 
 def _cron(cron: str, timezone: str):
+    from prefect.client.schemas.schedules import CronSchedule
     from pydantic import ValidationError
 
-    from flows.deployments import cron_schedule
-
     try:
-        return cron_schedule(cron, timezone)
+        return CronSchedule(cron=cron, timezone=timezone)
     except (ValidationError, ValueError) as error:
         reasons = "; ".join(e["msg"] for e in error.errors()) if isinstance(error, ValidationError) else str(error)
         raise MmopsError(f"--cron {cron!r} --timezone {timezone!r}: {reasons}; allowed: five cron fields "

@@ -128,7 +128,6 @@ class Settings(BaseModel):
             "dvc_remote": str(workdir / "dvc-remote"),
             "actor": env.get("USER") or "mmops",
             "access_file": str(workdir / "access.yaml"),
-            "s3_max_attempts": DEFAULT_S3_MAX_ATTEMPTS,
         }
         for name, value in defaults.items():
             if name not in chosen:

@@ -102,10 +102,11 @@ def ensure_repo(repo: Path, remote: DvcRemote) -> None:
     if "://" not in remote.url:
         Path(remote.url).mkdir(parents=True, exist_ok=True)
     _dvc(repo, "remote", "add", "--force", "--default", "storage", remote.url)
+    had_local = (repo / ".dvc" / "config.local").exists()
     for option, value in remote.local_options.items():
         if value:
             _dvc(repo, "remote", "modify", "--local", "storage", option, value)
-        else:
+        elif had_local:  # an endpoint or region an earlier run set here, gone from the settings now
             _dvc(repo, "remote", "modify", "--local", "--unset", "storage", option)
     _git(repo, "add", "-A")
     if _git(repo, "status", "--porcelain").strip():

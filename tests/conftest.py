@@ -2,18 +2,29 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import Engine
 
 from components.data.build import build_shapes_dataset, load_dataset_tokenizer
 from components.data.shapes_world import ShapesConfig
 from components.data.tokenizer import TextTokenizer
 from components.models.config import LanguageModelConfig, QFormerConfig, TextEncoderConfig, VisionConfig
 from components.models.family import ModelConfig
+from tests.services import postgres_admin_or_skip
 
 TESTS = Path(__file__).parent
 TINY_RECIPE = TESTS / "e2e" / "tiny_llava.yaml"
+
+
+@pytest.fixture(scope="session")
+def postgres_admin() -> Iterator[Engine]:
+    """An AUTOCOMMIT engine on the PostgreSQL admin database (tests.services), for making databases of their own."""
+    engine = postgres_admin_or_skip()
+    yield engine
+    engine.dispose()
 
 
 @pytest.fixture(scope="session")

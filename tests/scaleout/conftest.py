@@ -16,7 +16,7 @@ import boto3
 import pytest
 from sqlalchemy import Engine
 
-from tests.services import S3_CREDENTIALS, LoopbackServer, moto_s3_server, postgres_admin_or_skip, postgres_database, prefect_server
+from tests.services import S3_CREDENTIALS, LoopbackServer, moto_s3_server, postgres_database, prefect_server
 
 pytestmark = pytest.mark.slow
 BUCKET = "mmops-team"
@@ -44,13 +44,6 @@ class Stack:
         if status is not None:
             assert result.returncode == status, f"mmops {' '.join(args)} exited {result.returncode}:\n{result.stdout[-3000:]}\n{result.stderr[-5000:]}"
         return result
-
-
-@pytest.fixture(scope="session")
-def postgres_admin() -> Iterator[Engine]:
-    engine = postgres_admin_or_skip()
-    yield engine
-    engine.dispose()
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,7 @@
 """One tiny language-model stage trained by train_stage, on one process or as one rank of a DDP group.
 
-Run by test_distributed.py, as a script (`python ddp_stage.py OUT BATCH` for one process, under
-`torch.distributed.run --nproc_per_node 2` for two): the same model, data and optimiser each time.
+Run by test_distributed.py as a script, `ddp_stage.py OUT BATCH DEVICES`: `python ddp_stage.py OUT 8 1` for one
+process, under `torch.distributed.run --nproc_per_node 2 ... OUT 4 2` for two; the same model, data and optimiser each time.
 """
 
 from __future__ import annotations
@@ -22,8 +22,7 @@ from components.training.config import DistributedConfig, OptimizerConfig  # noq
 from components.training.stage_models import LanguageModelOnly  # noqa: E402
 from components.training.train_stage import train_stage  # noqa: E402
 
-VOCAB, LENGTH, SAMPLES = 50, 12, 64
-STEPS = int(os.environ.get("DDP_STAGE_STEPS", "6"))
+VOCAB, LENGTH, SAMPLES, STEPS = 50, 12, 64, 6
 
 
 class FixedLengthTexts(Dataset):

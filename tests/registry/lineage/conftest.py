@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from registry.lineage import (
@@ -36,7 +35,7 @@ from registry.lineage import (
     sqlite_url,
     start_pipeline_run,
 )
-from tests.services import postgres_admin_or_skip, postgres_database
+from tests.services import postgres_database
 
 LLAVA_RECIPE = """name: tiny-llava
 family: llava
@@ -60,13 +59,6 @@ def md5_of(text: str) -> str:
 
 def sha256_of(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
-
-
-@pytest.fixture(scope="session")
-def postgres_admin() -> Iterator[Engine]:
-    engine = postgres_admin_or_skip()
-    yield engine
-    engine.dispose()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
