@@ -29,9 +29,11 @@ def feedback_rounds(metrics: Mapping[str, float]) -> list[dict[str, float | int]
 
 def guidance_bars(metrics: Mapping[str, float]) -> list[dict[str, float | str]]:
     """A generator's samples judged right (mean over the judged attributes) at each guidance scale, beside the judge's
-    accuracy on real test videos (the ceiling); empty for models that generate nothing."""
+    accuracy on real test videos (the ceiling) and, where measured, on their autoencoder reconstructions (the most a
+    decoded sample can show); empty for models that generate nothing."""
     scales = sorted((float(m[1].replace("p", ".")), key) for key in metrics if (m := _SCALE.match(key)))
-    return [{"guidance": f"{scale:g}", "samples": metrics[key], "real videos": metrics.get("real_accuracy", float("nan"))}
+    reconstructed = {"reconstructed videos": metrics["reconstructed_accuracy"]} if "reconstructed_accuracy" in metrics else {}
+    return [{"guidance": f"{scale:g}", "samples": metrics[key], "real videos": metrics.get("real_accuracy", float("nan"))} | reconstructed
             for scale, key in scales]
 
 
@@ -93,7 +95,7 @@ CHARTS = (
           "figure", horizontal=True),
     Chart(guidance_bars, "Samples by guidance scale",
           "How often the judge reads in a sample what its caption asked (colour, shape, size, motion), per classifier-free guidance scale;"
-          " real videos: the judge on the real test videos", "guidance"),
+          " real videos: the judge on the real test videos; reconstructed: on them through the autoencoder and back", "guidance"),
     Chart(ofa_task_bars, "Instruction tasks",
           "One encoder-decoder, each kind of instruction scored on the test split (the infilling preview is in the run's evaluation artifacts)",
           "figure", horizontal=True),

@@ -4,7 +4,8 @@ The judge (evaluation.video_judge) trains on the real train videos of one
 object and reads the real test videos: its accuracy there is the ceiling.
 Then the model generates a video for each test caption, at the test video's
 own size (the noise grid chooses it), once per guidance scale with the same
-noise, and the judge reads the samples. Reported per scale: the share of
+noise, and the judge reads the samples. It also reads the autoencoder's reconstructions of the
+real test videos: the most a sample decoded from latents can show. Reported per scale: the share of
 samples right in each attribute (those with more than one value among the
 train videos: an image's motion is always `still`) and their mean;
 `generation_ratio` is the best scale's mean over the ceiling, and
@@ -68,13 +69,27 @@ def fit_judge(train: VideoCaptionDataset, steps: int, batch_size: int, seed: int
     return judge
 
 
-def judge_real(judge: VideoJudge, test: VideoCaptionDataset, batch_size: int) -> dict[str, float]:
+def judge_real(judge: VideoJudge, test: VideoCaptionDataset, batch_size: int, through: Callable[[Tensor], Tensor] | None = None) -> dict[str, float]:
+    """The judge's accuracy on the real test videos, or on what `through` makes of them (the autoencoder's
+    reconstructions: the most a sample decoded from latents can show)."""
     read: list[dict[str, str]] = []
     wanted: list[dict[str, str]] = []
     for indices in size_batches(test, batch_size, 0):
-        read += judge.read(_videos(test, indices))
+        videos = _videos(test, indices)
+        read += judge.read(through(videos) if through is not None else videos)
         wanted += [test.labels[i] for i in indices]
     return attribute_accuracy(read, wanted, judge.classes)
+
+
+def reconstruct(model: TextToVideo) -> Callable[[Tensor], Tensor]:
+    """Videos (B, 3, T, H, W) in [-1, 1] through the model's autoencoder and back, clamped as samples are."""
+    autoencoder = model.autoencoder
+
+    def through(videos: Tensor) -> Tensor:
+        with torch.no_grad():
+            return autoencoder.decode(autoencoder.encode(videos)).clamp(-1.0, 1.0)
+
+    return through
 
 
 def generation_metrics(
@@ -90,6 +105,8 @@ def generation_metrics(
     judge = fit_judge(train, judge_steps, batch_size, seed, progress)
     real = judge_real(judge, test, batch_size)
     metrics = {f"real_{a}_accuracy": v for a, v in real.items() if a != "mean"} | {"real_accuracy": real["mean"]}
+    reconstructed = judge_real(judge, test, batch_size, reconstruct(model))
+    metrics |= {f"reconstructed_{a}_accuracy": v for a, v in reconstructed.items() if a != "mean"} | {"reconstructed_accuracy": reconstructed["mean"]}
 
     chosen = list(range(min(limit, len(test))))
     prompts = {i: test.caption_texts[i] for i in chosen}

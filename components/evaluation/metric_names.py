@@ -56,14 +56,15 @@ def is_contrastive_metric(name: str) -> bool:
 
 
 GENERATION_METRICS = (
-    "denoise_loss", "denoise_loss_t<t>", "real_accuracy", "real_<attribute>_accuracy", "generation_accuracy_g<scale>",
+    "denoise_loss", "denoise_loss_t<t>", "real_accuracy", "real_<attribute>_accuracy", "reconstructed_accuracy",
+    "reconstructed_<attribute>_accuracy", "generation_accuracy_g<scale>",
     "generation_<attribute>_accuracy_g<scale>", "generation_accuracy", "generation_ratio", "guidance_gain",
 )
 """A text-to-video model's: the held-out denoising loss (mean, and at each fixed timestep); the judge's accuracy on real
-test videos (the ceiling; attributes colour, shape, size, motion); its samples' per guidance scale (scale 2.5 is
+test videos (the ceiling; attributes colour, shape, size, motion) and on their autoencoder reconstructions; its samples' per guidance scale (scale 2.5 is
 g2p5); the best scale's accuracy, that over the ceiling, and the best guided scale's gain over scale 1."""
 _GENERATION_METRIC = re.compile(
-    r"^(denoise_loss(_t\d+)?|real_accuracy|real_(colour|shape|size|motion)_accuracy|generation_((colour|shape|size|motion)_)?accuracy_g\d+(p\d+)?"
+    r"^(denoise_loss(_t\d+)?|(real|reconstructed)_accuracy|(real|reconstructed)_(colour|shape|size|motion)_accuracy|generation_((colour|shape|size|motion)_)?accuracy_g\d+(p\d+)?"
     r"|generation_accuracy|generation_ratio|guidance_gain)$"
 )
 

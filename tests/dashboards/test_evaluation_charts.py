@@ -43,3 +43,5 @@ def test_a_generator_gets_one_bar_group_per_guidance_scale_in_scale_order():
         {"guidance": "6", "samples": 0.9, "real videos": 0.95},
     ]
     assert guidance_bars({"vqa_exact_match": 0.9}) == []
+    with_reconstructions = guidance_bars({"generation_accuracy_g1": 0.5, "real_accuracy": 0.95, "reconstructed_accuracy": 0.7})
+    assert with_reconstructions == [{"guidance": "1", "samples": 0.5, "real videos": 0.95, "reconstructed videos": 0.7}]

@@ -33,7 +33,7 @@ def test_text_to_image_trains_its_three_stages_and_serves_images_of_the_size_ask
     assert denoise["autoencoder.latent_scale"].item() != 1.0  # calibrated on the training latents before the transformer learned
 
     metrics = run.client.get_run(run.version.run_id).data.metrics
-    assert {"denoise_loss", "denoise_loss_t50", "denoise_loss_t950", "real_accuracy", "generation_accuracy_g1",
+    assert {"denoise_loss", "denoise_loss_t50", "denoise_loss_t950", "real_accuracy", "reconstructed_accuracy", "generation_accuracy_g1",
             "generation_accuracy_g3", "generation_colour_accuracy_g3", "generation_ratio", "guidance_gain"} <= metrics.keys()
     assert metrics["generation_items"] == 4  # evaluation.limit test captions
     artifacts = {a.path for a in run.client.list_artifacts(run.version.run_id, "evaluation")}
