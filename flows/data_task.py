@@ -1,14 +1,20 @@
-"""Version the recipe's dataset with DVC (build or reuse, commit, push)."""
+"""Version the recipe's dataset with DVC (build or import, or reuse; commit, push)."""
 
 from __future__ import annotations
+
+import json
+from pathlib import Path
 
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
+from components.data.build import build_imported_dataset
 from components.data.pretrained_tokenizer import tokenizer_sha256
 from mmops.recipe import DataConfig
+from mmops.redaction import redact
 from mmops.settings import Settings
-from registry.data_repo import DatasetVersion, DvcRemote, version_dataset
+from registry.data_repo import DatasetVersion, DvcRemote, source_record, version_dataset, version_written_dataset, written_version
+from registry.source_store import fingerprint, opener
 
 
 def dataset_params(data: DataConfig) -> dict:
@@ -31,10 +37,33 @@ def dataset_params(data: DataConfig) -> dict:
     return params
 
 
+def imported_version(settings: Settings, data: DataConfig, logger) -> DatasetVersion:
+    """The dataset imported from data.source: the version there is when the source (its url, format, files and
+    every object's size and ETag or mtime) and the tokenizer are as recorded, else a new one imported now."""
+    source, tok = data.source, data.tokenizer
+    remote, repo = DvcRemote.from_settings(settings), settings.datasets_repo
+    record = json.dumps({"source": source.model_dump(mode="json"), "tokenizer": dataset_params(data)["tokenizer"],
+                         "objects": fingerprint(source.url, settings)}, indent=1, sort_keys=True)
+    if source_record(repo, data.name) == record:
+        logger.info("dataset %s: source %s unchanged since its last import", data.name, source.url)
+        return written_version(repo, remote, data.name)
+    logger.info("importing dataset %s from %s (%s)", data.name, source.url, source.format)
+
+    def write(out: Path) -> None:
+        build_imported_dataset(source, opener(source.url, settings), tok.vocab_size, out,
+                               lambda done, total: logger.info("import: %d/%d files", done, total),
+                               tok.pretrained, tok.location_bins, tok.coordinate_bins)
+
+    return version_written_dataset(repo, remote, data.name, write, f"imported from {redact(source.url)}", record)
+
+
 @task(name="version-data", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
 def version_data(settings: Settings, data: DataConfig) -> DatasetVersion:
     logger = get_run_logger()
     logger.info("versioning dataset %s in %s (DVC remote %s)", data.name, settings.datasets_repo, settings.dvc_remote)
-    version = version_dataset(settings.datasets_repo, DvcRemote.from_settings(settings), data.name, dataset_params(data))
+    if data.source is not None:
+        version = imported_version(settings, data, logger)
+    else:
+        version = version_dataset(settings.datasets_repo, DvcRemote.from_settings(settings), data.name, dataset_params(data))
     logger.info("dataset %s: md5 %s, git %s", data.name, version.md5, version.git_rev[:10])
     return version

@@ -77,12 +77,21 @@ def build_parser() -> argparse.ArgumentParser:
                            help="the address to bind (default: 127.0.0.1; 0.0.0.0 inside a container whose port is published)")
     _workdir_arg(dashboard)
 
-    data = sub.add_parser("data", help="dataset commands (used by the DVC stage)")
+    data = sub.add_parser("data", help="dataset commands: version a recipe's dataset, convert to shards or COCO, generate (the DVC stage's)")
     data_sub = data.add_subparsers(dest="data_command", required=True)
     generate = data_sub.add_parser("generate", help="build a dataset from its parameters in params.yaml")
     generate.add_argument("--params", type=Path, required=True)
     generate.add_argument("--name", required=True)
     generate.add_argument("--out", type=Path, required=True)
+    version = data_sub.add_parser("version", help="version a recipe's dataset now (import its source's changes) without training; "
+                                  "a new version starts the recipes scheduled --on-new-data")
+    version.add_argument("recipe", type=Path)
+    _workdir_arg(version)
+    convert = data_sub.add_parser("convert", help="write a dataset folder (e.g. a Shapes world's) as WebDataset shards or COCO captions")
+    convert.add_argument("dataset", type=Path, help="a dataset folder: captions_<split>.json, instruct_<split>.json and their images")
+    convert.add_argument("--to", choices=("webdataset", "coco"), required=True)
+    convert.add_argument("--out", type=Path, required=True, help="an empty or new folder (upload it to S3 to stream it from there)")
+    convert.add_argument("--per-shard", type=_positive, default=1000, help="samples per shard (webdataset; default 1000)")
     return parser
 
 
@@ -117,24 +126,37 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace, recipe: Path | None = None) -> int:
-    from mmops.recipe import load_recipe
-    from mmops.settings import Settings, export_library_environment
-
-    recipe_path = recipe or args.recipe
-    loaded = load_recipe(recipe_path)  # validate before anything is written
-    settings = Settings.for_workdir(args.workdir)
-    settings.workdir.mkdir(parents=True, exist_ok=True)
-    export_library_environment(settings)
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    # Prefect's 20 s default is too short for the ephemeral server on 2 busy cores.
-    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
-    quiet_library_chatter()
+    loaded, settings = _prepare_run(recipe or args.recipe, args.workdir)
     from flows.pipeline import pipeline
     from mmops.summary import print_summary
 
     summary = pipeline(str(loaded.path), str(settings.workdir))
     print_summary(summary)
     return 0
+
+
+def cmd_data_version(args: argparse.Namespace) -> int:
+    loaded, settings = _prepare_run(args.recipe, args.workdir)
+    from flows.dataset_flow import refresh_dataset
+
+    print(json.dumps(refresh_dataset(str(loaded.path), str(settings.workdir)), sort_keys=True))
+    return 0
+
+
+def _prepare_run(recipe_path: Path, workdir: str):
+    """The recipe, validated before anything is written, and the settings, exported to the libraries."""
+    from mmops.recipe import load_recipe
+    from mmops.settings import Settings, export_library_environment
+
+    loaded = load_recipe(recipe_path)
+    settings = Settings.for_workdir(workdir)
+    settings.workdir.mkdir(parents=True, exist_ok=True)
+    export_library_environment(settings)
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    # Prefect's 20 s default is too short for the ephemeral server on 2 busy cores.
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+    quiet_library_chatter()
+    return loaded, settings
 
 
 def quiet_library_chatter() -> None:
@@ -211,7 +233,30 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
     os.execve(sys.executable, streamlit_command(args.port, args.address), environ)
 
 
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least 1")
+    return int(text)
+
+
 def cmd_data(args: argparse.Namespace) -> int:
+    return {"convert": cmd_data_convert, "version": cmd_data_version, "generate": cmd_data_generate}[args.data_command](args)
+
+
+def cmd_data_convert(args: argparse.Namespace) -> int:
+    from components.data.convert import source_yaml, to_coco, to_shards
+
+    if not (args.dataset / "captions_train.json").is_file() and not (args.dataset / "instruct_train.json").is_file():
+        raise MmopsError(f"{args.dataset}: not a dataset folder (no captions_train.json or instruct_train.json)")
+    if args.out.exists() and any(args.out.iterdir()):
+        raise MmopsError(f"--out {args.out} is not empty; converting writes a new folder")
+    source = to_shards(args.dataset, args.out, args.per_shard) if args.to == "webdataset" else to_coco(args.dataset, args.out)
+    print(f"wrote {args.dataset} as {args.to} in {args.out}; a recipe reads it back with this data section:", file=sys.stderr)
+    print(source_yaml(source))
+    return 0
+
+
+def cmd_data_generate(args: argparse.Namespace) -> int:
     import yaml
     from pydantic import ValidationError
 

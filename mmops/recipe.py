@@ -17,6 +17,7 @@ from typing import Annotated, Literal
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from components.data.data_source import DataSource
 from components.data.pretrained_tokenizer import pretrained_tokenizer_file, tokenizer_sha256
 from components.data.ofa_instructions import OFA_TASKS
 from components.data.shapes_world import ShapesConfig
@@ -146,7 +147,17 @@ class DataConfig(Strict):
     videos: VideosConfig | None = None
     """Videos of moving, turning and recolouring shapes at several durations and native sizes, with short and
     descriptive captions (components.data.shapes_videos): what the diffusion stages train on. Unset, none."""
+    source: DataSource | None = None
+    """Data that is not generated: LLaVA JSON, COCO captions or WebDataset shards in a folder or under an S3
+    prefix (components.data.data_source), imported into a DVC-versioned dataset; a changed source makes a new
+    version. With a source, the generator's settings (shapes, pages, videos) are not used: leave them out."""
     tokenizer: TokenizerConfig = TokenizerConfig()
+
+    @model_validator(mode="after")
+    def _one_origin(self) -> DataConfig:
+        if self.source is not None and (generated := {"shapes", "pages", "videos", "generator"} & self.model_fields_set):
+            raise ValueError(f"data.source imports the dataset; {', '.join(sorted(generated))} generate one: leave them out")
+        return self
 
 
 class StageConfig(Strict):

@@ -1,4 +1,4 @@
-"""`mmops schedule` and `mmops schedules`: recipes as Prefect deployments on a cron schedule.
+"""`mmops schedule` and `mmops schedules`: recipes as Prefect deployments on a cron schedule or on new data.
 
 Schedules live on a Prefect server (MMOPS_PREFECT_API_URL), and a worker of the pool runs them:
   prefect worker start --pool mmops-process
@@ -21,9 +21,13 @@ DEFAULT_POOL = "mmops-process"
 
 
 def add_parsers(sub: argparse._SubParsersAction, workdir_arg: Callable[[argparse.ArgumentParser], None]) -> None:
-    schedule = sub.add_parser("schedule", help="run a recipe on a cron schedule: a Prefect deployment on a work pool")
+    schedule = sub.add_parser("schedule", help="run a recipe on a cron schedule or on new data: a Prefect deployment on a work pool")
     schedule.add_argument("recipe", type=Path)
-    schedule.add_argument("--cron", required=True, help="five cron fields, e.g. '0 2 * * *' for 02:00 every day")
+    schedule.add_argument("--cron", help="five cron fields, e.g. '0 2 * * *' for 02:00 every day")
+    schedule.add_argument("--on-new-data", action="store_true",
+                          help="also run it whenever a refresh (mmops data version, or a --data-only schedule) makes a new version of its dataset")
+    schedule.add_argument("--data-only", action="store_true",
+                          help="refresh the recipe's dataset on the cron schedule instead of running it (a new version is announced to --on-new-data schedules)")
     schedule.add_argument("--timezone", default="UTC", help="the IANA time zone of the cron line (default: UTC)")
     schedule.add_argument("--pool", default=DEFAULT_POOL, help=f"the work pool whose workers run it (default: {DEFAULT_POOL}; created as a process pool if missing)")
     workdir_arg(schedule)
@@ -45,13 +49,21 @@ def _settings(args: argparse.Namespace):
 def cmd_schedule(args: argparse.Namespace) -> int:
     from mmops.recipe import load_recipe
 
+    if args.cron is None and not args.on_new_data:
+        raise MmopsError("say when it runs: --cron '...' (five cron fields), --on-new-data, or both")
+    if args.data_only and (args.cron is None or args.on_new_data):
+        raise MmopsError("--data-only refreshes the dataset on a --cron schedule; it cannot wait for new data itself (leave out --on-new-data)")
     loaded = load_recipe(args.recipe)  # a bad recipe is refused before the server hears of it
     settings = _settings(args)  # before Prefect is imported: it reads its settings once, then
-    schedule = _cron(args.cron, args.timezone)
+    schedule = _cron(args.cron, args.timezone) if args.cron is not None else None
     from flows.deployments import schedule_recipe
 
-    deployment_id = schedule_recipe(loaded.recipe.name, Path(args.recipe), settings.workdir, schedule, args.pool)
-    print(f"scheduled {loaded.recipe.name} ({args.recipe}) at '{args.cron}' {args.timezone} on pool {args.pool}: deployment {deployment_id}")
+    dataset = loaded.recipe.data.name
+    deployment_id = schedule_recipe(loaded.recipe.name, Path(args.recipe), settings.workdir, args.pool, schedule,
+                                    dataset if args.on_new_data else None, args.data_only)
+    when = " and ".join(filter(None, [f"at '{args.cron}' {args.timezone}" if args.cron else "", f"on new versions of dataset {dataset}" if args.on_new_data else ""]))
+    what = f"dataset refresh of {loaded.recipe.name}" if args.data_only else loaded.recipe.name
+    print(f"scheduled {what} ({args.recipe}) {when} on pool {args.pool}: deployment {deployment_id}")
     print(f"runs start when a worker polls the pool: prefect worker start --pool {args.pool}")
     return 0
 
@@ -77,7 +89,8 @@ def cmd_schedules(args: argparse.Namespace) -> int:
         print("no scheduled recipes (mmops schedule RECIPE --cron '...' adds one)")
     for row in rows:
         state = "paused" if row.paused else f"next {row.next_run:%Y-%m-%d %H:%M %Z}" if row.next_run else "no run scheduled yet"
-        print(f"{row.deployment}  '{row.cron}' {row.timezone}  pool {row.pool}  {state}\n  {row.recipe} -> {row.workdir}")
+        when = "  ".join(filter(None, [f"'{row.cron}' {row.timezone}" if row.cron else "", f"on new {row.on_new_data} data" if row.on_new_data else ""]))
+        print(f"{row.deployment}  {when}  pool {row.pool}  {state}\n  {row.recipe} -> {row.workdir}")
     return 0
 
 

@@ -6,10 +6,13 @@ stage (`dvc.yaml`) whose parameters live in `params.yaml`; `dvc repro`
 committed to git, and the data is pushed to the DVC remote. A dataset
 version is the pair (git revision, DVC md5 of the output directory).
 
-A dataset a data stage writes (CapFilt's bootstrapped captions) has no command
-to rebuild it from parameters: it is the source version's files, hard-linked,
-with the stage's files in place of some, tracked with `dvc add`. Each write is
-a new version of that name (a new git revision) when its content changed.
+A dataset a data stage writes (CapFilt's bootstrapped captions) or one imported
+from a source (LLaVA JSON, COCO captions or shards in a folder or on S3) has no
+command to rebuild it from parameters: it is written whole into a fresh folder
+(a data stage's: the source version's files, hard-linked, with the stage's files
+in place of some) and tracked with `dvc add`. Each write is a new version of that
+name (a new git revision) when its content changed; an import also records what
+its source held (sources/<name>.json), so an unchanged source is not read again.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +32,8 @@ from mmops.errors import PipelineError
 from mmops.settings import Settings
 
 GIT_IDENTITY = ["-c", "user.name=mmops", "-c", "user.email=mmops@localhost"]
+SOURCES = "sources"
+"""The folder of the datasets repository where an imported dataset's source (url, format, fingerprint) is recorded."""
 
 
 @dataclass(frozen=True)
@@ -143,32 +148,77 @@ def version_derived_dataset(
     for relative in replaced:  # before anything is written
         if Path(relative).is_absolute() or ".." in Path(relative).parts:
             raise PipelineError(f"dataset {name!r}: file {relative!r} is not a path inside the dataset")
+
+    def write(incoming: Path) -> None:
+        for file in sorted(source.path.rglob("*")):
+            relative = file.relative_to(source.path).as_posix()
+            if file.is_file() and relative not in replaced:
+                target = incoming / relative
+                target.parent.mkdir(parents=True, exist_ok=True)
+                _link_or_copy(file, target)
+        for relative, text in replaced.items():
+            (incoming / relative).parent.mkdir(parents=True, exist_ok=True)
+            (incoming / relative).write_text(text)
+
+    return version_written_dataset(repo, remote, name, write, f"from {source.name} {source.md5}")
+
+
+def version_written_dataset(
+    repo: Path, remote: DvcRemote, name: str, write: Callable[[Path], object], message: str, record: str | None = None,
+) -> DatasetVersion:
+    """`write(folder)` fills a fresh folder that then becomes data/<name>, committed as a DVC-tracked directory
+    (with `record`, a text about where it came from, as sources/<name>.json in git) and pushed; the version. A
+    write that fails leaves the version before it in place."""
     ensure_repo(repo, remote)
     if name in _pipeline(repo)["stages"]:
-        raise PipelineError(f"dataset {name!r} is generated from parameters in {repo / 'dvc.yaml'}; a data stage must write another name")
+        raise PipelineError(f"dataset {name!r} is generated from parameters in {repo / 'dvc.yaml'}; a written dataset must have another name")
     out = repo / "data" / name
     incoming = out.with_name(f".{name}.incoming")
     shutil.rmtree(incoming, ignore_errors=True)
-    for file in sorted(source.path.rglob("*")):
-        relative = file.relative_to(source.path).as_posix()
-        if file.is_file() and relative not in replaced:
-            target = incoming / relative
-            target.parent.mkdir(parents=True, exist_ok=True)
-            _link_or_copy(file, target)
-    for relative, text in replaced.items():
-        (incoming / relative).parent.mkdir(parents=True, exist_ok=True)
-        (incoming / relative).write_text(text)
+    incoming.mkdir(parents=True)
+    try:
+        write(incoming)
+    except BaseException:
+        shutil.rmtree(incoming, ignore_errors=True)
+        raise
     shutil.rmtree(out, ignore_errors=True)
     incoming.rename(out)
+    if record is not None:
+        (repo / SOURCES).mkdir(exist_ok=True)
+        (repo / SOURCES / f"{name}.json").write_text(record)
 
     _dvc(repo, "add", "-q", f"data/{name}")
     _git(repo, "add", "-A")
     if _git(repo, "status", "--porcelain").strip():
-        _git(repo, "commit", "-q", "-m", f"mmops: dataset {name} (from {source.name} {source.md5})")
+        _git(repo, "commit", "-q", "-m", f"mmops: dataset {name} ({message})")
+    return written_version(repo, remote, name)
+
+
+def written_version(repo: Path, remote: DvcRemote, name: str) -> DatasetVersion:
+    """The current version of a written dataset, pushed to the remote (a no-op when it is there already)."""
     _dvc(repo, "push", f"data/{name}.dvc", what=f"dvc push to {remote.url}")
     rev = _git(repo, "rev-parse", "HEAD").strip()
     md5 = yaml.safe_load((repo / "data" / f"{name}.dvc").read_text())["outs"][0]["md5"]
-    return DatasetVersion(name=name, path=out, md5=md5, git_rev=rev, remote=remote.url)
+    return DatasetVersion(name=name, path=repo / "data" / name, md5=md5, git_rev=rev, remote=remote.url)
+
+
+def source_record(repo: Path, name: str) -> str | None:
+    """What the last write of a written dataset recorded about its source, if it has a version."""
+    path = repo / SOURCES / f"{name}.json"
+    return path.read_text() if path.is_file() and (repo / "data" / f"{name}.dvc").is_file() and (repo / "data" / name).is_dir() else None
+
+
+def current_md5(repo: Path, name: str) -> str | None:
+    """The md5 of a dataset's version in the repository now (generated or written), if it has one."""
+    written = repo / "data" / f"{name}.dvc"
+    if written.is_file():
+        return yaml.safe_load(written.read_text())["outs"][0]["md5"]
+    lock = repo / "dvc.lock"
+    if lock.is_file():
+        stage = (yaml.safe_load(lock.read_text()) or {}).get("stages", {}).get(name)
+        if stage:
+            return next((out["md5"] for out in stage["outs"] if out["path"] == f"data/{name}"), None)
+    return None
 
 
 def _pipeline(repo: Path) -> dict[str, Any]:

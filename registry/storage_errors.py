@@ -22,7 +22,7 @@ def storage_error_in(error: BaseException) -> BotoCoreError | ClientError | None
             return None
         if isinstance(seen, BotoCoreError | ClientError):
             return seen
-        seen = seen.__cause__ or seen.__context__
+        seen = seen.__cause__ or (None if seen.__suppress_context__ else seen.__context__)  # `raise ... from None`: explained already
     return None
 
 

@@ -53,6 +53,12 @@ def load_llava_json(path: Path) -> list[dict]:
     except json.JSONDecodeError as exc:
         raise DataError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno}, "
                         f"column {exc.colno})") from exc
+    return check_llava_samples(data, str(path))
+
+
+def check_llava_samples(data: object, path: str) -> list[dict]:
+    """Parsed LLaVA JSON (a list of samples), each checked; DataError names `path` (a file or an object
+    in a store), the sample and the field."""
     if not isinstance(data, list):
         raise DataError(f"{path}: the top level is a {type(data).__name__}; "
                         "a LLaVA JSON file is a list of samples")
@@ -61,7 +67,7 @@ def load_llava_json(path: Path) -> list[dict]:
     return data
 
 
-def _check_sample(path: Path, index: int, sample: object) -> None:
+def _check_sample(path: Path | str, index: int, sample: object) -> None:
     where = f"{path}: sample {index}"
     if not isinstance(sample, dict):
         raise DataError(f"{where} is a {type(sample).__name__}; each sample must be an object")

@@ -30,13 +30,7 @@ class InsideResolver:
     def __call__(self, relative: str, source: str = "", what: str = "path") -> Path:
         where = f"{source}: " if source else ""
         rule = f"{what}s must be relative to {self.root} and stay inside it"
-        if not isinstance(relative, str) or not relative.strip() or "\x00" in relative:
-            raise DataError(f"{where}{what} {relative!r} is not a usable path; {rule}")
-        windows = PureWindowsPath(relative)
-        if Path(relative).is_absolute() or windows.is_absolute() or windows.drive or relative.startswith(("/", "\\")):
-            raise DataError(f"{where}{what} {relative!r} is absolute; {rule}")
-        if ".." in Path(relative).parts or ".." in windows.parts:
-            raise DataError(f"{where}{what} {relative!r} contains '..'; {rule}")
+        check_relative(relative, source, what, str(self.root))
         path = Path(relative)
         folder = str(path.parent)
         if folder not in self._folders:
@@ -48,6 +42,21 @@ class InsideResolver:
                 f"{where}{what} {relative!r} resolves to {resolved}, outside {self.real_root} (through a symlink); {rule}"
             )
         return resolved
+
+
+def check_relative(relative: str, source: str = "", what: str = "path", root: str = "its root") -> str:
+    """`relative` if it is a usable path below a root wherever that root is (a folder, or a prefix in an
+    object store): not empty, not absolute (POSIX or Windows), no '..' part. Symlinks are the resolver's to check."""
+    where = f"{source}: " if source else ""
+    rule = f"{what}s must be relative to {root} and stay inside it"
+    if not isinstance(relative, str) or not relative.strip() or "\x00" in relative:
+        raise DataError(f"{where}{what} {relative!r} is not a usable path; {rule}")
+    windows = PureWindowsPath(relative)
+    if Path(relative).is_absolute() or windows.is_absolute() or windows.drive or relative.startswith(("/", "\\")):
+        raise DataError(f"{where}{what} {relative!r} is absolute; {rule}")
+    if ".." in Path(relative).parts or ".." in windows.parts:
+        raise DataError(f"{where}{what} {relative!r} contains '..'; {rule}")
+    return relative
 
 
 def resolve_inside(root: Path, relative: str, source: str = "", what: str = "path") -> Path:
