@@ -27,7 +27,7 @@ from flows.recaption_task import run_recaption
 from flows.lineage_recorder import PipelineLineage
 from flows.register_task import code_revision, gate_and_promote, register
 from flows.stage_task import run_stage
-from mmops.recipe import DataStageConfig, load_recipe
+from mmops.recipe import DataStageConfig, load_recipe, with_training_settings
 from mmops.redaction import redact
 from mmops.settings import Settings, export_library_environment
 from registry.data_repo import DatasetVersion
@@ -73,9 +73,9 @@ def pipeline(recipe_path: str, workdir: str) -> dict:
     """Run one recipe end to end in a workdir and return the summary."""
     started = time.perf_counter()
     logger = get_run_logger()
-    loaded = load_recipe(recipe_path)
-    recipe = loaded.recipe
     settings = Settings.for_workdir(workdir)
+    loaded = with_training_settings(load_recipe(recipe_path), settings.distributed, settings.sources)
+    recipe = loaded.recipe
     export_library_environment(settings)  # a worker's flow run starts here, not in the CLI
     for uri in recipe.parent_models:  # before anything is written: a missing parent fails now, not stages later
         logger.info("parent model %s is %s", uri, resolve_model_version(settings, uri))

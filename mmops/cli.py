@@ -145,11 +145,12 @@ def cmd_data_version(args: argparse.Namespace) -> int:
 
 def _prepare_run(recipe_path: Path, workdir: str):
     """The recipe, validated before anything is written, and the settings, exported to the libraries."""
-    from mmops.recipe import load_recipe
+    from mmops.recipe import load_recipe, with_training_settings
     from mmops.settings import Settings, export_library_environment
 
     loaded = load_recipe(recipe_path)
     settings = Settings.for_workdir(workdir)
+    with_training_settings(loaded, settings.distributed, settings.sources)  # the pipeline applies them; refused here first
     settings.workdir.mkdir(parents=True, exist_ok=True)
     export_library_environment(settings)
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")

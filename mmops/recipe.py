@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -718,6 +718,23 @@ class LoadedRecipe(BaseModel):
     path: Path
     text: str
     sha256: str
+
+
+def with_training_settings(loaded: LoadedRecipe, distributed: Mapping[str, str | int], sources: Mapping[str, str]) -> LoadedRecipe:
+    """The recipe with the settings' training fields (Settings.distributed: a machine's or a pool's accelerator, devices,
+    nodes, strategy, precision) in place of its own `distributed:` ones, checked again as a whole; the recipe's text
+    and hash stay its own. A combination the recipe cannot train with names the settings and where they came from."""
+    if not distributed:
+        return loaded
+    raw = loaded.recipe.model_dump(mode="json", exclude_unset=True)
+    raw["distributed"] = {**raw.get("distributed", {}), **distributed}
+    try:
+        recipe = Recipe.model_validate(raw)
+    except ValidationError as exc:
+        given = ", ".join(f"{name}={value} ({sources.get(name, 'settings')})" for name, value in distributed.items())
+        reasons = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'recipe'}: {e['msg'].removeprefix('Value error, ')}" for e in exc.errors())
+        raise RecipeError(f"{loaded.path}: with the training settings {given}: {reasons}") from None
+    return loaded.model_copy(update={"recipe": recipe})
 
 
 BASE_KEY = "base"

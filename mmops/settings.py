@@ -15,6 +15,11 @@ the workdir. The same code runs on a shared stack when settings point it there:
   MMOPS_S3_MAX_ATTEMPTS       s3_max_attempts     1-20 tries of each S3 request (with backoff) before failing
   MMOPS_ACTOR                 actor               the name recorded for this user's actions
   MMOPS_ACCESS_FILE           access_file         the users who may promote (registry.access)
+  MMOPS_ACCELERATOR           accelerator         cpu, gpu or auto          \
+  MMOPS_DEVICES               devices             1-1024 per node            | a machine's or a pool's way to train,
+  MMOPS_NUM_NODES             num_nodes           1-4096                     | over every recipe's `distributed:`
+  MMOPS_STRATEGY              strategy            auto, ddp, ddp_spawn, fsdp | (unset: the recipe's)
+  MMOPS_PRECISION             precision           32-true, bf16-mixed, ...  /
 
 The settings file is MMOPS_SETTINGS_FILE, or else `settings.yaml` in the workdir
 when there is one; the environment wins over the file, the file over the defaults.
@@ -64,6 +69,11 @@ class Settings(BaseModel):
     s3_endpoint_url: str | None = None
     s3_region: str | None = None
     s3_max_attempts: int = DEFAULT_S3_MAX_ATTEMPTS
+    accelerator: str | None = None
+    devices: int | None = None
+    num_nodes: int | None = None
+    strategy: str | None = None
+    precision: str | None = None
     sources: dict[str, str] = {}
     """setting -> where its value came from: 'default', 'MMOPS_... (environment)' or the settings file."""
 
@@ -87,6 +97,13 @@ class Settings(BaseModel):
     @property
     def uses_s3(self) -> bool:
         return any(value.startswith("s3://") for value in (self.artifact_location, self.dvc_remote))
+
+    @property
+    def distributed(self) -> dict[str, str | int]:
+        """The training settings given (accelerator, devices, num_nodes, strategy, precision): they replace the recipe's."""
+        given = {"accelerator": self.accelerator, "devices": self.devices, "num_nodes": self.num_nodes,
+                 "strategy": self.strategy, "precision": self.precision}
+        return {name: value for name, value in given.items() if value is not None}
 
     def library_environment(self) -> dict[str, str]:
         """The variables through which Prefect, MLflow and boto3 read these settings (they read no arguments for them)."""
@@ -138,8 +155,9 @@ class Settings(BaseModel):
         return cls(workdir=workdir, sources=sources, **values)
 
 
+DISTRIBUTED_FIELDS = ("accelerator", "devices", "num_nodes", "strategy", "precision")
 FIELDS = ("prefect_api_url", "tracking_uri", "lineage_url", "artifact_location", "dvc_remote",
-          "s3_endpoint_url", "s3_region", "s3_max_attempts", "actor", "access_file")
+          "s3_endpoint_url", "s3_region", "s3_max_attempts", "actor", "access_file", *DISTRIBUTED_FIELDS)
 """The settings a file or an MMOPS_ variable may choose; the workdir is the command's own argument."""
 
 
@@ -236,6 +254,25 @@ def _attempts(value: Any) -> int:
     return number
 
 
+def _choice(*allowed: str):
+    def check(value: Any) -> str:
+        if str(value).strip() not in allowed:
+            raise ValueError(f"allowed: {', '.join(allowed)}")
+        return str(value).strip()
+
+    return check
+
+
+def _count(most: int):
+    def check(value: Any) -> int:
+        text = str(value).strip()
+        if isinstance(value, float | bool) or not text.isdigit() or not 1 <= int(text) <= most:
+            raise ValueError(f"allowed: a whole number from 1 to {most}")
+        return int(text)
+
+    return check
+
+
 def _name(value: Any) -> str:
     text = str(value).strip()
     if not text or len(text) > 100:
@@ -254,6 +291,11 @@ CHECKS = {
     "s3_max_attempts": _attempts,
     "actor": _name,
     "access_file": lambda v: str(Path(str(v)).expanduser()),
+    "accelerator": _choice("cpu", "gpu", "auto"),
+    "devices": _count(1024),
+    "num_nodes": _count(4096),
+    "strategy": _choice("auto", "ddp", "ddp_spawn", "fsdp"),
+    "precision": _choice("32-true", "bf16-mixed", "16-mixed", "bf16-true"),
 }
 
 

@@ -1,5 +1,6 @@
 """A recipe whose stages train on two DDP processes runs through `mmops run` like any other: both ranks train,
-rank 0's weights come back to the pipeline, and they are what is evaluated and registered."""
+rank 0's weights come back to the pipeline, and they are what is evaluated and registered. The two devices are
+the machine's setting (MMOPS_DEVICES) over the recipe's one: the same recipe trains wider where settings say so."""
 
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ RECIPE = Path(__file__).with_name("tiny_clip_ddp.yaml")
 def test_a_ddp_recipe_trains_on_two_processes_and_registers_rank_zeros_weights(tmp_path: Path):
     workdir = tmp_path / "work"
     result = subprocess.run([sys.executable, "-m", "mmops", "run", str(RECIPE), "--workdir", str(workdir)],
-                            capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=900)
+                            capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1", "MMOPS_DEVICES": "2"}, timeout=900)
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-5000:]
     assert "GLOBAL_RANK: 0, MEMBER: 1/2" in output and "GLOBAL_RANK: 1, MEMBER: 2/2" in output
@@ -38,6 +39,7 @@ def test_a_ddp_recipe_trains_on_two_processes_and_registers_rank_zeros_weights(t
     assert stage_run.data.params["distributed.devices"] == "2" and stage_run.data.params["distributed.strategy"] == "ddp_spawn"
 
     recipe = load_recipe(RECIPE).recipe
+    assert recipe.distributed.devices == 1, "the recipe alone asks for one process"
     (weights_path,) = (workdir / "runs").glob("*/stages/clip/*.safetensors")
     trained = load_weights(weights_path)
     torch.manual_seed(recipe.stages[0].seed)  # the stage's starting weights, as the stage task builds them

@@ -123,6 +123,8 @@ def test_the_gpu_template_makes_a_valid_job_that_asks_for_a_gpu_on_a_gpu_node():
     assert pod["nodeSelector"] == {"nvidia.com/gpu.present": "true"}
     assert pod["tolerations"] == [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]
     assert container["envFrom"] == [{"secretRef": {"name": "mmops-settings"}}]
+    trains_on_gpu = Settings.for_workdir("/work", env=defaults["env"])  # what every flow run gets, beside the worker's merge of its own
+    assert trains_on_gpu.distributed == {"accelerator": "gpu", "devices": 1, "precision": "bf16-mixed"}
 
 
 POOL_TEMPLATES = {"mmops-process": "process.json", "mmops-gpu": "kubernetes-gpu.json"}

@@ -51,6 +51,9 @@ def test_a_named_settings_file_is_read_and_a_missing_one_refused(tmp_path):
         ({"MMOPS_DVC_REMOTE": "s3://Bad_Bucket/x"}, "bucket 'Bad_Bucket': 3-63 lower-case"),
         ({"MMOPS_S3_ENDPOINT_URL": "127.0.0.1:9000"}, r"s3_endpoint_url: allowed: http\(s\)://HOST"),
         ({"MMOPS_S3_MAX_ATTEMPTS": "50"}, "a whole number from 1 to 20"),
+        ({"MMOPS_ACCELERATOR": "tpu"}, r"MMOPS_ACCELERATOR \(environment\).*accelerator: allowed: cpu, gpu, auto"),
+        ({"MMOPS_DEVICES": "0"}, "devices: allowed: a whole number from 1 to 1024"),
+        ({"MMOPS_PRECISION": "fp8"}, "precision: allowed: 32-true, bf16-mixed"),
     ],
 )
 def test_bad_settings_are_refused_with_where_they_came_from(tmp_path, env, message):
@@ -103,3 +106,23 @@ def test_config_with_a_bad_setting_exits_with_the_error(tmp_path, monkeypatch, c
     monkeypatch.setenv("MMOPS_S3_MAX_ATTEMPTS", "many")
     assert main(["config", "--workdir", str(tmp_path)]) == 2
     assert "error: MMOPS_S3_MAX_ATTEMPTS (environment): 'many' is not allowed" in capsys.readouterr().err
+
+
+def test_training_settings_replace_the_recipes_and_are_checked_with_it(tmp_path):
+    from mmops.errors import RecipeError
+    from mmops.recipe import load_recipe, with_training_settings
+    from tests.conftest import TESTS
+
+    loaded = load_recipe(TESTS / "e2e" / "tiny_clip.yaml")
+    assert with_training_settings(loaded, {}, {}) is loaded
+    settings = Settings.for_workdir(tmp_path, env={"MMOPS_ACCELERATOR": "gpu", "MMOPS_DEVICES": "4", "MMOPS_PRECISION": "bf16-mixed"})
+    assert settings.distributed == {"accelerator": "gpu", "devices": 4, "precision": "bf16-mixed"}
+    trained = with_training_settings(loaded, settings.distributed, settings.sources).recipe
+    assert (trained.distributed.accelerator, trained.distributed.devices, trained.distributed.precision) == ("gpu", 4, "bf16-mixed")
+    assert trained.distributed.strategy == loaded.recipe.distributed.strategy and trained.stages == loaded.recipe.stages
+
+    grouped = load_recipe(TESTS.parent / "recipes" / "llava.yaml")
+    assert any(stage.group_by_length for stage in grouped.recipe.stages)
+    two = Settings.for_workdir(tmp_path, env={"MMOPS_DEVICES": "2"})
+    with pytest.raises(RecipeError, match=r"llava.yaml: with the training settings devices=2 \(MMOPS_DEVICES \(environment\)\): .*2 processes"):
+        with_training_settings(grouped, two.distributed, two.sources)
