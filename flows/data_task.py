@@ -13,7 +13,7 @@ from components.data.pretrained_tokenizer import tokenizer_sha256
 from mmops.recipe import DataConfig
 from mmops.redaction import redact
 from mmops.settings import Settings
-from registry.data_repo import DatasetVersion, DvcRemote, source_record, version_dataset, version_written_dataset, written_version
+from registry.data_repo import DatasetVersion, DvcRemote, source_record, verify_dataset, version_dataset, version_written_dataset, written_version
 from registry.source_store import fingerprint, opener
 
 
@@ -46,6 +46,7 @@ def imported_version(settings: Settings, data: DataConfig, logger) -> DatasetVer
                          "objects": fingerprint(source.url, settings)}, indent=1, sort_keys=True)
     if source_record(repo, data.name) == record:
         logger.info("dataset %s: source %s unchanged since its last import", data.name, source.url)
+        verify_dataset(repo, data.name)
         return written_version(repo, remote, data.name)
     logger.info("importing dataset %s from %s (%s)", data.name, source.url, source.format)
 

@@ -17,6 +17,7 @@ its source held (sources/<name>.json), so an unchanged source is not read again.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -32,6 +33,7 @@ from mmops.errors import PipelineError
 from mmops.settings import Settings
 
 GIT_IDENTITY = ["-c", "user.name=mmops", "-c", "user.email=mmops@localhost"]
+MAX_NAMED_FILES = 5
 SOURCES = "sources"
 """The folder of the datasets repository where an imported dataset's source (url, format, fingerprint) is recorded."""
 
@@ -118,9 +120,29 @@ def ensure_repo(repo: Path, remote: DvcRemote) -> None:
         _git(repo, "commit", "-q", "-m", "mmops: initialise dataset repository")
 
 
+def verify_dataset(repo: Path, name: str) -> None:
+    """Refuse a dataset whose files were edited after it was versioned: DVC hashes each file against the version's
+    record (only files whose size or time changed are read again), and the error names the files."""
+    if current_md5(repo, name) is None or not (repo / "data" / name).is_dir():
+        return
+    status = json.loads(_dvc(repo, "data", "status", "--granular", "--json", what="dvc data status") or "{}")
+    prefix = f"data/{name}/"
+    modified = sorted(path.removeprefix(prefix) for path in status.get("uncommitted", {}).get("modified", [])
+                      if path.startswith(prefix) and path != prefix)
+    if modified:
+        shown = ", ".join(modified[:MAX_NAMED_FILES]) + (f" and {len(modified) - MAX_NAMED_FILES} more" if len(modified) > MAX_NAMED_FILES else "")
+        raise PipelineError(
+            f"dataset {name!r} in {repo / 'data' / name}: {len(modified)} file(s) differ from the versioned data by checksum: {shown}. "
+            f"Nothing was trained. Restore the version with `dvc checkout data/{name}` in {repo}, or make the change a new version "
+            "(a new source or new parameters)"
+        )
+
+
 def version_dataset(repo: Path, remote: DvcRemote, name: str, params: dict[str, Any]) -> DatasetVersion:
-    """Build (or reuse) the dataset for these parameters, commit its lock, push its data; return the version."""
+    """Build (or reuse) the dataset for these parameters, commit its lock, push its data; return the version.
+    Files edited since the last version are refused first (verify_dataset), not silently rebuilt."""
     ensure_repo(repo, remote)
+    verify_dataset(repo, name)
     params_path, dvc_path = repo / "params.yaml", repo / "dvc.yaml"
     all_params = yaml.safe_load(params_path.read_text()) if params_path.exists() else {}
     all_params[name] = params
