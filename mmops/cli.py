@@ -179,6 +179,7 @@ def cmd_models(args: argparse.Namespace) -> int:
     from registry.tracking import client_for
 
     settings = Settings.for_workdir(args.workdir)
+    settings.require_registry()
     client = client_for(settings)
     for model in client.search_registered_models():
         print(model.name)
@@ -210,6 +211,7 @@ def cmd_lineage(args: argparse.Namespace) -> int:
 
     name, alias, version = parse_reference(args.model)
     settings = Settings.for_workdir(args.workdir)
+    settings.require_registry()
     if alias is not None:
         version = alias_version(client_for(settings), name, alias)
         if version is None:

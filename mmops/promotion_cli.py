@@ -28,32 +28,41 @@ from registry.promotion import PromotionWorkflow
 WorkdirArg = Callable[[argparse.ArgumentParser], None]
 
 
+def model_name(text: str) -> str:
+    """A registered model's name is a recipe's name: checked before any store is opened."""
+    from mmops.recipe import NAME
+
+    if not NAME.match(text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a model name; allowed: {NAME.pattern} (a recipe's name: lowercase letters, digits, '-', '_')")
+    return text
+
+
 def add_parsers(sub: argparse._SubParsersAction, workdir_arg: WorkdirArg) -> None:
     promote = sub.add_parser("promote", help="point the production alias at a version, with a reason")
-    promote.add_argument("name")
+    promote.add_argument("name", type=model_name)
     promote.add_argument("version")
     promote.add_argument("--reason", required=True)
     workdir_arg(promote)
 
     rollback = sub.add_parser("rollback", help="return production to the version before the current one")
-    rollback.add_argument("name")
+    rollback.add_argument("name", type=model_name)
     rollback.add_argument("--reason", required=True)
     workdir_arg(rollback)
 
     request = sub.add_parser("request", help="ask for a version to be promoted; an approver carries it out")
-    request.add_argument("name")
+    request.add_argument("name", type=model_name)
     request.add_argument("version")
     request.add_argument("--reason", required=True)
     workdir_arg(request)
 
     approve = sub.add_parser("approve", help="approve a pending promotion request (role 'approve'; not your own)")
-    approve.add_argument("name")
+    approve.add_argument("name", type=model_name)
     approve.add_argument("request", type=int, help="the request number (see `mmops requests NAME`)")
     approve.add_argument("--reason", required=True)
     workdir_arg(approve)
 
     requests = sub.add_parser("requests", help="list a model's pending promotion requests")
-    requests.add_argument("name")
+    requests.add_argument("name", type=model_name)
     workdir_arg(requests)
 
     users = sub.add_parser("users", help="who may promote and approve in this workdir")
@@ -127,6 +136,7 @@ def _workflow(args: argparse.Namespace, need_actor: bool = True) -> Iterator[tup
     from registry.tracking import client_for
 
     settings = Settings.for_workdir(args.workdir)
+    settings.require_registry()
     actor = _actor(settings.access_file, settings.actor) if need_actor else None
     with open_store(settings.lineage_url) as store:
         yield PromotionWorkflow(store, client_for(settings), settings.audit_log), actor

@@ -98,6 +98,15 @@ class Settings(BaseModel):
     def uses_s3(self) -> bool:
         return any(value.startswith("s3://") for value in (self.artifact_location, self.dvc_remote))
 
+    def require_registry(self) -> None:
+        """Refuse a command that reads or changes registered models where there are none to find: with the embedded
+        defaults, a workdir no run has written to (opening its databases would create them)."""
+        for variable, url, file in (("MMOPS_TRACKING_URI", self.tracking_uri, "mlflow.db"), ("MMOPS_LINEAGE_URL", self.lineage_url, "lineage.db")):
+            path = self.workdir / file
+            if url == f"sqlite:///{path}" and not path.is_file():
+                raise SettingsError(f"no registry in {self.workdir}: nothing has run there ({path} is missing); "
+                                    f"run a recipe there first, or set {variable} to a shared one")
+
     @property
     def distributed(self) -> dict[str, str | int]:
         """The training settings given (accelerator, devices, num_nodes, strategy, precision): they replace the recipe's."""
