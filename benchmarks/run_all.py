@@ -1,0 +1,55 @@
+"""Every benchmark with a goal, one after another, then one table of their ratios against the goals.
+
+    python benchmarks/run_all.py            # the sizes the README's table was measured at
+    python benchmarks/run_all.py --quick    # small sizes: minutes, for a first look (ratios of fixed costs dominate)
+
+Each benchmark writes its own JSON to benchmarks/results/; this prints them together and writes
+benchmarks/results/summary.json. A measurement, not a test: it exits 0 whatever the ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks import data_loader, dataset_versioning, lightning_step  # noqa: E402
+from benchmarks.figures import RESULTS, machine  # noqa: E402
+
+BENCHMARKS = {
+    "lightning_step": (lightning_step.main, [], ["--steps", "8", "--rounds", "2", "--scenes", "300"]),
+    "data_loader": (data_loader.main, [], ["--scenes", "500", "--rounds", "2"]),
+    "dataset_versioning": (dataset_versioning.main, [], ["--scenes", "500", "--rounds", "2"]),
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes, for a first look")
+    parser.add_argument("--only", nargs="+", choices=sorted(BENCHMARKS), help="run these alone")
+    args = parser.parse_args(argv)
+    rows = []
+    for name, (run, full, quick) in BENCHMARKS.items():
+        if args.only and name not in args.only:
+            continue
+        print(f"== {name}", flush=True)
+        start = time.perf_counter()
+        run(quick if args.quick else full)
+        figures = json.loads((RESULTS / f"{name}.json").read_text())
+        rows.append({"benchmark": name, "what": figures["what"], "ratio": figures["ratio"], "goal": figures["goal"],
+                     "at_most": figures["at_most"], "meets_goal": figures["meets_goal"], "seconds": round(time.perf_counter() - start, 1)})
+    print(f"\n{'benchmark':20s} {'ratio':>8s} {'goal':>8s}  met")
+    for row in rows:
+        print(f"{row['benchmark']:20s} {row['ratio']:8.3f} {('<= ' if row['at_most'] else '>= ') + str(row['goal']):>8s}  {'yes' if row['meets_goal'] else 'no'}")
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "summary.json").write_text(json.dumps({"quick": args.quick, "rows": rows, "machine": machine()}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
