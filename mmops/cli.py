@@ -106,7 +106,23 @@ def main(argv: list[str] | None = None) -> int:
         if type(exc).__module__.startswith(("components", "mmops", "registry", "flows")):
             print(f"error: {exc}", file=sys.stderr)
             return 2
+        _explain_storage(args, exc)
         raise
+    except Exception as exc:
+        _explain_storage(args, exc)
+        raise
+
+
+def _explain_storage(args: argparse.Namespace, error: BaseException) -> None:
+    """A run that died because its workdir filled up or turned read-only ends with that said, not a library's traceback."""
+    if "workdir" not in args:
+        return
+    from mmops.workdir_storage import storage_failure
+
+    explained = storage_failure(Path(args.workdir).expanduser().resolve(), error)
+    if explained is not None:
+        print(f"error: {explained}", file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -147,10 +163,12 @@ def _prepare_run(recipe_path: Path, workdir: str):
     """The recipe, validated before anything is written, and the settings, exported to the libraries."""
     from mmops.recipe import load_recipe, with_training_settings
     from mmops.settings import Settings, export_library_environment
+    from mmops.workdir_storage import check_workdir
 
     loaded = load_recipe(recipe_path)
     settings = Settings.for_workdir(workdir)
     with_training_settings(loaded, settings.distributed, settings.sources)  # the pipeline applies them; refused here first
+    check_workdir(settings.workdir, settings.min_free_mb)
     settings.workdir.mkdir(parents=True, exist_ok=True)
     export_library_environment(settings)
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")

@@ -15,6 +15,7 @@ the workdir. The same code runs on a shared stack when settings point it there:
   MMOPS_S3_MAX_ATTEMPTS       s3_max_attempts     1-20 tries of each S3 request (with backoff) before failing
   MMOPS_ACTOR                 actor               the name recorded for this user's actions
   MMOPS_ACCESS_FILE           access_file         the users who may promote (registry.access)
+  MMOPS_MIN_FREE_MB           min_free_mb         0-1048576 MiB the workdir's disk must have free to start a run (256)
   MMOPS_ACCELERATOR           accelerator         cpu, gpu or auto          \
   MMOPS_DEVICES               devices             1-1024 per node            | a machine's or a pool's way to train,
   MMOPS_NUM_NODES             num_nodes           1-4096                     | over every recipe's `distributed:`
@@ -46,6 +47,7 @@ from mmops.redaction import redact
 SETTINGS_FILE_ENV = "MMOPS_SETTINGS_FILE"
 WORKDIR_SETTINGS_FILE = "settings.yaml"
 DEFAULT_S3_MAX_ATTEMPTS = 4
+DEFAULT_MIN_FREE_MB = 256
 BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 POSTGRES_DRIVER = "postgresql+psycopg"
 
@@ -69,6 +71,7 @@ class Settings(BaseModel):
     s3_endpoint_url: str | None = None
     s3_region: str | None = None
     s3_max_attempts: int = DEFAULT_S3_MAX_ATTEMPTS
+    min_free_mb: int = DEFAULT_MIN_FREE_MB
     accelerator: str | None = None
     devices: int | None = None
     num_nodes: int | None = None
@@ -166,7 +169,8 @@ class Settings(BaseModel):
 
 DISTRIBUTED_FIELDS = ("accelerator", "devices", "num_nodes", "strategy", "precision")
 FIELDS = ("prefect_api_url", "tracking_uri", "lineage_url", "artifact_location", "dvc_remote",
-          "s3_endpoint_url", "s3_region", "s3_max_attempts", "actor", "access_file", *DISTRIBUTED_FIELDS)
+          "s3_endpoint_url", "s3_region", "s3_max_attempts", "actor", "access_file",
+          "min_free_mb", *DISTRIBUTED_FIELDS)
 """The settings a file or an MMOPS_ variable may choose; the workdir is the command's own argument."""
 
 
@@ -272,11 +276,11 @@ def _choice(*allowed: str):
     return check
 
 
-def _count(most: int):
+def _count(most: int, least: int = 1):
     def check(value: Any) -> int:
         text = str(value).strip()
-        if isinstance(value, float | bool) or not text.isdigit() or not 1 <= int(text) <= most:
-            raise ValueError(f"allowed: a whole number from 1 to {most}")
+        if isinstance(value, float | bool) or not text.isdigit() or not least <= int(text) <= most:
+            raise ValueError(f"allowed: a whole number from {least} to {most}")
         return int(text)
 
     return check
@@ -298,6 +302,7 @@ CHECKS = {
     "s3_endpoint_url": _http_url,
     "s3_region": _name,
     "s3_max_attempts": _attempts,
+    "min_free_mb": _count(1 << 20, least=0),
     "actor": _name,
     "access_file": lambda v: str(Path(str(v)).expanduser()),
     "accelerator": _choice("cpu", "gpu", "auto"),

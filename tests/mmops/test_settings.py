@@ -16,6 +16,7 @@ def test_defaults_live_in_the_workdir(tmp_path):
     assert settings.artifact_location == (tmp_path / "mlartifacts").as_uri()
     assert settings.dvc_remote == str(tmp_path / "dvc-remote")
     assert settings.prefect_api_url is None and not settings.uses_s3
+    assert settings.min_free_mb == 256 and Settings.for_workdir(tmp_path, env={"MMOPS_MIN_FREE_MB": "0"}).min_free_mb == 0
     assert set(settings.sources.values()) == {"default"}
 
 
@@ -54,6 +55,7 @@ def test_a_named_settings_file_is_read_and_a_missing_one_refused(tmp_path):
         ({"MMOPS_ACCELERATOR": "tpu"}, r"MMOPS_ACCELERATOR \(environment\).*accelerator: allowed: cpu, gpu, auto"),
         ({"MMOPS_DEVICES": "0"}, "devices: allowed: a whole number from 1 to 1024"),
         ({"MMOPS_PRECISION": "fp8"}, "precision: allowed: 32-true, bf16-mixed"),
+        ({"MMOPS_MIN_FREE_MB": "-3"}, "min_free_mb: allowed: a whole number from 0 to 1048576"),
     ],
 )
 def test_bad_settings_are_refused_with_where_they_came_from(tmp_path, env, message):
