@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -25,9 +24,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.figures import verdict, write_figures  # noqa: E402
-from components.data.build import build_shapes_dataset, load_dataset_tokenizer  # noqa: E402
+from benchmarks.shapes_stage_data import shapes_stage_data  # noqa: E402
 from components.data.llava_json import load_llava_json  # noqa: E402
-from components.training.stage_data import build_dataloader, build_stage_dataset, captions_file  # noqa: E402
+from components.training.stage_data import build_dataloader, captions_file  # noqa: E402
 from mmops.recipe import load_recipe  # noqa: E402
 
 GOAL = 0.90
@@ -62,12 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     recipe = load_recipe(args.recipe).recipe
     stage = recipe.stage(args.stage)
-    shapes = recipe.data.shapes.model_copy(update={"train": args.scenes, "val": 8, "test": 8})
-    with tempfile.TemporaryDirectory() as folder:
-        data = Path(folder)
-        build_shapes_dataset(shapes, recipe.data.tokenizer.vocab_size, data)
-        tokenizer = load_dataset_tokenizer(data)
-        dataset = build_stage_dataset(stage.objective, data, tokenizer, recipe.model.vision.image_size, stage.max_len)
+    with shapes_stage_data(recipe, stage, args.scenes) as (data, tokenizer, dataset):
         loader = build_dataloader(dataset, stage.batch_size, tokenizer.pad_id, stage.seed, shuffle=False)
         files = [data / sample["image"] for sample in load_llava_json(captions_file(data, "train"))]
         loader_rate(loader), raw_rate(files)  # the page cache, for both

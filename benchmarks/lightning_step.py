@@ -17,7 +17,6 @@ import argparse
 import copy
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -29,9 +28,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.figures import verdict, write_figures  # noqa: E402
-from components.data.build import build_shapes_dataset, load_dataset_tokenizer  # noqa: E402
+from benchmarks.shapes_stage_data import shapes_stage_data  # noqa: E402
 from components.training.freeze import apply_freeze_plan  # noqa: E402
-from components.training.stage_data import build_dataloader, build_stage_dataset  # noqa: E402
+from components.training.stage_data import build_dataloader  # noqa: E402
 from components.training.stage_models import build_stage_model  # noqa: E402
 from components.training.stage_module import StageModule  # noqa: E402
 from mmops.recipe import load_recipe  # noqa: E402
@@ -99,13 +98,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     recipe = load_recipe(args.recipe).recipe
     stage = recipe.stage(args.stage)
-    shapes = recipe.data.shapes.model_copy(update={"train": args.scenes, "val": 8, "test": 8})
     per_round = WARMUP_STEPS + args.steps
-    with tempfile.TemporaryDirectory() as folder:
-        data = Path(folder)
-        build_shapes_dataset(shapes, recipe.data.tokenizer.vocab_size, data)
-        tokenizer = load_dataset_tokenizer(data)
-        dataset = build_stage_dataset(stage.objective, data, tokenizer, recipe.model.vision.image_size, stage.max_len)
+    with shapes_stage_data(recipe, stage, args.scenes) as (_, tokenizer, dataset):
         loader = build_dataloader(dataset, stage.batch_size, tokenizer.pad_id, stage.seed)
         batches = [batch for _ in range(-(-per_round // len(loader))) for batch in loader][:per_round]
     torch.manual_seed(stage.seed)
