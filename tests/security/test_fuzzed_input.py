@@ -9,7 +9,6 @@ import io
 import os
 from pathlib import Path
 
-import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -21,7 +20,7 @@ from components.data.errors import DataError
 from components.data.llava_json import check_llava_samples
 from components.data.shards import read_shard
 from mmops.cli import main
-from mmops.errors import MmopsError, RecipeError
+from mmops.errors import RecipeError
 from mmops.recipe import load_recipe
 
 TINY_CLIP = yaml.safe_load((Path(__file__).parents[1] / "e2e" / "tiny_clip.yaml").read_text())
