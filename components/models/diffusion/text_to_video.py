@@ -40,11 +40,11 @@ class TextToVideo(nn.Module):
         return self.text.cfg.max_len
 
     def caption(self, ids: Tensor, mask: Tensor) -> Caption:
-        """The caption's conditions, read by the text tower without gradients (it stays as registered)."""
-        with torch.no_grad():
-            tokens = self.text.tokens(ids, mask)
-            pooled = F.normalize(self.text_projection(self.text.pool(tokens, mask)), dim=-1)  # CLIP's text embedding
-            return Caption(pooled, tokens, mask.bool())
+        """The caption's conditions as the text tower reads them. Gradients reach the tower only where the stage's
+        freeze plan trains it (`trainable: [dit, text]`); frozen, as registered, it builds no graph at all."""
+        tokens = self.text.tokens(ids, mask)
+        pooled = F.normalize(self.text_projection(self.text.pool(tokens, mask)), dim=-1)  # CLIP's text embedding
+        return Caption(pooled, tokens, mask.bool())
 
     def denoiser(self, caption: Caption, guidance: float) -> Denoiser:
         """The guided denoiser of one batch of captions: conditional, and unconditional with the caption dropped."""
