@@ -14,7 +14,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from mmops.errors import MmopsError
+from mmops.errors import MmopsError, exception_chain
 
 STORAGE_ERRNOS = {errno.ENOSPC, errno.EROFS, errno.EDQUOT, errno.EACCES}
 NEARLY_FULL_BYTES = 1 << 20  # under this free, a failure is put down to the full disk
@@ -51,7 +51,7 @@ def check_workdir(workdir: Path, min_free_mb: int) -> None:
 def storage_failure(workdir: Path, error: BaseException) -> WorkdirStorageError | None:
     """The plain account of a run that failed because its workdir filled up or became unwritable; None otherwise."""
     folder = existing_folder(workdir)
-    cause = next((e for e in _chain(error) if isinstance(e, OSError) and e.errno in STORAGE_ERRNOS), None)
+    cause = next((e for e in exception_chain(error) if isinstance(e, OSError) and e.errno in STORAGE_ERRNOS), None)
     full = shutil.disk_usage(folder).free < NEARLY_FULL_BYTES
     read_only = not os.access(folder, os.W_OK) or _is_read_only(folder)
     if cause is None and not full and not read_only:
@@ -67,11 +67,3 @@ def storage_failure(workdir: Path, error: BaseException) -> WorkdirStorageError 
 def _is_read_only(folder: Path) -> bool:
     return bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
 
-
-def _chain(error: BaseException):
-    seen: BaseException | None = error
-    for _ in range(20):
-        if seen is None:
-            return
-        yield seen
-        seen = seen.__cause__ or seen.__context__

@@ -8,22 +8,14 @@ from __future__ import annotations
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from mmops.errors import PipelineError
+from mmops.errors import PipelineError, exception_chain
 from mmops.settings import Settings
 
-CHAIN_DEPTH = 20
 
 
 def storage_error_in(error: BaseException) -> BotoCoreError | ClientError | None:
     """The boto3 error behind `error`, through MLflow's and Prefect's wrapping, if there is one."""
-    seen: BaseException | None = error
-    for _ in range(CHAIN_DEPTH):
-        if seen is None:
-            return None
-        if isinstance(seen, BotoCoreError | ClientError):
-            return seen
-        seen = seen.__cause__ or (None if seen.__suppress_context__ else seen.__context__)  # `raise ... from None`: explained already
-    return None
+    return next((e for e in exception_chain(error) if isinstance(e, BotoCoreError | ClientError)), None)
 
 
 def storage_failure(error: BaseException, settings: Settings) -> PipelineError | None:
