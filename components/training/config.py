@@ -38,6 +38,9 @@ class DistributedConfig(BaseModel):
     num_nodes: Annotated[int, Field(ge=1, le=4096)] = 1
     precision: Literal["32-true", "bf16-mixed", "16-mixed", "bf16-true"] = "32-true"
     """bf16-mixed on GPUs that have it (A100, H100); 32-true on CPU."""
+    deterministic: bool = False
+    """Only deterministic kernels (Lightning's `deterministic`; on GPUs slower, and some operations refuse). On one
+    process a stage killed and resumed from its checkpoint then ends with the weights of a run never interrupted."""
 
     @property
     def processes(self) -> int:

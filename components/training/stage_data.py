@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Literal
 
 import torch
-from torch.utils.data import ConcatDataset, DataLoader, Dataset
+from torch.utils.data import ConcatDataset, Dataset
 
 from components.data.coordinate_bins import CoordinateBins
 from components.data.grounded import grounded_caption, located_answers, located_blocks
@@ -27,6 +27,7 @@ from components.data.text_only_mix import TextOnlyItems, text_only_count
 from components.data.video_clips import SizeBucketBatchSampler, VideoCaptionDataset
 from components.data.tokenizer import TextTokenizer
 from components.models.anyres import Size
+from components.training.resumable_loader import ResumableDataLoader
 from components.training.objectives import LLAVA_OBJECTIVES, ONE_IMAGE_OBJECTIVES, VIDEO_OBJECTIVES
 
 TextCorpus = Literal["turns", "described"]
@@ -156,19 +157,20 @@ class ConversationMix(ConcatDataset):
 
 def build_dataloader(
     dataset: Dataset, batch_size: int, pad_id: int, seed: int, shuffle: bool = True, group_by_length: bool = False
-) -> DataLoader:
+) -> ResumableDataLoader:
+    """The stage's loader; it knows its place in the sample stream, so a stage resumes where it stopped."""
     generator = torch.Generator().manual_seed(seed)
     collate = partial(collate_batch, pad_id=pad_id)
     if isinstance(dataset, VideoCaptionDataset):  # a batch stacks videos of one size
         sizes = [dataset.size(i) for i in range(len(dataset))]
         sampler = SizeBucketBatchSampler(sizes, batch_size, generator, drop_last=False)
-        return DataLoader(dataset, batch_sampler=sampler, collate_fn=collate, num_workers=0)
+        return ResumableDataLoader(dataset, batch_sampler=sampler, collate_fn=collate, num_workers=0, order_generator=generator)
     if group_by_length:
         if not hasattr(dataset, "length_estimates"):
             raise ValueError(f"group_by_length needs a dataset with length_estimates(); {type(dataset).__name__} has none")
         sampler = LengthGroupedBatchSampler(dataset.length_estimates(), batch_size, generator, drop_last=len(dataset) >= batch_size)
-        return DataLoader(dataset, batch_sampler=sampler, collate_fn=collate, num_workers=0)
-    return DataLoader(
+        return ResumableDataLoader(dataset, batch_sampler=sampler, collate_fn=collate, num_workers=0, order_generator=generator)
+    return ResumableDataLoader(
         dataset,
         batch_size=batch_size,
         shuffle=shuffle,
@@ -176,4 +178,5 @@ def build_dataloader(
         generator=generator,
         collate_fn=collate,
         num_workers=0,
+        order_generator=generator,
     )

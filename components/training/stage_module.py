@@ -49,6 +49,14 @@ class StageModule(L.LightningModule):
         self.log("train/lr", self.trainer.optimizers[0].param_groups[0]["lr"], batch_size=size)
         return loss
 
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        if isinstance(self.loss_fn, TaskSampler):  # its own generator draws tasks and masks: resume draws on
+            checkpoint["task_generator"] = self.loss_fn.generator.get_state()
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        if isinstance(self.loss_fn, TaskSampler) and "task_generator" in checkpoint:
+            self.loss_fn.generator.set_state(checkpoint["task_generator"])
+
     def configure_optimizers(self):
         cfg = self.optimizer_config
         groups = parameter_groups(self.model, cfg)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import shutil
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import lightning as L
 import torch
+from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.loggers import Logger
 from torch import nn
 from torch.utils.data import DataLoader
@@ -17,6 +20,8 @@ from components.training.checkpoints import save_weights
 from components.training.config import DistributedConfig, OptimizerConfig
 from components.training.freeze import FreezeReport, apply_freeze_plan
 from components.training.stage_module import StageModule
+from components.training.step_checkpoints import StepCheckpoints, latest_checkpoint
+from components.training.training_state_io import SafetensorsCheckpointIO
 from components.training.uniperceiver_tasks import ClassPrompts
 
 
@@ -27,6 +32,8 @@ class StageResult:
     final_loss: float
     seconds: float
     steps: int
+    resumed_from: Path | None = None
+    """The training checkpoint the stage started from, when it resumed."""
 
 
 def train_stage(
@@ -47,15 +54,22 @@ def train_stage(
     class_prompts: ClassPrompts | None = None,
     caption_negatives: bool = False,
     distributed: DistributedConfig = DistributedConfig(),
+    checkpoint_every: int = 0,
+    resume: bool = False,
+    callbacks: Sequence[Callback] = (),
 ) -> StageResult:
     """`tasks`, `seed`, `class_prompts`: the uni_perceiver objective's task weights, the seed of its task draws and
     its classification task's targets; `caption_negatives`: blip_pretrain's ITC also scores the captions' negatives;
     `distributed`: processes, devices and precision (one process on the CPU unless the recipe says otherwise).
-    Under DDP every process trains its share of each batch and the weights are written once, by rank 0."""
+    Under DDP every process trains its share of each batch and the weights are written once, by rank 0.
+    `checkpoint_every`: save the whole training state (safetensors and JSON, see training_state_io) to
+    `checkpoints/` beside `out_path` every so many steps, the latest kept (0: never); `resume`: start from the
+    latest there, if any, rather than from step 0; `callbacks`: more of Lightning's, e.g. to watch the steps."""
     if distributed.strategy == "ddp_spawn":
         # the spawned processes receive the model and data through files, not passed descriptors,
         # which some containers refuse for tensors backed by memory-mapped files
         torch.multiprocessing.set_sharing_strategy("file_system")
+    checkpoints = training_checkpoints(out_path)
     freeze = apply_freeze_plan(model, trainable)
     module = StageModule(model, objective, optimizer, total_steps=steps, loss_weighting=loss_weighting, region_weight=region_weight, tasks=tasks, seed=seed,
                          class_prompts=class_prompts, caption_negatives=caption_negatives)
@@ -75,12 +89,23 @@ def train_stage(
         gradient_clip_val=optimizer.grad_clip,
         num_sanity_val_steps=0,
         default_root_dir=str(out_path.parent),
+        deterministic=distributed.deterministic,
+        callbacks=[*callbacks, *([StepCheckpoints(checkpoints, checkpoint_every)] if checkpoint_every else [])],
+        plugins=[SafetensorsCheckpointIO()],
     )
+    start_from = latest_checkpoint(checkpoints) if resume else None
     start = time.perf_counter()
-    trainer.fit(module, train_dataloaders=dataloader)
+    trainer.fit(module, train_dataloaders=dataloader, ckpt_path=start_from)
     seconds = time.perf_counter() - start
     model.eval()
     loss = trainer.callback_metrics.get("train/loss")
     if trainer.is_global_zero:
         save_weights(model, out_path, metadata={"objective": objective, "steps": str(trainer.global_step)})
-    return StageResult(out_path, freeze, float(loss) if loss is not None else float("nan"), seconds, trainer.global_step)
+        shutil.rmtree(checkpoints, ignore_errors=True)  # the weights are written: nothing left to resume
+    return StageResult(out_path, freeze, float(loss) if loss is not None else float("nan"), seconds, trainer.global_step,
+                       start_from)
+
+
+def training_checkpoints(out_path: Path) -> Path:
+    """Where the stage writing `out_path` keeps its training checkpoints."""
+    return out_path.parent / "checkpoints"
