@@ -19,6 +19,8 @@ class PipelineContext:
     experiment_id: str
     pipeline_run_id: str
     code_rev: str
+    resume: bool = False
+    """Resuming a stopped run: finished stages are reused, and training goes on from the latest checkpoint."""
 
     @property
     def recipe(self):

@@ -24,6 +24,7 @@ from flows.data_task import version_data
 from flows.evaluate_task import evaluate
 from flows.feedback_task import run_feedback
 from flows.recaption_task import run_recaption
+from flows.interrupted_run import SUMMARY_FILE, close_stopped_run, stopped_run, write_run_record
 from flows.lineage_recorder import PipelineLineage
 from flows.register_task import code_revision, gate_and_promote, register
 from flows.stage_task import run_stage
@@ -69,8 +70,9 @@ def _describe(dataset: DatasetVersion) -> dict:
 
 
 @flow(name="mmops-pipeline", log_prints=True)
-def pipeline(recipe_path: str, workdir: str) -> dict:
-    """Run one recipe end to end in a workdir and return the summary."""
+def pipeline(recipe_path: str, workdir: str, resume: bool = False) -> dict:
+    """Run one recipe end to end in a workdir and return the summary; with `resume`, continue the latest run of
+    the recipe that stopped before it finished (see flows.interrupted_run)."""
     started = time.perf_counter()
     logger = get_run_logger()
     settings = Settings.for_workdir(workdir)
@@ -81,8 +83,14 @@ def pipeline(recipe_path: str, workdir: str) -> dict:
         logger.info("parent model %s is %s", uri, resolve_model_version(settings, uri))
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     prefect_run_id = str(flow_run.get_id() or "")
-    run_dir = settings.runs_dir / f"{recipe.name}-{stamp}"
-    run_dir.mkdir(parents=True, exist_ok=False)
+    stopped: str | None = None  # the MLflow run this one resumes
+    if resume:
+        run_dir, record = stopped_run(settings.runs_dir, loaded)
+        stopped = record["mlflow_run_id"]
+        logger.info("resuming the run in %s (MLflow run %s)", run_dir, stopped)
+    else:
+        run_dir = settings.runs_dir / f"{recipe.name}-{stamp}"
+        run_dir.mkdir(parents=True, exist_ok=False)
 
     client = client_for(settings)
     exp = experiment_id(client, recipe.name, settings)
@@ -90,12 +98,15 @@ def pipeline(recipe_path: str, workdir: str) -> dict:
         exp,
         run_name=f"{recipe.name}-{stamp}",
         tags={MLFLOW_RUN_NAME: f"{recipe.name}-{stamp}", "mmops.recipe.sha256": loaded.sha256,
-              "mmops.prefect_flow_run": prefect_run_id},
+              "mmops.prefect_flow_run": prefect_run_id, **({"mmops.resumed_from": stopped} if stopped else {})},
     )
-    ctx = PipelineContext(settings, loaded, run_dir, exp, run.info.run_id, code_revision())
+    write_run_record(run_dir, loaded, run.info.run_id, stopped)
+    ctx = PipelineContext(settings, loaded, run_dir, exp, run.info.run_id, code_revision(), resume=resume)
     lineage: PipelineLineage | None = None
     with open_store(settings.lineage_url) as store:
         try:
+            if stopped is not None:
+                close_stopped_run(client, store, exp, stopped, run.info.run_id)
             client.log_text(run.info.run_id, loaded.text, "recipe.yaml")
             dataset = version_data(settings, recipe.data)
             client.set_tag(run.info.run_id, "mmops.dataset.md5", dataset.md5)
@@ -142,7 +153,7 @@ def pipeline(recipe_path: str, workdir: str) -> dict:
         workdir=str(settings.workdir),
         tracking_uri=redact(settings.tracking_uri),  # the summary is printed and saved: no password in it
     )
-    (run_dir / "summary.json").write_text(json.dumps(summary.to_dict(), indent=2))
+    (run_dir / SUMMARY_FILE).write_text(json.dumps(summary.to_dict(), indent=2))
     logger.info("pipeline finished in %.1fs: %s v%s (%s)", summary.seconds, recipe.name, version,
                 "production" if outcome.promoted else "candidate")
     return summary.to_dict()

@@ -24,6 +24,7 @@ from components.training.stage_models import build_stage_model
 from components.training.train_stage import train_stage
 from components.training.uniperceiver_tasks import class_prompts
 from flows.context import PipelineContext, StageOutcome
+from flows.interrupted_run import finished_outcome, save_outcome
 from flows.stage_run import open_stage_run
 from mmops.errors import RegistryError
 from mmops.recipe import StageConfig
@@ -68,6 +69,9 @@ def parent_model_tag(source: str) -> str:
 @task(name="train-stage", cache_policy=NO_CACHE)
 def run_stage(ctx: PipelineContext, stage: StageConfig, dataset: DatasetVersion) -> StageOutcome:
     logger = get_run_logger()
+    if ctx.resume and (finished := finished_outcome(ctx.stage_weights(stage.name))) is not None:
+        logger.info("stage %s finished before the run stopped: its weights and MLflow run %s are reused", stage.name, finished.run_id)
+        return finished
     recipe = ctx.recipe
     distributed = {f"distributed.{key}": str(value) for key, value in recipe.distributed.model_dump().items()}
     client, run_id = open_stage_run(ctx, stage.name, stage_params(stage) | distributed, dataset)
@@ -119,7 +123,12 @@ def run_stage(ctx: PipelineContext, stage: StageConfig, dataset: DatasetVersion)
             seed=stage.seed,
             class_prompts=class_prompts(tokenizer, dataset_obj.classes, recipe.evaluation.zero_shot_templates, model.max_text_len) if classifies else None,
             distributed=recipe.distributed,
+            checkpoint_every=stage.checkpoint_every,
+            resume=ctx.resume,
         )
+        if result.resumed_from is not None:
+            logger.info("stage %s resumed from %s", stage.name, result.resumed_from)
+            client.set_tag(run_id, "mmops.resumed_from_checkpoint", result.resumed_from.name)
         metrics = {"final_loss": result.final_loss, "train_seconds": result.seconds,
                    "trainable_params": float(result.freeze.trainable_count), "frozen_params": float(result.freeze.frozen_count)}
         if stage.objective == "contrastive" and stage.corpus == "scenes":  # a page tower's scenes are not its concern
@@ -136,5 +145,7 @@ def run_stage(ctx: PipelineContext, stage: StageConfig, dataset: DatasetVersion)
         client.set_terminated(run_id, "FAILED")
         raise
     logger.info("stage %s done in %.1fs, loss %.4f", stage.name, result.seconds, result.final_loss)
-    return StageOutcome(stage.name, run_id, result.weights, result.seconds, result.final_loss, metrics, parent_models)
+    outcome = StageOutcome(stage.name, run_id, result.weights, result.seconds, result.final_loss, metrics, parent_models)
+    save_outcome(outcome)
+    return outcome
 

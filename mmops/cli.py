@@ -54,6 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="run a recipe: version data, train its stages, evaluate, register, gate and promote")
     run.add_argument("recipe", type=Path)
+    run.add_argument("--resume", action="store_true",
+                     help="continue the latest run of this recipe that stopped before it finished: finished stages are reused, "
+                          "the stage that was training goes on from its last checkpoint")
     _workdir_arg(run)
 
     validate = sub.add_parser("validate", help="check recipes without running anything")
@@ -143,10 +146,14 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace, recipe: Path | None = None) -> int:
     loaded, settings = _prepare_run(recipe or args.recipe, args.workdir)
+    from flows.interrupted_run import stopped_run
     from flows.pipeline import pipeline
     from mmops.summary import print_summary
 
-    summary = pipeline(str(loaded.path), str(settings.workdir))
+    resume = getattr(args, "resume", False)
+    if resume:
+        stopped_run(settings.runs_dir, loaded)  # nothing to resume, or a changed recipe: said before Prefect starts
+    summary = pipeline(str(loaded.path), str(settings.workdir), resume=resume)
     print_summary(summary)
     return 0
 

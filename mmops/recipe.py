@@ -174,6 +174,9 @@ class StageConfig(Strict):
     max_len: Annotated[int, Field(ge=8)] = 160
     seed: int = 0
     log_every: Annotated[int, Field(ge=1)] = 10
+    checkpoint_every: Annotated[int, Field(ge=0)] = 200
+    """Save the whole training state every so many steps (the latest kept until the stage ends), so that
+    `mmops run --resume` continues a killed run from there; 0: never."""
     loss_weighting: Literal["token", "answer"] = "token"
     """`token`: every target token counts the same (LLaVA); `answer`: every answer counts the same,
     so a long answer such as a 16-token box does not drown the one-word answers."""
