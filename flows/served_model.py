@@ -13,6 +13,7 @@ from pathlib import Path
 
 from torch import nn
 
+from components.data.paths import resolve_inside
 from components.data.tokenizer import TextTokenizer
 from components.models.family import ModelConfig
 from components.training.checkpoints import load_weights
@@ -30,6 +31,7 @@ class ServedModel:
 
 
 def load_served_model(artifacts: dict[str, str]) -> ServedModel:
+    check_artifact_paths(artifacts)
     spec = json.loads(Path(artifacts["model_config"]).read_text())
     config = ModelConfig.model_validate(served_model_spec(spec["model"], artifacts))
     tokenizer = TextTokenizer.load(Path(artifacts["tokenizer"]))
@@ -37,3 +39,15 @@ def load_served_model(artifacts: dict[str, str]) -> ServedModel:
     model = build_stage_model(spec.get("objective", "llava_instruct"), config, tokenizer, load_pretrained=False)
     model.load_state_dict(load_weights(Path(artifacts["weights"])))
     return ServedModel(config, tokenizer, model.eval(), spec)
+
+
+def check_artifact_paths(artifacts: dict[str, str]) -> None:
+    """MLflow joins each artifact's path in the model's MLmodel file to the model's folder, so a path with '..' or a
+    symlink in the folder would read a file elsewhere on the machine. Every artifact must be a file of the model's
+    one `artifacts` folder, as mmops logs them."""
+    folders = {Path(path).parent for path in artifacts.values()}
+    folder = folders.pop() if len(folders) == 1 else None
+    if folder is None or folder.name != "artifacts" or any(".." in Path(path).parts for path in artifacts.values()):
+        raise ValueError(f"the model's artifacts {sorted(artifacts.values())} are not all in its one artifacts folder; refused")
+    for name, path in artifacts.items():
+        resolve_inside(folder, Path(path).name, f"the model's artifact {name!r}", "artifact path")  # a symlink out is refused

@@ -138,8 +138,18 @@ def _version_number(client: MlflowClient, uri: str) -> tuple[str, str]:
     return name, str(get_version(client, name, number).version)
 
 
+LOGGED_SOURCES = ("models:/", "runs:/")
+"""Where a version's files may come from: a model or run logged to the tracking server's artifact store."""
+
+
 def _resolve_model(client: MlflowClient, uri: str) -> ResolvedModel:
     name, number = _version_number(client, uri)
+    source = get_version(client, name, number).source
+    if not source.startswith(LOGGED_SOURCES):
+        raise RegistryError(
+            f"{uri} (version {number}): its source {source!r} is not a logged model; mmops downloads only versions whose "
+            f"files are in the tracking server's artifact store ({', '.join(LOGGED_SOURCES)}), never a path or URL a version names"
+        )
     local = Path(mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{name}/{number}"))
     found = sorted(local.rglob(WEIGHTS_FILE))
     if not found:
