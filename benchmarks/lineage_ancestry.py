@@ -748,6 +748,12 @@ def main(argv: list[str] | None = None) -> int:
             "ratio_median": round(ours["median_ms"] / ref["median_ms"], 2),
             "target_ms": TARGET_MS,
             "under_target": ours["median_ms"] < TARGET_MS,
+            # as the other benchmarks' figures, for run_all's table: the ratio has no goal, the median has the target
+            "what": f"ancestry() vs a hand-written recursive SQL query, {args.runs} runs",
+            "ratio": round(ours["median_ms"] / ref["median_ms"], 2),
+            "goal": None,
+            "goal_text": f"median < {TARGET_MS:g} ms (was {ours['median_ms']:.1f})",
+            "meets_goal": ours["median_ms"] < TARGET_MS,
         }
     print_table(results)
     args.out.parent.mkdir(parents=True, exist_ok=True)
