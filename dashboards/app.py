@@ -19,6 +19,7 @@ PAGES = [
     st.Page(PAGES_DIR / "runs.py", title="Runs", icon=":material/monitoring:"),
     st.Page(PAGES_DIR / "data.py", title="Data", icon=":material/image:"),
     st.Page(PAGES_DIR / "promote.py", title="Promote", icon=":material/rocket_launch:"),
+    st.Page(PAGES_DIR / "benchmarks.py", title="Benchmarks", icon=":material/speed:"),
 ]
 
 st.set_page_config(page_title="mmops", page_icon=":material/hub:", layout="wide")
