@@ -22,6 +22,7 @@ from sqlalchemy import select
 from flows.context import StageOutcome
 from mmops.errors import PipelineError
 from mmops.recipe import LoadedRecipe
+from registry.data_repo import DatasetVersion
 from registry.lineage import LineageStore, finish_pipeline_run
 from registry.lineage.schema import PipelineRun, RunStatus
 
@@ -34,6 +35,19 @@ def write_run_record(run_dir: Path, loaded: LoadedRecipe, mlflow_run_id: str, re
     record = {"recipe": loaded.recipe.name, "recipe_sha256": loaded.sha256, "mlflow_run_id": mlflow_run_id,
               "started": datetime.now(UTC).isoformat(), "resumed_from": resumed_from}
     (run_dir / RUN_FILE).write_text(json.dumps(record, indent=2))
+
+
+def record_dataset(run_dir: Path, dataset: DatasetVersion) -> None:
+    """The dataset version the run trains on, in its start record: `mmops train-stage` reads it from there."""
+    record = json.loads((run_dir / RUN_FILE).read_text())
+    record["dataset"] = {"name": dataset.name, "path": str(dataset.path), "md5": dataset.md5, "git_rev": dataset.git_rev, "remote": dataset.remote}
+    (run_dir / RUN_FILE).write_text(json.dumps(record, indent=2))
+
+
+def recorded_dataset(run_dir: Path, record: dict) -> DatasetVersion:
+    if "dataset" not in record:
+        raise PipelineError(f"the run in {run_dir} stopped before it versioned its dataset: resume it with `mmops run --resume` first")
+    return DatasetVersion(**(record["dataset"] | {"path": Path(record["dataset"]["path"])}))
 
 
 def stopped_run(runs_dir: Path, loaded: LoadedRecipe) -> tuple[Path, dict]:

@@ -24,7 +24,7 @@ from flows.data_task import version_data
 from flows.evaluate_task import evaluate
 from flows.feedback_task import run_feedback
 from flows.recaption_task import run_recaption
-from flows.interrupted_run import SUMMARY_FILE, close_stopped_run, stopped_run, write_run_record
+from flows.interrupted_run import SUMMARY_FILE, close_stopped_run, record_dataset, stopped_run, write_run_record
 from flows.lineage_recorder import PipelineLineage
 from flows.register_task import code_revision, gate_and_promote, register
 from flows.stage_task import run_stage
@@ -109,6 +109,7 @@ def pipeline(recipe_path: str, workdir: str, resume: bool = False) -> dict:
                 close_stopped_run(client, store, exp, stopped, run.info.run_id)
             client.log_text(run.info.run_id, loaded.text, "recipe.yaml")
             dataset = version_data(settings, recipe.data)
+            record_dataset(run_dir, dataset)
             client.set_tag(run.info.run_id, "mmops.dataset.md5", dataset.md5)
             lineage = PipelineLineage.start(store, loaded, dataset, ctx.code_rev, run.info.run_id, prefect_run_id or None, settings.workdir)
             outcomes: list[StageOutcome | DataStageOutcome] = []

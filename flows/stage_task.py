@@ -26,7 +26,7 @@ from components.training.uniperceiver_tasks import class_prompts
 from flows.context import PipelineContext, StageOutcome
 from flows.interrupted_run import finished_outcome, save_outcome
 from flows.stage_run import open_stage_run
-from mmops.errors import RegistryError
+from mmops.errors import PipelineError, RegistryError
 from mmops.recipe import StageConfig
 from registry.data_repo import DatasetVersion
 from registry.model_versions import ResolvedModel, resolve_model
@@ -72,9 +72,31 @@ def run_stage(ctx: PipelineContext, stage: StageConfig, dataset: DatasetVersion)
     if ctx.resume and (finished := finished_outcome(ctx.stage_weights(stage.name))) is not None:
         logger.info("stage %s finished before the run stopped: its weights and MLflow run %s are reused", stage.name, finished.run_id)
         return finished
+    require_startable_here(ctx, stage)
+    return train_one_stage(ctx, stage, dataset, logger)
+
+
+def require_startable_here(ctx: PipelineContext, stage: StageConfig) -> None:
+    """A pipeline starts a stage's processes itself only with ddp_spawn; other strategies over several processes
+    need a launcher per rank, and Lightning would otherwise start the whole `mmops run` again in each."""
+    distributed = ctx.recipe.distributed
+    if distributed.processes > 1 and distributed.strategy != "ddp_spawn":
+        recipe = ctx.loaded.path
+        raise PipelineError(
+            f"stage {stage.name}: strategy {distributed.strategy} over {distributed.processes} processes ({distributed.num_nodes} "
+            f"node(s)) needs a launcher to start them. The stages before it are kept: run `mmops train-stage {recipe} {stage.name}` "
+            f"on every rank (torchrun, srun, a Kubernetes job; see the README), then `mmops run {recipe} --resume`. On one machine, "
+            "strategy ddp_spawn lets the pipeline start them."
+        )
+
+
+def train_one_stage(ctx: PipelineContext, stage: StageConfig, dataset: DatasetVersion, logger, tracked: bool = True) -> StageOutcome | None:
+    """Train the stage in this process, from its init sources, and record it: a nested MLflow run, its weights and
+    `outcome.json` beside them. Untracked (a launcher's ranks but 0), the process trains its share and records
+    nothing; rank 0 writes for all."""
     recipe = ctx.recipe
     distributed = {f"distributed.{key}": str(value) for key, value in recipe.distributed.model_dump().items()}
-    client, run_id = open_stage_run(ctx, stage.name, stage_params(stage) | distributed, dataset)
+    client, run_id = open_stage_run(ctx, stage.name, stage_params(stage) | distributed, dataset) if tracked else (None, None)
     try:
         torch.manual_seed(stage.seed)  # the model's initial weights are a function of the recipe
         tokenizer = load_dataset_tokenizer(dataset.path)
@@ -86,7 +108,8 @@ def run_stage(ctx: PipelineContext, stage: StageConfig, dataset: DatasetVersion)
             copied = init_part(model, part, load_weights(weights_path), source)
             logger.info("stage %s: %s <- %s (%d tensors)", stage.name, part, source, copied)
         for source, resolved in parent_models.items():
-            client.set_tag(run_id, parent_model_tag(source), resolved)
+            if tracked:
+                client.set_tag(run_id, parent_model_tag(source), resolved)
 
         image_size = recipe.model.vision.image_size
         flamingo = recipe.model.flamingo
@@ -114,7 +137,7 @@ def run_stage(ctx: PipelineContext, stage: StageConfig, dataset: DatasetVersion)
             stage.steps,
             loader,
             ctx.stage_weights(stage.name),
-            logger=MLFlowLogger(tracking_uri=ctx.settings.tracking_uri, run_id=run_id),
+            logger=MLFlowLogger(tracking_uri=ctx.settings.tracking_uri, run_id=run_id) if tracked else None,
             log_every=stage.log_every,
             loss_weighting=stage.loss_weighting,
             region_weight=stage.region_weight,
@@ -126,6 +149,8 @@ def run_stage(ctx: PipelineContext, stage: StageConfig, dataset: DatasetVersion)
             checkpoint_every=stage.checkpoint_every,
             resume=ctx.resume,
         )
+        if not tracked:
+            return None
         if result.resumed_from is not None:
             logger.info("stage %s resumed from %s", stage.name, result.resumed_from)
             client.set_tag(run_id, "mmops.resumed_from_checkpoint", result.resumed_from.name)
@@ -142,10 +167,10 @@ def run_stage(ctx: PipelineContext, stage: StageConfig, dataset: DatasetVersion)
         client.log_artifact(run_id, str(result.weights), artifact_path="weights")
         client.set_terminated(run_id, "FINISHED")
     except Exception:
-        client.set_terminated(run_id, "FAILED")
+        if tracked:
+            client.set_terminated(run_id, "FAILED")
         raise
     logger.info("stage %s done in %.1fs, loss %.4f", stage.name, result.seconds, result.final_loss)
     outcome = StageOutcome(stage.name, run_id, result.weights, result.seconds, result.final_loss, metrics, parent_models)
     save_outcome(outcome)
     return outcome
-

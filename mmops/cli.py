@@ -14,7 +14,7 @@ from pathlib import Path
 
 from mmops.config_cli import COMMANDS as CONFIG_COMMANDS
 from mmops.config_cli import add_parsers as add_config_parsers
-from mmops.errors import MmopsError
+from mmops.errors import MmopsError, PipelineError
 from mmops.promotion_cli import PROMOTION_COMMANDS
 from mmops.promotion_cli import add_parsers as add_promotion_parsers
 from mmops.schedule_cli import COMMANDS as SCHEDULE_COMMANDS
@@ -58,6 +58,12 @@ def build_parser() -> argparse.ArgumentParser:
                      help="continue the latest run of this recipe that stopped before it finished: finished stages are reused, "
                           "the stage that was training goes on from its last checkpoint")
     _workdir_arg(run)
+
+    train_stage = sub.add_parser("train-stage", help="train one stage of a stopped run on this rank of a launcher (torchrun, srun, a "
+                                 "Kubernetes job); then `mmops run RECIPE --resume` goes on")
+    train_stage.add_argument("recipe", type=Path)
+    train_stage.add_argument("stage", help="the stage's name in the recipe")
+    _workdir_arg(train_stage)
 
     validate = sub.add_parser("validate", help="check recipes without running anything")
     validate.add_argument("recipes", type=Path, nargs="+")
@@ -150,11 +156,37 @@ def cmd_run(args: argparse.Namespace, recipe: Path | None = None) -> int:
     from flows.pipeline import pipeline
     from mmops.summary import print_summary
 
+    from components.training.launchers import rank_launcher
+
+    if (launcher := rank_launcher()) is not None:
+        raise PipelineError(f"mmops run is started by {launcher}, once per rank: each would run the whole pipeline. Under a "
+                            "launcher run `mmops train-stage RECIPE STAGE` (see the README)")
     resume = getattr(args, "resume", False)
     if resume:
         stopped_run(settings.runs_dir, loaded)  # nothing to resume, or a changed recipe: said before Prefect starts
     summary = pipeline(str(loaded.path), str(settings.workdir), resume=resume)
     print_summary(summary)
+    return 0
+
+
+def cmd_train_stage(args: argparse.Namespace) -> int:
+    import logging
+
+    loaded, settings = _prepare_run(args.recipe, args.workdir)
+    from components.training.launchers import global_rank
+    from flows.stage_launch import train_stage_on_this_rank
+
+    handler = logging.StreamHandler()  # each rank's lines, marked; the libraries' own logging is left as they set it
+    handler.setFormatter(logging.Formatter(f"%(asctime)s rank {global_rank()} %(levelname)s %(message)s"))
+    log = logging.getLogger("mmops.train_stage")
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    log.propagate = False
+
+    outcome = train_stage_on_this_rank(loaded, settings, args.stage)
+    if outcome is not None:  # rank 0
+        print(f"stage {outcome.name} trained in {outcome.seconds:.1f}s, loss {outcome.final_loss:.4f}: {outcome.weights}\n"
+              f"next: mmops run {args.recipe} --resume --workdir {args.workdir}")
     return 0
 
 
@@ -313,6 +345,7 @@ def cmd_data_generate(args: argparse.Namespace) -> int:
 COMMANDS = {
     "demo": cmd_demo,
     "run": cmd_run,
+    "train-stage": cmd_train_stage,
     "validate": cmd_validate,
     "models": cmd_models,
     "lineage": cmd_lineage,

@@ -1,0 +1,77 @@
+"""A stage over processes the pipeline cannot start itself is trained by `mmops train-stage` on every rank of a
+launcher (here torchrun with two processes on this machine, as on each node of a cluster), and `mmops run --resume`
+carries the run on: registered once, the stage recorded by rank 0 alone."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mmops.settings import Settings
+from registry.tracking import client_for
+
+pytestmark = pytest.mark.slow
+
+RECIPE = """\
+name: tiny-launched
+family: clip
+data:
+  name: tiny-shapes
+  shapes: {seed: 1, image_size: 32, train: 48, val: 8, test: 12, max_shapes: 2}
+  tokenizer: {vocab_size: 320}
+model:
+  vision: {image_size: 32, patch_size: 8, dim: 32, depth: 2, heads: 2}
+  text_encoder: {dim: 32, depth: 1, heads: 2}
+  clip_embed_dim: 16
+distributed: {strategy: ddp, devices: 2}
+stages:
+  - {name: towers, objective: contrastive, trainable: [vision, text, image_projection, text_projection, logit_scale],
+     steps: 4, batch_size: 4, max_len: 48}
+  - {name: text, objective: contrastive, init: {"*": towers}, trainable: [text, text_projection], steps: 6, batch_size: 4, max_len: 48}
+evaluation: {zero_shot_templates: ["a {}", "a large {}"]}
+promotion:
+  thresholds: {i2t_r10: 0.0}
+"""
+
+
+def mmops(*args: str, launcher: list[str] | None = None) -> subprocess.CompletedProcess:
+    command = [*(launcher or [sys.executable]), "-m", "mmops", *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=900)
+
+
+def test_the_pipeline_stops_at_a_launched_stage_and_goes_on_after_torchrun_trains_it(tmp_path: Path):
+    recipe, workdir = tmp_path / "tiny_launched.yaml", tmp_path / "work"
+    recipe.write_text(RECIPE)
+    # a single process is one stage at a time: the first stage trains in the pipeline too (ddp over 2 processes needs a
+    # launcher there as well), so the pipeline stops before it
+    stopped = mmops("run", str(recipe), "--workdir", str(workdir))
+    assert stopped.returncode == 2, stopped.stderr[-3000:]
+    assert f"run `mmops train-stage {recipe} towers` on every rank" in stopped.stderr
+    client = client_for(Settings.for_workdir(workdir, env={}))
+    assert client.search_model_versions("name='tiny-launched'") == []
+
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2"]
+    early = mmops("train-stage", str(recipe), "text", "--workdir", str(workdir), launcher=torchrun)
+    assert early.returncode != 0 and "starts from towers, which the run" in early.stdout + early.stderr
+    for stage in ("towers", "text"):
+        launched = mmops("train-stage", str(recipe), stage, "--workdir", str(workdir), launcher=torchrun)
+        assert launched.returncode == 0, launched.stderr[-4000:]
+        assert launched.stdout.count(f"stage {stage} trained in") == 1, "rank 0 alone reports and records"
+        assert "rank 1" in launched.stderr and f"next: mmops run {recipe} --resume" in launched.stdout
+
+    under_launcher = mmops("run", str(recipe), "--workdir", str(workdir), launcher=torchrun)
+    assert under_launcher.returncode != 0 and "once per rank" in under_launcher.stdout + under_launcher.stderr
+
+    resumed = mmops("run", str(recipe), "--resume", "--workdir", str(workdir))
+    assert resumed.returncode == 0, resumed.stderr[-4000:]
+    assert "stage text finished before the run stopped" in resumed.stdout + resumed.stderr
+    assert [str(v.version) for v in client.search_model_versions("name='tiny-launched'")] == ["1"]
+    (run_dir,) = (workdir / "runs").iterdir()
+    outcome = json.loads((run_dir / "stages" / "text" / "outcome.json").read_text())
+    stage_runs = client.search_runs([client.get_experiment_by_name("tiny-launched").experiment_id], "tags.`mmops.stage` = 'text'")
+    assert [r.info.run_id for r in stage_runs] == [outcome["run_id"]] and stage_runs[0].info.status == "FINISHED"
+    assert stage_runs[0].data.params["distributed.strategy"] == "ddp" and stage_runs[0].data.params["distributed.devices"] == "2"
