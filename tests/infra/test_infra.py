@@ -55,7 +55,13 @@ def test_compose_keeps_secrets_out_and_its_settings_are_valid_mmops_settings():
     settings = Settings.for_workdir("/work", env=env)
     assert settings.tracking_uri.startswith("postgresql+psycopg://mmops:") and settings.uses_s3
     assert settings.s3_endpoint_url == "http://minio:9000" and settings.prefect_api_url == "http://prefect-server:4200/api"
-    assert services["dashboard"]["environment"] == env == services["worker-gpu"]["environment"]
+    assert services["dashboard"]["environment"] == env
+    gpu = services["worker-gpu"]
+    assert gpu["environment"] == env, "the GPU worker has the shared settings too"
+    (env_file,) = gpu["env_file"]
+    lines = [line for line in (INFRA / env_file).read_text().splitlines() if line.strip() and not line.startswith("#")]
+    training = Settings.for_workdir("/work", env=env | dict(line.split("=", 1) for line in lines)).distributed
+    assert training == {"accelerator": "gpu", "devices": 1, "precision": "bf16-mixed"}
 
 
 def test_the_gpu_worker_runs_one_flow_at_a_time_beside_the_cpu_worker():
