@@ -11,6 +11,8 @@ closed as failed, naming the run that resumed it.
 from __future__ import annotations
 
 import json
+import os
+import socket
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,7 +35,7 @@ OUTCOME_FILE = "outcome.json"
 
 def write_run_record(run_dir: Path, loaded: LoadedRecipe, mlflow_run_id: str, resumed_from: str | None) -> None:
     record = {"recipe": loaded.recipe.name, "recipe_sha256": loaded.sha256, "mlflow_run_id": mlflow_run_id,
-              "started": datetime.now(UTC).isoformat(), "resumed_from": resumed_from}
+              "started": datetime.now(UTC).isoformat(), "resumed_from": resumed_from, "host": socket.gethostname(), "pid": os.getpid()}
     (run_dir / RUN_FILE).write_text(json.dumps(record, indent=2))
 
 
@@ -64,12 +66,27 @@ def stopped_run(runs_dir: Path, loaded: LoadedRecipe) -> tuple[Path, dict]:
     if not stopped:
         raise PipelineError(f"nothing to resume: no run of {name} in {runs_dir} stopped before it finished (run it without --resume)")
     _, folder, record = max(stopped)
+    if record.get("host") == socket.gethostname() and _alive(record.get("pid")):
+        raise PipelineError(f"the latest run of {name}, in {folder}, has not stopped: process {record['pid']} is still running it; "
+                            "wait for it, or stop it, before resuming")
     if record["recipe_sha256"] != loaded.sha256:
         raise PipelineError(
             f"{loaded.path}: the recipe changed since the stopped run in {folder} started (sha256 {record['recipe_sha256'][:12]} "
             f"then, {loaded.sha256[:12]} now); --resume continues a run with its own recipe: restore that, or run without --resume"
         )
     return folder, record
+
+
+def _alive(pid: int | None) -> bool:
+    if not pid or pid == os.getpid():  # this process is resuming it, or recording its own start
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
 
 
 def close_stopped_run(client: MlflowClient, store: LineageStore, experiment_id: str, stopped_id: str, resumed_by: str) -> None:

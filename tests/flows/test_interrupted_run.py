@@ -1,0 +1,54 @@
+"""Which run `mmops run --resume` picks up: the latest of the recipe without a summary, not one still running, and
+only with the recipe it started with."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from flows.interrupted_run import RUN_FILE, SUMMARY_FILE, stopped_run
+from mmops.errors import PipelineError
+from mmops.recipe import load_recipe
+
+TINY_CLIP = Path(__file__).parents[1] / "e2e" / "tiny_clip.yaml"
+
+
+def started(runs: Path, folder: str, loaded, when: str, pid: int = 0, sha: str | None = None) -> Path:
+    path = runs / folder
+    path.mkdir(parents=True)
+    record = {"recipe": loaded.recipe.name, "recipe_sha256": sha or loaded.sha256, "mlflow_run_id": folder, "started": when,
+              "host": socket.gethostname(), "pid": pid}
+    (path / RUN_FILE).write_text(json.dumps(record))
+    return path
+
+
+def test_the_latest_stopped_run_of_the_recipe_is_picked(tmp_path: Path):
+    loaded, runs = load_recipe(TINY_CLIP), tmp_path / "runs"
+    with pytest.raises(PipelineError, match="nothing to resume: no run of tiny-clip"):
+        stopped_run(runs, loaded)
+    older = started(runs, "tiny-clip-1", loaded, "2026-12-06T10:00:00")
+    finished = started(runs, "tiny-clip-3", loaded, "2026-12-06T12:00:00")
+    (finished / SUMMARY_FILE).write_text("{}")
+    assert stopped_run(runs, loaded)[0] == older
+    newer = started(runs, "tiny-clip-2", loaded, "2026-12-06T11:00:00")
+    assert stopped_run(runs, loaded) == (newer, json.loads((newer / RUN_FILE).read_text()))
+
+
+def test_a_run_still_going_is_not_resumed_and_a_changed_recipe_is_refused(tmp_path: Path):
+    loaded, runs = load_recipe(TINY_CLIP), tmp_path / "runs"
+    running = subprocess.Popen(["sleep", "60"])
+    try:
+        started(runs, "tiny-clip-1", loaded, "2026-12-06T10:00:00", pid=running.pid)
+        with pytest.raises(PipelineError, match=f"has not stopped: process {running.pid} is still running it"):
+            stopped_run(runs, loaded)
+    finally:
+        running.kill()
+        running.wait()
+    assert stopped_run(runs, loaded)[0].name == "tiny-clip-1"
+    started(runs, "tiny-clip-2", loaded, "2026-12-06T11:00:00", sha="0" * 64)
+    with pytest.raises(PipelineError, match="the recipe changed since the stopped run"):
+        stopped_run(runs, loaded)
