@@ -31,6 +31,12 @@ BENCHMARKS = {
 }
 
 
+def markdown_table(rows: list[dict]) -> str:
+    lines = ["| benchmark | measures | ratio | goal | met |", "|---|---|---|---|---|"]
+    lines += [f"| `{r['benchmark']}` | {r['what']} | {r['ratio']:.3f} | {r['goal']} | {'yes' if r['meets_goal'] else 'no'} |" for r in rows]
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, for a first look")
@@ -52,6 +58,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{row['benchmark']:20s} {row['ratio']:8.3f}  {row['goal']:32s} {'yes' if row['meets_goal'] else 'no'}")
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "summary.json").write_text(json.dumps({"quick": args.quick, "rows": rows, "machine": machine()}, indent=1))
+    (RESULTS / "summary.md").write_text(markdown_table(rows))
+    print(f"\nas a Markdown table (for the README): {RESULTS / 'summary.md'}")
     return 0
 
 
