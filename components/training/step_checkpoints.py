@@ -44,7 +44,8 @@ class StepCheckpoints(Callback):
         if step % self.every or step >= trainer.max_steps:
             return
         path = checkpoint_path(self.directory, step)
-        trainer.save_checkpoint(path)  # every process takes part; rank 0 writes
+        # the whole state, not weights only; every process takes part, rank 0 writes
+        trainer.save_checkpoint(path, weights_only=False)
         for old in saved_checkpoints(self.directory):
             if old != path:
                 trainer.strategy.remove_checkpoint(old)
