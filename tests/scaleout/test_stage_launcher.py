@@ -15,26 +15,16 @@ from mmops.settings import Settings
 from registry.tracking import client_for
 
 pytestmark = pytest.mark.slow
+TINY_CLIP = Path(__file__).parents[1] / "e2e" / "tiny_clip.yaml"  # the data, towers and gate
 
-RECIPE = """\
+RECIPE = f"""\
+base: {TINY_CLIP}
 name: tiny-launched
-family: clip
-data:
-  name: tiny-shapes
-  shapes: {seed: 1, image_size: 32, train: 48, val: 8, test: 12, max_shapes: 2}
-  tokenizer: {vocab_size: 320}
-model:
-  vision: {image_size: 32, patch_size: 8, dim: 32, depth: 2, heads: 2}
-  text_encoder: {dim: 32, depth: 1, heads: 2}
-  clip_embed_dim: 16
-distributed: {strategy: ddp, devices: 2}
+distributed: {{strategy: ddp, devices: 2}}
 stages:
-  - {name: towers, objective: contrastive, trainable: [vision, text, image_projection, text_projection, logit_scale],
-     steps: 4, batch_size: 4, max_len: 48}
-  - {name: text, objective: contrastive, init: {"*": towers}, trainable: [text, text_projection], steps: 6, batch_size: 4, max_len: 48}
-evaluation: {zero_shot_templates: ["a {}", "a large {}"]}
-promotion:
-  thresholds: {i2t_r10: 0.0}
+  - {{name: towers, objective: contrastive, trainable: [vision, text, image_projection, text_projection, logit_scale],
+     steps: 4, batch_size: 4, max_len: 48}}
+  - {{name: text, objective: contrastive, init: {{"*": towers}}, trainable: [text, text_projection], steps: 6, batch_size: 4, max_len: 48}}
 """
 
 
