@@ -172,7 +172,6 @@ def test_every_page_renders_in_chromium_and_a_signed_in_user_rolls_back_on_the_p
         "models": ("", ["Models", "production version", f"v{production}", "Alias events"]),
         "runs": ("runs", ["Runs", "Metric curves", "stage instruct", "Recipe diff", "seed: 2"]),
         "data": ("data", ["Data", "test_000000", "human:"]),
-        "benchmarks": ("benchmarks", ["Benchmarks", "run_all.py"]),  # the figures, or how to make them
     }
     for page, (url_path, texts) in pages.items():
         browser.get(f"{dashboard_server}/{url_path}")
