@@ -42,7 +42,7 @@ def write_run_record(run_dir: Path, loaded: LoadedRecipe, mlflow_run_id: str, re
 def record_dataset(run_dir: Path, dataset: DatasetVersion) -> None:
     """The dataset version the run trains on, in its start record: `mmops train-stage` reads it from there."""
     record = json.loads((run_dir / RUN_FILE).read_text())
-    record["dataset"] = {"name": dataset.name, "path": str(dataset.path), "md5": dataset.md5, "git_rev": dataset.git_rev, "remote": dataset.remote}
+    record["dataset"] = asdict(dataset) | {"path": str(dataset.path)}
     (run_dir / RUN_FILE).write_text(json.dumps(record, indent=2))
 
 

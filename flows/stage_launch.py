@@ -40,15 +40,13 @@ def train_stage_on_this_rank(loaded: LoadedRecipe, settings: Settings, stage_nam
     run_dir, record = stopped_run(settings.runs_dir, loaded)
     dataset = recorded_dataset(run_dir, record)
     rank = global_rank()
-    ctx = PipelineContext(settings, loaded, run_dir, "", record["mlflow_run_id"], code_revision(), resume=True)
+    experiment = experiment_id(client_for(settings), recipe.name, settings) if rank == 0 else ""  # rank 0 records
+    ctx = PipelineContext(settings, loaded, run_dir, experiment, record["mlflow_run_id"], code_revision(), resume=True)
     if finished_outcome(ctx.stage_weights(stage_name)) is not None:
         raise PipelineError(f"stage {stage_name} of the run in {run_dir} has finished already: `mmops run {loaded.path} --resume` goes on")
     unfinished = [parent for parent in stage.parent_stages if finished_outcome(ctx.stage_weights(parent)) is None]
     if unfinished:
         raise PipelineError(f"stage {stage_name} starts from {', '.join(unfinished)}, which the run in {run_dir} has not finished; "
                             f"`mmops run {loaded.path} --resume` trains them (or train-stage each, in order)")
-    if rank == 0:
-        ctx = PipelineContext(settings, loaded, run_dir, experiment_id(client_for(settings), recipe.name, settings),
-                              record["mlflow_run_id"], ctx.code_rev, resume=True)
     logger.info("rank %d: stage %s of the run in %s, on %s md5 %s", rank, stage_name, run_dir, dataset.name, dataset.md5)
     return train_one_stage(ctx, stage, dataset, logger, tracked=rank == 0)

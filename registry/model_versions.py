@@ -128,14 +128,20 @@ def resolve_model_version(settings: Settings, uri: str) -> str:
 
 
 def _version_number(client: MlflowClient, uri: str) -> tuple[str, str]:
+    version = _named_version(client, uri)
+    return version.name, str(version.version)
+
+
+def _named_version(client: MlflowClient, uri: str) -> ModelVersion:
+    """The registered version `uri` (models:/NAME@ALIAS or models:/NAME/VERSION) names now; RegistryError if none."""
     name, _, ref = uri.removeprefix("models:/").partition("@")
     if ref:
-        number = alias_version(client, name, ref)
-        if number is None:
+        version = version_by_alias(client, name, ref)
+        if version is None:
             raise RegistryError(f"{uri}: model {name!r} has no version with alias {ref!r}")
-        return name, str(number)
+        return version
     name, _, number = uri.removeprefix("models:/").partition("/")
-    return name, str(get_version(client, name, number).version)
+    return get_version(client, name, number)
 
 
 LOGGED_SOURCES = ("models:/", "runs:/")
@@ -143,8 +149,8 @@ LOGGED_SOURCES = ("models:/", "runs:/")
 
 
 def _resolve_model(client: MlflowClient, uri: str) -> ResolvedModel:
-    name, number = _version_number(client, uri)
-    source = get_version(client, name, number).source
+    version = _named_version(client, uri)
+    name, number, source = version.name, str(version.version), version.source
     if not source.startswith(LOGGED_SOURCES):
         raise RegistryError(
             f"{uri} (version {number}): its source {source!r} is not a logged model; mmops downloads only versions whose "
