@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import torch
 from lightning.pytorch.loggers import MLFlowLogger
@@ -14,11 +15,14 @@ from components.data.coordinate_bins import bins_of
 from components.data.label_prompts import LabelPrompts
 from components.data.location_tokens import required_grid
 from components.data.tokenizer import TextTokenizer
+from components.data.video_clips import VideoCaptionDataset
 from components.evaluation.linear_probe import attribute_probes
 from components.evaluation.zero_shot import zero_shot_accuracy
+from components.models.diffusion.autoencoder import VideoAutoencoder
 from components.models.ofa import middle_codes
 from components.training.checkpoints import init_part, load_weights
 from components.training.diffusion_losses import calibrate_latent_scale
+from components.training.encoded_videos import EncodedVideos
 from components.training.stage_data import build_dataloader, build_stage_dataset, captions_file
 from components.training.stage_models import build_stage_model
 from components.training.train_stage import train_stage
@@ -76,6 +80,21 @@ def run_stage(ctx: PipelineContext, stage: StageConfig, dataset: DatasetVersion)
     return train_one_stage(ctx, stage, dataset, logger)
 
 
+def encode_once(stage: str, videos: VideoCaptionDataset, autoencoder: VideoAutoencoder, logger) -> EncodedVideos:
+    """The stage's videos as the frozen autoencoder's latents, encoded now rather than at every step."""
+    start, reported = time.perf_counter(), [0]
+
+    def progress(done: int, total: int) -> None:  # about every tenth
+        if done == total or done - reported[0] >= total / 10:
+            reported[0] = done
+            logger.info("stage %s: encoded %d of %d videos", stage, done, total)
+
+    encoded = EncodedVideos(videos, autoencoder, progress=progress)
+    logger.info("stage %s: %d videos encoded once to latents (%.1f MB) in %.0f s", stage, len(encoded), encoded.nbytes() / 2**20,
+                time.perf_counter() - start)
+    return encoded
+
+
 def require_startable_here(ctx: PipelineContext, stage: StageConfig) -> None:
     """A pipeline starts a stage's processes itself only with ddp_spawn; other strategies over several processes
     need a launcher per rank, and Lightning would otherwise start the whole `mmops run` again in each."""
@@ -128,6 +147,9 @@ def train_one_stage(ctx: PipelineContext, stage: StageConfig, dataset: DatasetVe
         loader = build_dataloader(dataset_obj, stage.batch_size, tokenizer.pad_id, stage.seed, group_by_length=stage.group_by_length)
         if stage.objective == "diffusion":  # the frozen autoencoder's latents scaled to unit variance before the transformer learns them
             logger.info("stage %s: latent scale %.4f", stage.name, calibrate_latent_scale(model, loader))
+            if "autoencoder" not in stage.trainable:
+                dataset_obj = encode_once(stage.name, dataset_obj, model.autoencoder, logger)
+                loader = build_dataloader(dataset_obj, stage.batch_size, tokenizer.pad_id, stage.seed)
         logger.info("stage %s (%s): %d steps, batch %d, training %s", stage.name, stage.objective, stage.steps, stage.batch_size, stage.trainable)
         result = train_stage(
             model,

@@ -351,7 +351,8 @@ def collate_batch(items: list[dict[str, torch.Tensor]], pad_id: int) -> dict[str
 
     input_ids are padded with pad_id, labels with IGNORE_INDEX, and attention_mask
     marks real tokens with 1; text_ids are padded with pad_id with text_mask alike;
-    pixel_values and has_image are stacked; region items add collate_region_words' fields.
+    pixel_values and has_image are stacked; region items add collate_region_words' fields;
+    videos (and their latents) of one size are stacked.
     """
     if not items:
         raise DataError("collate_batch got an empty list of items")
@@ -378,9 +379,10 @@ def collate_batch(items: list[dict[str, torch.Tensor]], pad_id: int) -> dict[str
         batch |= collate_region_words(items, pad_id)
     if "infill" in items[0]:  # OFA's image-infilling items
         batch["infill"] = torch.stack([item["infill"] for item in items])
-    if "video" in items[0]:  # a batch of one size: data.video_clips' buckets
-        sizes = {tuple(item["video"].shape) for item in items}
-        if len(sizes) > 1:
-            raise DataError(f"collate_batch: the videos of one batch must share a size (batch them by size); got {sorted(sizes)}")
-        batch["videos"] = torch.stack([item["video"] for item in items])
+    for key, what in (("video", "videos"), ("latent", "latents")):  # a batch of one size: data.video_clips' buckets
+        if key in items[0]:
+            sizes = {tuple(item[key].shape) for item in items}
+            if len(sizes) > 1:
+                raise DataError(f"collate_batch: the {what} of one batch must share a size (batch them by size); got {sorted(sizes)}")
+            batch[what] = torch.stack([item[key] for item in items])
     return batch

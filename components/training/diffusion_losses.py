@@ -22,18 +22,23 @@ HELD_OUT_TIMESTEPS: tuple[int, ...] = (50, 250, 500, 750, 950)
 
 
 def denoising_loss(
-    model: TextToVideo, videos: Tensor, ids: Tensor, mask: Tensor, t: Tensor | None = None, noise: Tensor | None = None,
+    model: TextToVideo, latents: Tensor, ids: Tensor, mask: Tensor, t: Tensor | None = None, noise: Tensor | None = None,
     drop: Tensor | None = None,
 ) -> Tensor:
-    """MSE between the transformer's output and its target; t, noise and drop are drawn unless given."""
-    with torch.no_grad():
-        latents = model.autoencoder.encode(videos)
+    """MSE between the transformer's output and its target for the videos' scaled latents (see encode_videos);
+    t, noise and drop are drawn unless given."""
     batch = len(latents)
     t = torch.randint(0, model.schedule.steps, (batch,), device=latents.device) if t is None else t
-    noise = torch.randn_like(latents) if noise is None else noise
+    noise = torch.randn(latents.shape, device=latents.device, dtype=latents.dtype) if noise is None else noise  # not _like: its layout would order the draws
     if drop is None:
         drop = torch.rand(batch, device=latents.device) < model.cfg.caption_dropout
     return latent_denoising_loss(model, latents, model.caption(ids, mask), t, noise, drop)
+
+
+def encode_videos(model: TextToVideo, videos: Tensor) -> Tensor:
+    """The frozen autoencoder's scaled latents of a batch of videos."""
+    with torch.no_grad():
+        return model.autoencoder.encode(videos)
 
 
 def latent_denoising_loss(model: TextToVideo, latents: Tensor, caption: Caption, t: Tensor, noise: Tensor, drop: Tensor) -> Tensor:

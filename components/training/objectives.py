@@ -15,7 +15,7 @@ from components.models.language_model import position_ids_from_mask
 from components.models.llava import LossWeighting
 from components.models.ofa import IGNORE_INDEX
 from components.training.blip_losses import blip_losses
-from components.training.diffusion_losses import denoising_loss
+from components.training.diffusion_losses import denoising_loss, encode_videos
 from components.training.losses import clip_loss, next_token_loss, region_word_loss, unicl_loss
 from components.training.qformer_losses import qformer_losses
 
@@ -106,8 +106,10 @@ def video_autoencoder(model: nn.Module, batch: Batch) -> tuple[torch.Tensor, dic
 
 
 def diffusion(model: nn.Module, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """The diffusion transformer's denoising loss on the frozen autoencoder's latents of the batch's videos."""
-    return denoising_loss(model, batch["videos"], batch["text_ids"], batch["text_mask"]), {}
+    """The diffusion transformer's denoising loss on the frozen autoencoder's latents of the batch's videos (encoded
+    before training, see encoded_videos, or here)."""
+    latents = batch["latents"] if "latents" in batch else encode_videos(model, batch["videos"])
+    return denoising_loss(model, latents, batch["text_ids"], batch["text_mask"]), {}
 
 
 def ofa_instruct(model: nn.Module, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:

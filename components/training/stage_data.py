@@ -27,6 +27,7 @@ from components.data.text_only_mix import TextOnlyItems, text_only_count
 from components.data.video_clips import SizeBucketBatchSampler, VideoCaptionDataset
 from components.data.tokenizer import TextTokenizer
 from components.models.anyres import Size
+from components.training.encoded_videos import EncodedVideos
 from components.training.resumable_loader import ResumableDataLoader
 from components.training.objectives import LLAVA_OBJECTIVES, ONE_IMAGE_OBJECTIVES, VIDEO_OBJECTIVES
 
@@ -161,7 +162,7 @@ def build_dataloader(
     """The stage's loader; it knows its place in the sample stream, so a stage resumes where it stopped."""
     generator = torch.Generator().manual_seed(seed)
     collate = partial(collate_batch, pad_id=pad_id)
-    if isinstance(dataset, VideoCaptionDataset):  # a batch stacks videos of one size
+    if isinstance(dataset, (VideoCaptionDataset, EncodedVideos)):  # a batch stacks videos (or latents) of one size
         sizes = [dataset.size(i) for i in range(len(dataset))]
         sampler = SizeBucketBatchSampler(sizes, batch_size, generator, drop_last=False)
         return ResumableDataLoader(dataset, batch_sampler=sampler, collate_fn=collate, num_workers=0, order_generator=generator)

@@ -8,7 +8,7 @@ import torch
 from components.models.builders import build_text_to_video
 from components.models.config import DiffusionConfig, DiTConfig, TextEncoderConfig, VideoAutoencoderConfig
 from components.models.family import ModelConfig
-from components.training.diffusion_losses import denoising_loss
+from components.training.diffusion_losses import denoising_loss, encode_videos
 from components.training.freeze import apply_freeze_plan
 
 
@@ -31,7 +31,7 @@ def loss_after_backward(trainable: list[str]):
                 p.normal_(0, 0.05)
     videos = torch.rand(2, 3, 1, 16, 16) * 2 - 1
     ids, mask = torch.randint(1, 40, (2, 5)), torch.ones(2, 5, dtype=torch.long)
-    loss = denoising_loss(model, videos, ids, mask, drop=torch.zeros(2, dtype=torch.bool))
+    loss = denoising_loss(model, encode_videos(model, videos), ids, mask, drop=torch.zeros(2, dtype=torch.bool))
     loss.backward()
     return model
 
