@@ -26,8 +26,12 @@ class PipelineContext:
     def recipe(self):
         return self.loaded.recipe
 
+    def stage_dir(self, stage: str) -> Path:
+        """What a stage of this run leaves: its weights (a training stage) and its `outcome.json`."""
+        return self.run_dir / "stages" / stage
+
     def stage_weights(self, stage: str) -> Path:
-        return self.run_dir / "stages" / stage / WEIGHTS_FILE
+        return self.stage_dir(stage) / WEIGHTS_FILE
 
 
 @dataclass
@@ -44,7 +48,7 @@ class StageOutcome:
 
 @dataclass
 class DataStageOutcome:
-    """What a data stage (CapFilt) produced: a dataset version, not weights."""
+    """What a data stage (CapFilt, feedback, re-captioning) produced: a dataset version, not weights."""
 
     name: str
     run_id: str

@@ -3,9 +3,10 @@
 A run's folder gets `run.json` when it starts (the recipe's name and sha256, the MLflow run) and
 `summary.json` when it finishes, so a folder without the summary holds a run that stopped. `mmops run
 --resume` continues the latest such run of the recipe in a new MLflow run and lineage record over the same
-folder: stages that finished are reused as they were (each left `outcome.json` beside its weights), the stage
-that was training goes on from its latest training checkpoint, and the rest run as usual. The stopped run is
-closed as failed, naming the run that resumed it.
+folder: stages that finished are reused as they were (each left `outcome.json` in its folder: a training stage
+beside its weights, a data stage naming the dataset version it wrote), the stage that was training goes on from
+its latest training checkpoint, and the rest run as usual. The stopped run is closed as failed, naming the run
+that resumed it.
 """
 
 from __future__ import annotations
@@ -21,10 +22,10 @@ from mlflow import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 from sqlalchemy import select
 
-from flows.context import StageOutcome
+from flows.context import DataStageOutcome, StageOutcome
 from mmops.errors import PipelineError
 from mmops.recipe import LoadedRecipe
-from registry.data_repo import DatasetVersion
+from registry.data_repo import DatasetVersion, current_md5
 from registry.lineage import LineageStore, finish_pipeline_run
 from registry.lineage.schema import PipelineRun, RunStatus
 
@@ -101,6 +102,27 @@ def close_stopped_run(client: MlflowClient, store: LineageStore, experiment_id: 
         recorded = session.scalar(select(PipelineRun).where(PipelineRun.mlflow_run_id == stopped_id))
         if recorded is not None and recorded.status == RunStatus.RUNNING:
             finish_pipeline_run(session, recorded, "failed", note)
+
+
+def save_data_outcome(stage_dir: Path, outcome: DataStageOutcome) -> None:
+    """What a finished data stage wrote (its dataset version), in its folder of the run, for a resumed run and
+    `mmops train-stage` to read."""
+    stage_dir.mkdir(parents=True, exist_ok=True)
+    fields = asdict(outcome) | {"dataset": asdict(outcome.dataset) | {"path": str(outcome.dataset.path)}}
+    (stage_dir / OUTCOME_FILE).write_text(json.dumps(fields, indent=2))
+
+
+def finished_data_outcome(stage_dir: Path, datasets_repo: Path) -> DataStageOutcome | None:
+    """The outcome a data stage left when it finished, if it did and the dataset it wrote is still that version in
+    the datasets repository (a later write of the same dataset makes the stage run again)."""
+    saved = stage_dir / OUTCOME_FILE
+    if not saved.is_file():
+        return None
+    fields = json.loads(saved.read_text())
+    dataset = DatasetVersion(**(fields["dataset"] | {"path": Path(fields["dataset"]["path"])}))
+    if current_md5(datasets_repo, dataset.name) != dataset.md5 or not dataset.path.is_dir():
+        return None
+    return DataStageOutcome(**(fields | {"dataset": dataset}))
 
 
 def save_outcome(outcome: StageOutcome) -> None:

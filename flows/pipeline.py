@@ -24,7 +24,9 @@ from flows.data_task import version_data
 from flows.evaluate_task import evaluate
 from flows.feedback_task import run_feedback
 from flows.recaption_task import run_recaption
-from flows.interrupted_run import SUMMARY_FILE, close_stopped_run, record_dataset, stopped_run, write_run_record
+from flows.interrupted_run import (
+    SUMMARY_FILE, close_stopped_run, finished_data_outcome, record_dataset, save_data_outcome, stopped_run, write_run_record,
+)
 from flows.lineage_recorder import PipelineLineage
 from flows.register_task import code_revision, gate_and_promote, register
 from flows.stage_task import run_stage
@@ -67,6 +69,17 @@ class PipelineSummary:
 
 def _describe(dataset: DatasetVersion) -> dict:
     return {"name": dataset.name, "md5": dataset.md5, "git_rev": dataset.git_rev, "path": str(dataset.path)}
+
+
+def run_data_stage(ctx: PipelineContext, stage: DataStageConfig, reads: DatasetVersion, logger) -> DataStageOutcome:
+    """The data stage's task, or, resuming, what it wrote before the run stopped (if that version is still there)."""
+    if ctx.resume and (finished := finished_data_outcome(ctx.stage_dir(stage.name), ctx.settings.datasets_repo)) is not None:
+        logger.info("data stage %s finished before the run stopped: its dataset %s md5 %s and MLflow run %s are reused",
+                    stage.name, finished.dataset.name, finished.dataset.md5, finished.run_id)
+        return finished
+    outcome = DATA_STAGE_TASKS[stage.objective](ctx, stage, reads)
+    save_data_outcome(ctx.stage_dir(stage.name), outcome)
+    return outcome
 
 
 @flow(name="mmops-pipeline", log_prints=True)
@@ -117,7 +130,7 @@ def pipeline(recipe_path: str, workdir: str, resume: bool = False) -> dict:
             for position, stage in enumerate(recipe.stages):
                 reads = dataset if stage.data is None else written[stage.data]
                 if isinstance(stage, DataStageConfig):
-                    outcomes.append(DATA_STAGE_TASKS[stage.objective](ctx, stage, reads))
+                    outcomes.append(run_data_stage(ctx, stage, reads, logger))
                     written[stage.name] = outcomes[-1].dataset
                     lineage.data_stage(stage, position, outcomes[-1])
                 else:
