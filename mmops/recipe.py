@@ -439,18 +439,6 @@ class Recipe(Strict):
     ddp under a launcher), devices, num_nodes, precision. Default: one process on the CPU."""
 
     @model_validator(mode="after")
-    def _distributed_batches(self) -> Recipe:
-        if self.distributed.processes == 1:
-            return self
-        for stage in self.stages:
-            if isinstance(stage, StageConfig) and (stage.group_by_length or stage.objective in VIDEO_OBJECTIVES):
-                what = "group_by_length batches" if stage.group_by_length else "the video objectives' size buckets"
-                raise ValueError(f"stages.{stage.name}: {what} are drawn by one batch sampler, which is not yet split across "
-                                 f"{self.distributed.processes} processes (allowed with distributed.devices * num_nodes > 1: "
-                                 "group_by_length false and no video_autoencoder or diffusion stage)")
-        return self
-
-    @model_validator(mode="after")
     def _stage_graph(self) -> Recipe:
         if not self.stages:
             raise ValueError("stages is empty: a recipe needs at least one stage")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class OptimizerConfig(BaseModel):
@@ -41,6 +41,13 @@ class DistributedConfig(BaseModel):
     deterministic: bool = False
     """Only deterministic kernels (Lightning's `deterministic`; on GPUs slower, and some operations refuse). On one
     process a stage killed and resumed from its checkpoint then ends with the weights of a run never interrupted."""
+
+    @model_validator(mode="after")
+    def _spawn_is_one_machine(self) -> DistributedConfig:
+        if self.strategy == "ddp_spawn" and self.num_nodes > 1:
+            raise ValueError(f"strategy ddp_spawn starts its processes on this machine only, so num_nodes must be 1 (got {self.num_nodes}); "
+                             "across machines, use ddp under a launcher (torchrun, srun, a Kubernetes job)")
+        return self
 
     @property
     def processes(self) -> int:

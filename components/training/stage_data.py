@@ -28,6 +28,7 @@ from components.data.video_clips import SizeBucketBatchSampler, VideoCaptionData
 from components.data.tokenizer import TextTokenizer
 from components.models.anyres import Size
 from components.training.encoded_videos import EncodedVideos
+from components.training.rank_split import RankSplitBatches
 from components.training.resumable_loader import ResumableDataLoader
 from components.training.objectives import LLAVA_OBJECTIVES, ONE_IMAGE_OBJECTIVES, VIDEO_OBJECTIVES
 
@@ -159,17 +160,19 @@ class ConversationMix(ConcatDataset):
 def build_dataloader(
     dataset: Dataset, batch_size: int, pad_id: int, seed: int, shuffle: bool = True, group_by_length: bool = False
 ) -> ResumableDataLoader:
-    """The stage's loader; it knows its place in the sample stream, so a stage resumes where it stopped."""
+    """The stage's loader; it knows its place in the sample stream, so a stage resumes where it stopped. Batches by
+    size or length are shared out among a DDP group's processes by RankSplitBatches; plain ones by Lightning."""
     generator = torch.Generator().manual_seed(seed)
     collate = partial(collate_batch, pad_id=pad_id)
     if isinstance(dataset, (VideoCaptionDataset, EncodedVideos)):  # a batch stacks videos (or latents) of one size
         sizes = [dataset.size(i) for i in range(len(dataset))]
-        sampler = SizeBucketBatchSampler(sizes, batch_size, generator, drop_last=False)
+        sampler = RankSplitBatches(SizeBucketBatchSampler(sizes, batch_size, generator, drop_last=False))
         return ResumableDataLoader(dataset, batch_sampler=sampler, collate_fn=collate, num_workers=0, order_generator=generator)
     if group_by_length:
         if not hasattr(dataset, "length_estimates"):
             raise ValueError(f"group_by_length needs a dataset with length_estimates(); {type(dataset).__name__} has none")
-        sampler = LengthGroupedBatchSampler(dataset.length_estimates(), batch_size, generator, drop_last=len(dataset) >= batch_size)
+        grouped = LengthGroupedBatchSampler(dataset.length_estimates(), batch_size, generator, drop_last=len(dataset) >= batch_size)
+        sampler = RankSplitBatches(grouped)
         return ResumableDataLoader(dataset, batch_sampler=sampler, collate_fn=collate, num_workers=0, order_generator=generator)
     return ResumableDataLoader(
         dataset,

@@ -19,6 +19,7 @@ from components.models.llava import LossWeighting
 from components.training.checkpoints import save_weights
 from components.training.config import DistributedConfig, OptimizerConfig
 from components.training.freeze import FreezeReport, apply_freeze_plan
+from components.training.rank_split import RankSplitBatches
 from components.training.stage_module import StageModule
 from components.training.step_checkpoints import StepCheckpoints, latest_checkpoint
 from components.training.training_state_io import SafetensorsCheckpointIO
@@ -92,6 +93,7 @@ def train_stage(
         deterministic=distributed.deterministic,
         callbacks=[*callbacks, *([StepCheckpoints(checkpoints, checkpoint_every)] if checkpoint_every else [])],
         plugins=[SafetensorsCheckpointIO()],
+        use_distributed_sampler=not isinstance(getattr(dataloader, "batch_sampler", None), RankSplitBatches),  # it splits its own
     )
     start_from = latest_checkpoint(checkpoints) if resume else None
     start = time.perf_counter()

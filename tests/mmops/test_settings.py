@@ -123,8 +123,7 @@ def test_training_settings_replace_the_recipes_and_are_checked_with_it(tmp_path)
     assert (trained.distributed.accelerator, trained.distributed.devices, trained.distributed.precision) == ("gpu", 4, "bf16-mixed")
     assert trained.distributed.strategy == loaded.recipe.distributed.strategy and trained.stages == loaded.recipe.stages
 
-    grouped = load_recipe(TESTS.parent / "recipes" / "llava.yaml")
-    assert any(stage.group_by_length for stage in grouped.recipe.stages)
-    two = Settings.for_workdir(tmp_path, env={"MMOPS_DEVICES": "2"})
-    with pytest.raises(RecipeError, match=r"llava.yaml: with the training settings devices=2 \(MMOPS_DEVICES \(environment\)\): .*2 processes"):
-        with_training_settings(grouped, two.distributed, two.sources)
+    nodes = Settings.for_workdir(tmp_path, env={"MMOPS_STRATEGY": "ddp_spawn", "MMOPS_NUM_NODES": "2"})
+    with pytest.raises(RecipeError, match=r"tiny_clip.yaml: with the training settings .*num_nodes=2 \(MMOPS_NUM_NODES \(environment\)\)"
+                                          r".*ddp_spawn starts its processes on this machine only"):
+        with_training_settings(loaded, nodes.distributed, nodes.sources)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -15,6 +16,7 @@ from components.training.config import DistributedConfig
 from tests.services import free_port
 
 SCRIPT = Path(__file__).with_name("ddp_stage.py")
+STEPS = 6  # ddp_stage.py's
 BATCH = 4
 
 
@@ -35,10 +37,24 @@ def test_two_ddp_processes_match_one_process_with_the_doubled_batch(tmp_path: Pa
     assert worst < 5e-5, f"DDP and the doubled batch differ by up to {worst:.2e}"
 
 
+def test_batches_grouped_by_the_loader_are_shared_out_among_the_ranks(tmp_path: Path):
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    out = tmp_path / "grouped.safetensors"
+    run("-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1", "--master_port", str(free_port()),
+        str(SCRIPT), str(out), str(BATCH), "2", "grouped", env=env)
+    seen = [json.loads(out.with_name(f"{out.name}.rank{rank}.json").read_text()) for rank in (0, 1)]
+    assert len(seen[0]) == len(seen[1]) == STEPS * BATCH, "each rank trained its own batch of the stage's size at every step"
+    rows = [tuple(row) for rank in seen for row in rank]
+    assert len(set(rows)) == len(rows) == 2 * STEPS * BATCH, "no sample on both ranks (the epoch holds more than the steps take)"
+    assert out.is_file()
+
+
 def test_batches_are_per_process_and_the_config_is_checked():
     assert DistributedConfig(devices=4, num_nodes=2).processes == 8
     with pytest.raises(ValueError, match="strategy"):
         DistributedConfig(strategy="horovod")
     with pytest.raises(ValueError, match="greater than or equal to 1"):
         DistributedConfig(devices=0)
+    with pytest.raises(ValueError, match="ddp_spawn starts its processes on this machine only"):
+        DistributedConfig(strategy="ddp_spawn", devices=2, num_nodes=2)
     assert torch.distributed.is_gloo_available()
