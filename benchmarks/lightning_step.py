@@ -4,7 +4,8 @@ on the same model, freeze plan, optimizer, schedule, gradient clipping and batch
 
 Both ways run the same pre-collated batches from a generated Shapes dataset; each way is timed per step (from one
 step's start to the next's, so Lightning's own work between steps counts), alternating in rounds so that a machine
-that speeds up or slows down touches both alike. It prints the median step each way and the ratio
+that speeds up or slows down touches both alike, and split into phases (forward, backward, optimizer, between) to
+show where a difference lies. It prints the median step and phases each way and the ratio
 Lightning / plain (goal <= 1.03) and writes them to benchmarks/results/lightning_step.json. It exits 0 whatever
 the timings: it is a measurement, not a test.
 
@@ -50,23 +51,50 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+PHASES = ("forward", "backward", "optimizer", "between")
+"""Where a step's time goes: the loss (with Lightning's zero_grad and logging), its backward, clipping with the
+optimizer and schedule steps, and for Lightning what it does between one step's end and the next one's start."""
+
+Step = dict[str, float]
+"""Seconds per phase of one step, and their sum as "step"."""
+
+
+def _step(marks: list[float]) -> Step:
+    phases = dict(zip(PHASES, (b - a for a, b in zip(marks, marks[1:]))))
+    return phases | {"step": marks[-1] - marks[0]}
+
+
 class StepClock(L.Callback):
-    """The time from each step's start to the next one's (and to the end of the last)."""
+    """The phases of every step, from its start to the next one's (and to the end of the last)."""
 
     def __init__(self) -> None:
-        self.starts: list[float] = []
+        self.marks: list[list[float]] = []
+
+    def _mark(self) -> None:
+        self.marks[-1].append(time.perf_counter())
 
     def on_train_batch_start(self, *_) -> None:
-        self.starts.append(time.perf_counter())
+        if self.marks:
+            self._mark()  # the end of the previous step's "between"
+        self.marks.append([time.perf_counter()])
+
+    def on_before_backward(self, *_) -> None:
+        self._mark()
+
+    def on_after_backward(self, *_) -> None:
+        self._mark()
+
+    def on_train_batch_end(self, *_) -> None:
+        self._mark()
 
     def on_train_end(self, *_) -> None:
-        self.starts.append(time.perf_counter())
+        self._mark()
 
-    def steps(self) -> list[float]:
-        return [b - a for a, b in zip(self.starts, self.starts[1:])]
+    def steps(self) -> list[Step]:
+        return [_step(marks) for marks in self.marks]
 
 
-def lightning_steps(module: StageModule, batches: list[dict], grad_clip: float | None) -> list[float]:
+def lightning_steps(module: StageModule, batches: list[dict], grad_clip: float | None) -> list[Step]:
     clock = StepClock()
     trainer = L.Trainer(max_steps=len(batches), max_epochs=-1, accelerator="cpu", devices=1, logger=False, enable_checkpointing=False,
                         enable_model_summary=False, enable_progress_bar=False, gradient_clip_val=grad_clip, num_sanity_val_steps=0,
@@ -75,23 +103,26 @@ def lightning_steps(module: StageModule, batches: list[dict], grad_clip: float |
     return clock.steps()
 
 
-def plain_steps(module: StageModule, batches: list[dict], grad_clip: float | None) -> list[float]:
+def plain_steps(module: StageModule, batches: list[dict], grad_clip: float | None) -> list[Step]:
     configured = module.configure_optimizers()  # the same AdamW groups and schedule Lightning gets
     optimizer, schedule = configured["optimizer"], configured["lr_scheduler"]["scheduler"]
     trainable = [p for p in module.parameters() if p.requires_grad]
     module.train()
-    seconds = []
+    steps = []
     for batch in DataLoader(batches, batch_size=None):
-        start = time.perf_counter()
+        marks = [time.perf_counter()]
         loss, _ = module.loss_fn(module.model, batch)
         optimizer.zero_grad(set_to_none=True)
+        marks.append(time.perf_counter())
         loss.backward()
+        marks.append(time.perf_counter())
         if grad_clip is not None:
             torch.nn.utils.clip_grad_norm_(trainable, grad_clip)
         optimizer.step()
         schedule.step()
-        seconds.append(time.perf_counter() - start)
-    return seconds
+        marks += [time.perf_counter()] * 2  # nothing between steps: the next batch is the loop's
+        steps.append(_step(marks))
+    return steps
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -105,22 +136,24 @@ def main(argv: list[str] | None = None) -> int:
     torch.manual_seed(stage.seed)
     model = build_stage_model(stage.objective, recipe.model, tokenizer)
     apply_freeze_plan(model, stage.trainable)
-    times: dict[str, list[float]] = {"lightning": [], "plain": []}
+    steps: dict[str, list[Step]] = {"lightning": [], "plain": []}
     ways = [("lightning", lightning_steps), ("plain", plain_steps)]
     for r in range(args.rounds):
         for way, run in ways if r % 2 == 0 else ways[::-1]:  # each way goes first in every other round
             module = StageModule(copy.deepcopy(model), stage.objective, stage.optimizer, per_round, stage.loss_weighting)
-            times[way] += run(module, batches, stage.optimizer.grad_clip)[WARMUP_STEPS:]
-    medians = {way: statistics.median(t) for way, t in times.items()}
-    ratio = medians["lightning"] / medians["plain"]
-    print(f"{args.stage} step of {Path(args.recipe).name}, batch {stage.batch_size}, {len(times['plain'])} timed steps each way")
+            steps[way] += run(module, batches, stage.optimizer.grad_clip)[WARMUP_STEPS:]
+    medians = {way: {part: statistics.median(s[part] for s in timed) for part in ("step", *PHASES)} for way, timed in steps.items()}
+    ratio = medians["lightning"]["step"] / medians["plain"]["step"]
+    print(f"{args.stage} step of {Path(args.recipe).name}, batch {stage.batch_size}, {len(steps['plain'])} timed steps each way")
+    print(f"  {'median ms':9s} {'step':>8s}" + "".join(f" {part:>9s}" for part in PHASES))
     for way, median in medians.items():
-        print(f"  {way:9s} median {1000 * median:8.1f} ms")
+        print(f"  {way:9s} {1000 * median['step']:8.1f}" + "".join(f" {1000 * median[part]:9.1f}" for part in PHASES))
     print(f"  Lightning / plain: {verdict(ratio, GOAL, at_most=True)}")
     write_figures("lightning_step", {
         "what": f"Lightning training step vs a plain PyTorch loop ({Path(args.recipe).name} {args.stage}, batch {stage.batch_size})",
-        "median_step_ms": {way: round(1000 * m, 2) for way, m in medians.items()}, "timed_steps_per_way": len(times["plain"]),
-        "ratio": round(ratio, 4), "goal": GOAL, "at_most": True,
+        "median_step_ms": {way: round(1000 * m["step"], 2) for way, m in medians.items()},
+        "median_phase_ms": {way: {part: round(1000 * m[part], 2) for part in PHASES} for way, m in medians.items()},
+        "timed_steps_per_way": len(steps["plain"]), "ratio": round(ratio, 4), "goal": GOAL, "at_most": True,
     }, args.out)
     return 0
 
