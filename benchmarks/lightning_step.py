@@ -140,7 +140,8 @@ def main(argv: list[str] | None = None) -> int:
     ways = [("lightning", lightning_steps), ("plain", plain_steps)]
     for r in range(args.rounds):
         for way, run in ways if r % 2 == 0 else ways[::-1]:  # each way goes first in every other round
-            module = StageModule(copy.deepcopy(model), stage.objective, stage.optimizer, per_round, stage.loss_weighting)
+            module = StageModule(copy.deepcopy(model), stage.objective, stage.optimizer, per_round, stage.loss_weighting,
+                                 log_every=stage.log_every)
             steps[way] += run(module, batches, stage.optimizer.grad_clip)[WARMUP_STEPS:]
     medians = {way: {part: statistics.median(s[part] for s in timed) for part in ("step", *PHASES)} for way, timed in steps.items()}
     ratio = medians["lightning"]["step"] / medians["plain"]["step"]

@@ -24,8 +24,10 @@ class StageModule(L.LightningModule):
     def __init__(
         self, model: nn.Module, objective: str, optimizer: OptimizerConfig, total_steps: int, loss_weighting: LossWeighting = "token",
         region_weight: float = 0.0, tasks: dict[str, float] | None = None, seed: int = 0, class_prompts: ClassPrompts | None = None,
-        caption_negatives: bool = False,
+        caption_negatives: bool = False, log_every: int = 1,
     ):
+        """`log_every`: metrics are logged on every so many steps (and on the last), as often as the logger writes
+        them (the Trainer's log_every_n_steps): Lightning's self.log costs about a millisecond a call."""
         super().__init__()
         self.model = model
         self.objective = objective
@@ -39,9 +41,13 @@ class StageModule(L.LightningModule):
         self.loss_fn = loss_fn
         self.optimizer_config = optimizer
         self.total_steps = total_steps
+        self.log_every = log_every
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         loss, metrics = self.loss_fn(self.model, batch)
+        step = self.trainer.global_step + 1  # the step this batch makes
+        if step % self.log_every and step < self.total_steps:
+            return loss
         size = len(next(iter(batch.values())))
         self.log("train/loss", loss, prog_bar=True, batch_size=size)
         for name, value in metrics.items():

@@ -73,7 +73,7 @@ def train_stage(
     checkpoints = training_checkpoints(out_path)
     freeze = apply_freeze_plan(model, trainable)
     module = StageModule(model, objective, optimizer, total_steps=steps, loss_weighting=loss_weighting, region_weight=region_weight, tasks=tasks, seed=seed,
-                         class_prompts=class_prompts, caption_negatives=caption_negatives)
+                         class_prompts=class_prompts, caption_negatives=caption_negatives, log_every=log_every)
     trainer = L.Trainer(
         max_steps=steps,
         max_epochs=-1,
