@@ -32,8 +32,8 @@ def open_rgb(path: Path) -> Image.Image:
 
 def to_tensor(image: Image.Image) -> torch.Tensor:
     """RGB image -> float tensor (3, H, W) in [-1, 1]."""
-    pixels = torch.from_numpy(np.asarray(image, dtype=np.float32))  # (H, W, 3) in 0..255
-    return (pixels / 127.5 - 1.0).permute(2, 0, 1).contiguous()
+    pixels = torch.from_numpy(np.array(image)).permute(2, 0, 1)  # (3, H, W) uint8, a view of a copy of Pillow's bytes
+    return pixels.to(torch.float32, memory_format=torch.contiguous_format).div_(127.5).sub_(1.0)  # one float copy
 
 
 def load_image(path: Path, image_size: int) -> torch.Tensor:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Literal
 
 import torch
+from torch.nn.utils.rnn import pad_sequence
 from torch.utils.data import Dataset
 
 from components.data.conversation import (
@@ -340,10 +341,7 @@ def captions_by_image(captions_json: Path) -> dict[str, str]:
 
 def _pad(rows: list[torch.Tensor], value: int) -> torch.Tensor:
     """Right-pad 1-D tensors to the longest: (batch, longest)."""
-    out = torch.full((len(rows), max(len(r) for r in rows)), value, dtype=rows[0].dtype)
-    for i, row in enumerate(rows):
-        out[i, : len(row)] = row
-    return out
+    return pad_sequence(rows, batch_first=True, padding_value=value)
 
 
 def collate_batch(items: list[dict[str, torch.Tensor]], pad_id: int) -> dict[str, torch.Tensor]:
