@@ -43,10 +43,13 @@ class DistributedConfig(BaseModel):
     process a stage killed and resumed from its checkpoint then ends with the weights of a run never interrupted."""
 
     @model_validator(mode="after")
-    def _spawn_is_one_machine(self) -> DistributedConfig:
+    def _possible(self) -> DistributedConfig:
         if self.strategy == "ddp_spawn" and self.num_nodes > 1:
             raise ValueError(f"strategy ddp_spawn starts its processes on this machine only, so num_nodes must be 1 (got {self.num_nodes}); "
                              "across machines, use ddp under a launcher (torchrun, srun, a Kubernetes job)")
+        if self.strategy == "fsdp" and self.accelerator == "cpu":
+            raise ValueError("strategy fsdp shards over GPUs (Lightning's FSDP has no CPU mode): set accelerator gpu "
+                             "(MMOPS_ACCELERATOR=gpu), or use ddp on CPUs")
         return self
 
     @property

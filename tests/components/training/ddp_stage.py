@@ -1,9 +1,9 @@
 """One tiny language-model stage trained by train_stage, on one process or as one rank of a DDP group.
 
-Run by test_distributed.py as a script, `ddp_stage.py OUT BATCH DEVICES [grouped]`: `python ddp_stage.py OUT 8 1` for
-one process, under `torch.distributed.run --nproc_per_node 2 ... OUT 4 2` for two; the same model, data and optimiser
-each time. `grouped`: the stage's own loader with batches grouped by length (build_dataloader), and each rank writes
-the samples it trained on to OUT.rank{R}.json.
+Run by test_distributed.py as a script, `ddp_stage.py OUT BATCH DEVICES [grouped | PRECISION]`: `python ddp_stage.py
+OUT 8 1` for one process, under `torch.distributed.run --nproc_per_node 2 ... OUT 4 2` for two; the same model, data
+and optimiser each time. `grouped`: the stage's own loader with batches grouped by length (build_dataloader), and each
+rank writes the samples it trained on to OUT.rank{R}.json; a precision (`bf16-mixed`) trains at that precision.
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ class SamplesSeen(Callback):
         self.out.with_name(f"{self.out.name}.rank{trainer.global_rank}.json").write_text(json.dumps(self.rows))
 
 
-def main(out: Path, batch_size: int, devices: int, grouped: bool) -> None:
+def main(out: Path, batch_size: int, devices: int, grouped: bool, precision: str = "32-true") -> None:
     torch.manual_seed(0)
     model = LanguageModelOnly(build_language_model(LanguageModelConfig(dim=32, depth=2, heads=2, mlp_hidden=64, max_seq_len=32), VOCAB))
     if grouped:  # shared out among the ranks by the loader itself (RankSplitBatches)
@@ -65,7 +65,7 @@ def main(out: Path, batch_size: int, devices: int, grouped: bool) -> None:
     else:  # in order, each rank every other sample: a step's samples are the 1-process batch's (Lightning keeps a given sampler)
         sampler = DistributedSampler(FixedLengthTexts(), num_replicas=devices, rank=int(os.environ.get("RANK", "0")), shuffle=False)
         loader = DataLoader(FixedLengthTexts(), batch_size=batch_size, sampler=sampler)
-    distributed = DistributedConfig(strategy="ddp" if devices > 1 else "auto", devices=devices)
+    distributed = DistributedConfig(strategy="ddp" if devices > 1 else "auto", devices=devices, precision=precision)
     result = train_stage(model, "language_modeling", ["language_model"], OptimizerConfig(lr=3e-3, grad_clip=1.0), STEPS, loader, out,
                          progress_bar=False, distributed=distributed, callbacks=[SamplesSeen(out)] if grouped else ())
     if result.steps != STEPS:
@@ -73,4 +73,5 @@ def main(out: Path, batch_size: int, devices: int, grouped: bool) -> None:
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4:] == ["grouped"])
+    option = sys.argv[4] if len(sys.argv) > 4 else ""
+    main(Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), option == "grouped", option if option not in ("", "grouped") else "32-true")

@@ -57,4 +57,12 @@ def test_batches_are_per_process_and_the_config_is_checked():
         DistributedConfig(devices=0)
     with pytest.raises(ValueError, match="ddp_spawn starts its processes on this machine only"):
         DistributedConfig(strategy="ddp_spawn", devices=2, num_nodes=2)
+    with pytest.raises(ValueError, match="strategy fsdp shards over GPUs"):
+        DistributedConfig(strategy="fsdp", devices=2)
+    assert DistributedConfig(strategy="fsdp", accelerator="gpu", devices=8, precision="bf16-mixed").processes == 8
+
+
+def test_bf16_mixed_precision_trains_on_cpu(tmp_path: Path):
+    run(str(SCRIPT), str(tmp_path / "bf16.safetensors"), str(BATCH), "1", "bf16-mixed", env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert all(t.dtype == torch.float32 for t in load_weights(tmp_path / "bf16.safetensors").values()), "mixed: weights stay float32"
     assert torch.distributed.is_gloo_available()
