@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from configobj import ConfigObj, ConfigObjError
 
 from mmops.errors import PipelineError
 from mmops.settings import Settings
@@ -35,6 +36,8 @@ from mmops.settings import Settings
 GIT_IDENTITY = ["-c", "user.name=mmops", "-c", "user.email=mmops@localhost"]
 MAX_NAMED_FILES = 5
 SOURCES = "sources"
+REMOTE_NAME = "storage"  # the repository's default DVC remote
+_REMOTE_SECTION = f'remote "{REMOTE_NAME}"'  # its section in DVC's config files
 """The folder of the datasets repository where an imported dataset's source (url, format, fingerprint) is recorded."""
 
 
@@ -108,16 +111,47 @@ def ensure_repo(repo: Path, remote: DvcRemote) -> None:
         _dvc(repo, "config", "core.autostage", "true")
     if "://" not in remote.url:
         Path(remote.url).mkdir(parents=True, exist_ok=True)
-    _dvc(repo, "remote", "add", "--force", "--default", "storage", remote.url)
-    had_local = (repo / ".dvc" / "config.local").exists()
+    if _remote_is(repo, remote):  # as it was: each dvc command costs a process start of about half a second
+        return
+    present = _local_options(repo)
     for option, value in remote.local_options.items():
-        if value:
-            _dvc(repo, "remote", "modify", "--local", "storage", option, value)
-        elif had_local:  # an endpoint or region an earlier run set here, gone from the settings now
-            _dvc(repo, "remote", "modify", "--local", "--unset", "storage", option)
+        # an endpoint or region an earlier run set here, gone from the settings now; first, since DVC refuses a
+        # remote whose options its kind does not have (a region on a local folder)
+        if not value and option in present:
+            _dvc(repo, "remote", "modify", "--local", "--unset", REMOTE_NAME, option)
+    _dvc(repo, "remote", "add", "--force", "--default", REMOTE_NAME, remote.url)
+    for option, value in remote.local_options.items():
+        if value and present.get(option) != value:
+            _dvc(repo, "remote", "modify", "--local", REMOTE_NAME, option, value)
     _git(repo, "add", "-A")
     if _git(repo, "status", "--porcelain").strip():
         _git(repo, "commit", "-q", "-m", "mmops: initialise dataset repository")
+
+
+def _remote_is(repo: Path, remote: DvcRemote) -> bool:
+    """Whether the repository's default remote is `remote` already, its local options (endpoint, region) included,
+    as DVC's config files say; anything unread or different is set again with DVC's own commands."""
+    config = repo / ".dvc" / "config"
+    return (
+        _config_section(config, "core").get("remote") == REMOTE_NAME and _config_section(config, _REMOTE_SECTION).get("url") == remote.url
+        and _local_options(repo) == {key: value for key, value in remote.local_options.items() if value}
+        and not _git(repo, "status", "--porcelain").strip()  # nothing left uncommitted by an earlier call
+    )
+
+
+def _local_options(repo: Path) -> dict[str, str]:
+    """The default remote's options in `.dvc/config.local` (this machine's endpoint and region)."""
+    return _config_section(repo / ".dvc" / "config.local", _REMOTE_SECTION)
+
+
+def _config_section(path: Path, section: str) -> dict[str, str]:
+    """A section of one of DVC's config files; empty when the file or the section is missing or unreadable."""
+    if not path.is_file():
+        return {}
+    try:
+        return dict(ConfigObj(str(path), file_error=True).get(section, {}))
+    except (OSError, ConfigObjError):
+        return {}
 
 
 def verify_dataset(repo: Path, name: str) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from mmops.errors import PipelineError
-from registry.data_repo import DatasetVersion, DvcRemote, version_dataset, version_derived_dataset
+from registry.data_repo import DatasetVersion, DvcRemote, ensure_repo, version_dataset, version_derived_dataset
 
 PARAMS = {"shapes": {"seed": 0, "image_size": 32, "train": 12, "val": 2, "test": 2, "max_shapes": 2}, "tokenizer": {"vocab_size": 300}}
 
@@ -82,3 +82,23 @@ def test_a_derived_dataset_refuses_files_outside_itself(tmp_path: Path, bad: str
     with pytest.raises(PipelineError, match="not a path inside the dataset"):
         version_derived_dataset(repo, DvcRemote(str(remote)), "derived", source, {bad: "x"})
     assert not (tmp_path / "escape.json").exists() and not (repo / "data" / "derived").exists()
+
+
+def test_the_remote_is_set_again_only_when_the_settings_change_it(tmp_path: Path):
+    repo = tmp_path / "datasets"
+    dvc_remote = lambda: subprocess.run([sys.executable, "-m", "dvc", "remote", "list"], cwd=repo,  # noqa: E731
+                                        capture_output=True, text=True, check=True).stdout
+    local_config = repo / ".dvc" / "config.local"
+    ensure_repo(repo, DvcRemote(str(tmp_path / "first")))
+    written = (repo / ".dvc" / "config").stat().st_mtime_ns
+    ensure_repo(repo, DvcRemote(str(tmp_path / "first")))
+    assert (repo / ".dvc" / "config").stat().st_mtime_ns == written, "the same remote: DVC's config is not written again"
+
+    ensure_repo(repo, DvcRemote("s3://bucket/datasets", endpoint_url="http://127.0.0.1:9", region="eu-west-1"))
+    assert "s3://bucket/datasets" in dvc_remote()
+    assert "endpointurl = http://127.0.0.1:9" in local_config.read_text() and "region = eu-west-1" in local_config.read_text()
+    ensure_repo(repo, DvcRemote("s3://bucket/datasets", region="eu-west-1"))
+    assert "endpointurl" not in local_config.read_text() and "region = eu-west-1" in local_config.read_text()
+    ensure_repo(repo, DvcRemote(str(tmp_path / "second")))
+    assert str(tmp_path / "second") in dvc_remote() and "region" not in local_config.read_text()
+    assert not git(repo, "status", "--porcelain").strip(), "every change committed"
