@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -106,6 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    stop_cleanly_on_sigterm()
     try:
         return COMMANDS[args.command](args)
     except MmopsError as exc:
@@ -120,6 +122,17 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:
         _explain_storage(args, exc)
         raise
+
+
+def stop_cleanly_on_sigterm() -> None:
+    """SIGTERM (a scheduler's, a container's stop, `kill`) ends a command as an error does: the pipeline closes its
+    MLflow run and lineage record as failed, and Prefect's temporary server is stopped with the process. Python's
+    default would end at once, leaving the run RUNNING and the server orphaned."""
+
+    def stop(signum: int, _frame) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, stop)
 
 
 def _explain_storage(args: argparse.Namespace, error: BaseException) -> None:
