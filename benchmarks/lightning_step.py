@@ -45,8 +45,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--recipe", default=str(ROOT / "recipes" / "llava.yaml"))
     parser.add_argument("--stage", default="instruct")
     parser.add_argument("--scenes", type=int, default=600, help="training scenes to generate")
-    parser.add_argument("--steps", type=int, default=30, help="timed steps per round and way")
-    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--steps", type=int, default=20, help="timed steps per round and way")
+    parser.add_argument("--rounds", type=int, default=6, help="rounds, each way first in every other; runs of 60 steps scattered by several hundredths")
     parser.add_argument("--out", default=None)
     return parser.parse_args(argv)
 
