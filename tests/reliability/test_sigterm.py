@@ -1,9 +1,11 @@
 """`mmops run` stopped with SIGTERM while a stage trains (a scheduler's or a container's stop) ends cleanly: its
-MLflow run and lineage record are closed as failed, nothing is registered, and no Prefect server is left behind."""
+MLflow run and lineage record are closed as failed, nothing is registered, no Prefect server is left behind, and
+`--resume` continues it from its last checkpoint."""
 
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -61,3 +63,9 @@ def test_a_terminated_run_closes_its_records_and_leaves_no_server(tmp_path: Path
     assert client.search_model_versions("name='tiny-sigterm'") == []
     with open_store(Settings.for_workdir(workdir, env={}).lineage_url) as store, store.session() as session:
         assert [run.status for run in session.scalars(select(PipelineRun))] == ["failed"]
+
+    resumed = subprocess.run([sys.executable, "-m", "mmops", "run", str(recipe), "--resume", "--workdir", str(workdir)],
+                             capture_output=True, text=True, timeout=900)
+    assert resumed.returncode == 0, resumed.stderr[-4000:]
+    assert re.search(r"stage towers resumed from \S*/checkpoints/step-\d+", resumed.stdout + resumed.stderr), "from its checkpoint"
+    assert [str(v.version) for v in client.search_model_versions("name='tiny-sigterm'")] == ["1"]
