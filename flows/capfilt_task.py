@@ -14,7 +14,8 @@ from components.data.llava_json import load_llava_json
 from components.inference.capfilt import capfilt
 from components.training.stage_data import captions_file
 from flows.context import DataStageOutcome, PipelineContext
-from flows.data_stage import data_stage_model, data_stage_params, every_tenth, write_dataset
+from flows.data_stage import data_stage_model, data_stage_params, write_dataset
+from flows.progress_log import every_tenth
 from flows.stage_run import open_stage_run
 from mmops.errors import PipelineError
 from mmops.recipe import CapFiltStageConfig

@@ -52,16 +52,3 @@ def write_dataset(
     written = version_derived_dataset(ctx.settings.datasets_repo, DvcRemote.from_settings(ctx.settings), ctx.recipe.dataset_name(stage), source, files)
     client.set_tag(run_id, "mmops.dataset_written", f"{written.name}@{written.md5}")
     return written
-
-
-def every_tenth(logger, stage: str, unit: str):
-    """A progress callback (done, total) that logs every tenth of the way: a data stage over a full dataset takes minutes."""
-    shown = [-1]
-
-    def report(done: int, total: int) -> None:
-        tenth = done * 10 // max(total, 1)
-        if tenth > shown[0]:
-            shown[0] = tenth
-            logger.info("stage %s: %d / %d %s", stage, done, total, unit)
-
-    return report

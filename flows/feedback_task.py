@@ -23,7 +23,8 @@ from components.evaluation.llava_eval import eval_items
 from components.inference.feedback import answer_with_feedback, feedback_samples
 from components.training.stage_data import instruct_file
 from flows.context import DataStageOutcome, PipelineContext
-from flows.data_stage import data_stage_model, data_stage_params, every_tenth, write_dataset
+from flows.data_stage import data_stage_model, data_stage_params, write_dataset
+from flows.progress_log import every_tenth
 from flows.stage_run import open_stage_run
 from mmops.recipe import FeedbackStageConfig
 from registry.data_repo import DatasetVersion

@@ -43,14 +43,22 @@ def write_run_record(run_dir: Path, loaded: LoadedRecipe, mlflow_run_id: str, re
 def record_dataset(run_dir: Path, dataset: DatasetVersion) -> None:
     """The dataset version the run trains on, in its start record: `mmops train-stage` reads it from there."""
     record = json.loads((run_dir / RUN_FILE).read_text())
-    record["dataset"] = asdict(dataset) | {"path": str(dataset.path)}
+    record["dataset"] = _dataset_fields(dataset)
     (run_dir / RUN_FILE).write_text(json.dumps(record, indent=2))
+
+
+def _dataset_fields(dataset: DatasetVersion) -> dict:
+    return asdict(dataset) | {"path": str(dataset.path)}
+
+
+def _dataset_from(fields: dict) -> DatasetVersion:
+    return DatasetVersion(**(fields | {"path": Path(fields["path"])}))
 
 
 def recorded_dataset(run_dir: Path, record: dict) -> DatasetVersion:
     if "dataset" not in record:
         raise PipelineError(f"the run in {run_dir} stopped before it versioned its dataset: resume it with `mmops run --resume` first")
-    return DatasetVersion(**(record["dataset"] | {"path": Path(record["dataset"]["path"])}))
+    return _dataset_from(record["dataset"])
 
 
 def stopped_run(runs_dir: Path, loaded: LoadedRecipe) -> tuple[Path, dict]:
@@ -108,7 +116,7 @@ def save_data_outcome(stage_dir: Path, outcome: DataStageOutcome) -> None:
     """What a finished data stage wrote (its dataset version), in its folder of the run, for a resumed run and
     `mmops train-stage` to read."""
     stage_dir.mkdir(parents=True, exist_ok=True)
-    fields = asdict(outcome) | {"dataset": asdict(outcome.dataset) | {"path": str(outcome.dataset.path)}}
+    fields = asdict(outcome) | {"dataset": _dataset_fields(outcome.dataset)}
     (stage_dir / OUTCOME_FILE).write_text(json.dumps(fields, indent=2))
 
 
@@ -119,7 +127,7 @@ def finished_data_outcome(stage_dir: Path, datasets_repo: Path) -> DataStageOutc
     if not saved.is_file():
         return None
     fields = json.loads(saved.read_text())
-    dataset = DatasetVersion(**(fields["dataset"] | {"path": Path(fields["dataset"]["path"])}))
+    dataset = _dataset_from(fields["dataset"])
     if current_md5(datasets_repo, dataset.name) != dataset.md5 or not dataset.path.is_dir():
         return None
     return DataStageOutcome(**(fields | {"dataset": dataset}))

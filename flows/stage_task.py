@@ -29,6 +29,7 @@ from components.training.train_stage import train_stage
 from components.training.uniperceiver_tasks import class_prompts
 from flows.context import PipelineContext, StageOutcome
 from flows.interrupted_run import finished_outcome, save_outcome
+from flows.progress_log import every_tenth
 from flows.stage_run import open_stage_run
 from mmops.errors import PipelineError, RegistryError
 from mmops.recipe import StageConfig
@@ -82,14 +83,8 @@ def run_stage(ctx: PipelineContext, stage: StageConfig, dataset: DatasetVersion)
 
 def encode_once(stage: str, videos: VideoCaptionDataset, autoencoder: VideoAutoencoder, logger) -> EncodedVideos:
     """The stage's videos as the frozen autoencoder's latents, encoded now rather than at every step."""
-    start, reported = time.perf_counter(), [0]
-
-    def progress(done: int, total: int) -> None:  # about every tenth
-        if done == total or done - reported[0] >= total / 10:
-            reported[0] = done
-            logger.info("stage %s: encoded %d of %d videos", stage, done, total)
-
-    encoded = EncodedVideos(videos, autoencoder, progress=progress)
+    start = time.perf_counter()
+    encoded = EncodedVideos(videos, autoencoder, progress=every_tenth(logger, stage, "videos encoded"))
     logger.info("stage %s: %d videos encoded once to latents (%.1f MB) in %.0f s", stage, len(encoded), encoded.nbytes() / 2**20,
                 time.perf_counter() - start)
     return encoded
