@@ -6,6 +6,12 @@ visible to convolutions) and names the subject's colour (at the first
 frame), shape, size and motion. Its accuracy on the real test videos is the
 ceiling a generator's samples are measured against: a generated video is
 right in an attribute when the judge reads the attribute its caption asked for.
+
+Its features are max-pooled over the frame. The subject covers a few pixels
+of it (a small shape is 5 px wide on a 32 px canvas), and a mean over the
+whole frame dilutes its outline with background: mean-pooled, the judge read
+shape at 0.32 on real test images after 600 steps (chance is 0.25);
+max-pooled, at 0.85, and at 0.99 after 1,500 steps.
 """
 
 from __future__ import annotations
@@ -41,7 +47,7 @@ class VideoJudge(nn.Module):
 
     def forward(self, videos: Tensor) -> dict[str, Tensor]:
         """Logits per judged attribute, each (B, classes)."""
-        pooled = self.features(judge_input(videos)).mean(dim=(2, 3))
+        pooled = self.features(judge_input(videos)).amax(dim=(2, 3))  # where the subject is, not the frame's average
         return {name: head(pooled) for name, head in self.heads.items()}
 
     def targets(self, labels: Sequence[Mapping[str, str]]) -> dict[str, Tensor]:
