@@ -8,6 +8,7 @@ import json
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -27,12 +28,21 @@ NAME = "tiny-clip"
 SCHEDULED_RUN_TIMEOUT_S = 420
 
 
-def prefect_api(stack, path: str, body: dict | None = None, method: str | None = None) -> dict | list | None:
+def prefect_api(stack, path: str, body: dict | None = None, method: str | None = None, tries: int = 5) -> dict | list | None:
+    """One call to the Prefect server's REST API. A 503 (the server busy: CI once got one deleting a deployment
+    right after a triggered run) is tried again, 2 s apart, up to `tries` times in all."""
     request = urllib.request.Request(f"{stack.prefect.url}/api{path}", data=None if body is None else json.dumps(body).encode(),
                                      headers={"Content-Type": "application/json"}, method=method or ("GET" if body is None else "POST"))
-    with urllib.request.urlopen(request, timeout=30) as response:
-        text = response.read()
-    return json.loads(text) if text else None
+    for attempt in range(1, tries + 1):
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                text = response.read()
+            return json.loads(text) if text else None
+        except urllib.error.HTTPError as error:
+            if error.code != 503 or attempt == tries:
+                raise
+            time.sleep(2)
+    raise AssertionError("unreachable")
 
 
 def lineage_of(stack, version: str):
