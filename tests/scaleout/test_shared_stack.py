@@ -33,16 +33,20 @@ def prefect_api(stack, path: str, body: dict | None = None, method: str | None =
     right after a triggered run) is tried again, 2 s apart, up to `tries` times in all."""
     request = urllib.request.Request(f"{stack.prefect.url}/api{path}", data=None if body is None else json.dumps(body).encode(),
                                      headers={"Content-Type": "application/json"}, method=method or ("GET" if body is None else "POST"))
-    for attempt in range(1, tries + 1):
+    for _ in range(tries - 1):
         try:
-            with urllib.request.urlopen(request, timeout=30) as response:
-                text = response.read()
-            return json.loads(text) if text else None
+            return _answer(request)
         except urllib.error.HTTPError as error:
-            if error.code != 503 or attempt == tries:
+            if error.code != 503:
                 raise
-            time.sleep(2)
-    raise AssertionError("unreachable")
+        time.sleep(2)
+    return _answer(request)
+
+
+def _answer(request: urllib.request.Request) -> dict | list | None:
+    with urllib.request.urlopen(request, timeout=30) as response:
+        text = response.read()
+    return json.loads(text) if text else None
 
 
 def lineage_of(stack, version: str):
