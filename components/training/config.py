@@ -20,6 +20,9 @@ class OptimizerConfig(BaseModel):
     grad_clip: Annotated[float, Field(gt=0)] | None = 1.0
     lr_scale: dict[str, Annotated[float, Field(gt=0, le=1.0)]] = {}
     """Parts that train at a fraction of lr, e.g. {language_model: 0.1} (CogVLM's SFT); the rest at lr."""
+    ema_decay: Annotated[float, Field(gt=0, lt=1)] | None = None
+    """Keep an exponential moving average of the trainable weights, with this decay, and end the stage with it
+    (see training.weight_average; diffusion models are sampled from one). None: the last weights."""
 
 
 class DistributedConfig(BaseModel):

@@ -23,6 +23,7 @@ from components.training.rank_split import RankSplitBatches
 from components.training.stage_module import StageModule
 from components.training.step_checkpoints import StepCheckpoints, latest_checkpoint
 from components.training.training_state_io import SafetensorsCheckpointIO
+from components.training.weight_average import WeightAverage
 from components.training.uniperceiver_tasks import ClassPrompts
 
 
@@ -91,7 +92,7 @@ def train_stage(
         num_sanity_val_steps=0,
         default_root_dir=str(out_path.parent),
         deterministic=distributed.deterministic,
-        callbacks=[*callbacks, *([StepCheckpoints(checkpoints, checkpoint_every)] if checkpoint_every else [])],
+        callbacks=stage_callbacks(callbacks, optimizer, checkpoints, checkpoint_every),
         plugins=[SafetensorsCheckpointIO()],
         use_distributed_sampler=not isinstance(getattr(dataloader, "batch_sampler", None), RankSplitBatches),  # it splits its own
     )
@@ -106,6 +107,14 @@ def train_stage(
         shutil.rmtree(checkpoints, ignore_errors=True)  # the weights are written: nothing left to resume
     return StageResult(out_path, freeze, float(loss) if loss is not None else float("nan"), seconds, trainer.global_step,
                        start_from)
+
+
+def stage_callbacks(given: Sequence[Callback], optimizer: OptimizerConfig, checkpoints: Path, checkpoint_every: int) -> list[Callback]:
+    """The caller's callbacks, then the weight average (if the optimizer keeps one), then the step checkpoints:
+    Lightning calls them in this order after a step, so a checkpoint holds the average of its own step."""
+    averaging = [WeightAverage(optimizer.ema_decay)] if optimizer.ema_decay is not None else []
+    saving = [StepCheckpoints(checkpoints, checkpoint_every)] if checkpoint_every else []
+    return [*given, *averaging, *saving]
 
 
 def training_checkpoints(out_path: Path) -> Path:

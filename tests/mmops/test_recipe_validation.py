@@ -113,6 +113,7 @@ CASES = {
     "unknown loss weighting": (lambda r: r["stages"][3].update(loss_weighting="turn"), r"stages\.3\.loss_weighting: .*'token' or 'answer'"),
     "lr scale of a frozen part": (lambda r: r["stages"][2]["optimizer"].update(lr_scale={"language_model": 0.1}),
                                   r"stages\.2.*lr_scale part 'language_model' does not train in this stage \(trainable: connector\)"),
+    "weight average that never moves": (lambda r: r["stages"][3]["optimizer"].update(ema_decay=1.0), r"stages\.3\.optimizer\.ema_decay: .*less than 1"),
     "visual expert without the model flag": (lambda r: r["stages"][3].update(trainable=["connector", "visual_expert"]),
                                              r"stage 'instruct' names the part visual_expert, but model\.visual_expert is not true"),
     "few-shot evaluation of an any-resolution model": (lambda r: (r["model"].update(anyres_pinpoints=[[64, 128]]), r["evaluation"].update(few_shot=2)),

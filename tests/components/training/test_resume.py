@@ -23,9 +23,11 @@ DETERMINISTIC = DistributedConfig(deterministic=True)
 
 SETUPS = {
     # label prompts draw from torch's global generator as items load, one batch ahead of training
-    "global-draws-in-loading": ("contrastive", {"label_prompts": LabelPrompts(0.5, ("a {}", "a photo of a {}"))}, False),
+    "global-draws-in-loading": ("contrastive", {"label_prompts": LabelPrompts(0.5, ("a {}", "a photo of a {}"))}, False, None),
     # a batch sampler of its own, with its own generator
-    "length-grouped-batches": ("llava_instruct", {}, True),
+    "length-grouped-batches": ("llava_instruct", {}, True, None),
+    # the stage ends with a moving average of its weights, which the checkpoint must carry
+    "weight-average": ("llava_instruct", {}, False, 0.8),
 }
 
 
@@ -43,14 +45,14 @@ class StopAfter(L.Callback):
 
 
 def train(setup: str, built_dataset: Path, tokenizer, config, out: Path, resume: bool = False, stop_after: int | None = None, every: int = 4):
-    objective, options, grouped = SETUPS[setup]
+    objective, options, grouped, ema_decay = SETUPS[setup]
     torch.manual_seed(0)
     model = build_stage_model(objective, config, tokenizer)
     data = build_stage_dataset(objective, built_dataset, tokenizer, 32, 64, **options)
     loader = build_dataloader(data, 8, tokenizer.pad_id, seed=0, group_by_length=grouped)
     trainable = ["vision", "text", "image_projection", "text_projection"] if objective == "contrastive" else ["connector", "language_model"]
     callbacks = [StopAfter(stop_after)] if stop_after else []
-    return train_stage(model, objective, trainable, OptimizerConfig(lr=1e-2, warmup_steps=3), STEPS, loader, out, progress_bar=False,
+    return train_stage(model, objective, trainable, OptimizerConfig(lr=1e-2, warmup_steps=3, ema_decay=ema_decay), STEPS, loader, out, progress_bar=False,
                        distributed=DETERMINISTIC, checkpoint_every=every, resume=resume, callbacks=callbacks)
 
 
