@@ -13,7 +13,7 @@ from components.data.shapes_world import ShapesConfig
 from components.data.tokenizer import TextTokenizer
 from components.models.config import LanguageModelConfig, QFormerConfig, TextEncoderConfig, VisionConfig
 from components.models.family import ModelConfig
-from tests.services import postgres_admin_or_skip
+from tests.services import postgres_admin_or_skip, prefect_server
 
 TESTS = Path(__file__).parent
 TINY_RECIPE = TESTS / "e2e" / "tiny_llava.yaml"
@@ -25,6 +25,28 @@ def postgres_admin() -> Iterator[Engine]:
     engine = postgres_admin_or_skip()
     yield engine
     engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def loopback_prefect_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The API URL of one real Prefect server on loopback, for the whole session (tests.services.prefect_server)."""
+    root = tmp_path_factory.mktemp("prefect")
+    server = prefect_server(root / "home", root / "server.log").start()
+    try:
+        yield f"{server.url}/api"
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def runs_on_loopback_prefect(loopback_prefect_api: str) -> Iterator[None]:
+    """For a module whose runs are not about where Prefect runs: `mmops run` there tracks its flow on the session's
+    server (MMOPS_PREFECT_API_URL), as on a shared stack, instead of starting an ephemeral server and migrating a new
+    database for every workdir (about 6 s a run on 2 cores). The embedded default stays under test wherever a module
+    does not ask for this: tests/e2e/test_pipeline.py, the reliability tests of killed and terminated runs."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MMOPS_PREFECT_API_URL", loopback_prefect_api)
+        yield
 
 
 @pytest.fixture(scope="session")

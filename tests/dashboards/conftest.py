@@ -49,8 +49,9 @@ class PromotionWorkdir:
     tokens: dict[str, str]  # user -> token, for promotion_users.USERS
 
 
-def run_mmops(*args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "MMOPS_ACTOR": "dashboard-tester"}
+def run_mmops(*args: str, prefect_api: str | None = None) -> subprocess.CompletedProcess:
+    """`prefect_api`: the Prefect server a run tracks its flow on (unset: the ephemeral one)."""
+    env = {**os.environ, "MMOPS_ACTOR": "dashboard-tester", **({"MMOPS_PREFECT_API_URL": prefect_api} if prefect_api else {})}
     result = subprocess.run([sys.executable, "-m", "mmops", *args], check=False, capture_output=True, text=True, env=env, timeout=600)
     assert result.returncode == 0, f"mmops {' '.join(args)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-5000:]}"
     return result
@@ -66,11 +67,11 @@ def changed_recipe(folder: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def pipeline_workdir(tmp_path_factory: pytest.TempPathFactory) -> PipelineWorkdir:
+def pipeline_workdir(tmp_path_factory: pytest.TempPathFactory, loopback_prefect_api: str) -> PipelineWorkdir:
     root = tmp_path_factory.mktemp("dashboard")
     work = root / "work"
-    run_mmops("run", str(TINY), "--workdir", str(work))
-    run_mmops("run", str(changed_recipe(root)), "--workdir", str(work))
+    run_mmops("run", str(TINY), "--workdir", str(work), prefect_api=loopback_prefect_api)  # see runs_on_loopback_prefect
+    run_mmops("run", str(changed_recipe(root)), "--workdir", str(work), prefect_api=loopback_prefect_api)
     client = client_for(Settings.for_workdir(work))
     production = alias_version(client, MODEL, PRODUCTION)
     assert production is not None, "the tiny recipe's gate (threshold 0) promotes its first version"

@@ -19,7 +19,7 @@ from registry.tracking import client_for, tracking
 from tests.dashboards.app_testing import DEFAULT_PAGE, open_app
 from tests.e2e.test_pipeline import mmops
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("runs_on_loopback_prefect")]
 
 HERE = Path(__file__).parent
 

@@ -19,7 +19,7 @@ from registry.tracking import tracking
 from tests.dashboards.app_testing import DEFAULT_PAGE, open_app
 from tests.e2e.test_families import run_family
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("runs_on_loopback_prefect")]
 
 
 def test_text_to_image_trains_its_three_stages_and_serves_images_of_the_size_asked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):

@@ -16,7 +16,7 @@ from transformers import AutoModelForCausalLM, CLIPVisionModel
 from registry.tracking import tracking
 from tests.e2e.test_families import run_family
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("runs_on_loopback_prefect")]
 
 ROOT = Path(__file__).resolve().parents[2]
 HF_RECIPE = ROOT / "recipes" / "llava15_hf.yaml"

@@ -16,7 +16,7 @@ from registry.data_repo import DvcRemote, verify_dataset, version_dataset, versi
 from registry.tracking import client_for
 from tests.registry.test_data_repo import PARAMS
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("runs_on_loopback_prefect")]
 TINY_CLIP = Path(__file__).parents[1] / "e2e" / "tiny_clip.yaml"
 
 

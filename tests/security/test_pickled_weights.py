@@ -16,7 +16,7 @@ import yaml
 from mmops.settings import Settings
 from registry.tracking import client_for
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("runs_on_loopback_prefect")]
 TINY_CLIP = Path(__file__).parents[1] / "e2e" / "tiny_clip.yaml"
 
 
