@@ -23,8 +23,8 @@ from components.training.rank_split import RankSplitBatches
 from components.training.stage_module import StageModule
 from components.training.step_checkpoints import StepCheckpoints, latest_checkpoint
 from components.training.training_state_io import SafetensorsCheckpointIO
-from components.training.weight_average import WeightAverage
 from components.training.uniperceiver_tasks import ClassPrompts
+from components.training.weight_average import WeightAverage
 
 
 @dataclass(frozen=True)
