@@ -57,7 +57,7 @@ class WeightAverage(Callback):
             param.copy_(self.average[name])
 
     def state_dict(self) -> dict[str, Any]:
-        return {"decay": self.decay, "average": dict(self.average)}
+        return {"average": dict(self.average)}  # the decay is the recipe's, which a resumed run must not have changed
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.average = dict(state_dict["average"])
