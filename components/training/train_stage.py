@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import signal
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -12,6 +13,7 @@ import lightning as L
 import torch
 from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.loggers import Logger
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 from torch import nn
 from torch.utils.data import DataLoader
 
@@ -98,7 +100,7 @@ def train_stage(
     )
     start_from = latest_checkpoint(checkpoints) if resume else None
     start = time.perf_counter()
-    trainer.fit(module, train_dataloaders=dataloader, ckpt_path=start_from)
+    fit_ending_as_terminated(trainer, module, dataloader, start_from)
     seconds = time.perf_counter() - start
     model.eval()
     loss = trainer.callback_metrics.get("train/loss")
@@ -107,6 +109,18 @@ def train_stage(
         shutil.rmtree(checkpoints, ignore_errors=True)  # the weights are written: nothing left to resume
     return StageResult(out_path, freeze, float(loss) if loss is not None else float("nan"), seconds, trainer.global_step,
                        start_from)
+
+
+def fit_ending_as_terminated(trainer: L.Trainer, module: StageModule, dataloader: DataLoader, start_from: Path | None) -> None:
+    """Fit; a SIGTERM that stopped the training loop ends the process as terminated (exit 128 + 15), as any other does.
+    Lightning's handler flags the signal and passes it on to the ones before it (the CLI's, Prefect's), whose
+    exception normally ends the stage. When that exception is lost, because the signal landed in code that swallows
+    exceptions (a garbage collector's callback), the loop stops on the flag alone with a SystemExit of code None:
+    exit 0, as if the run had succeeded."""
+    try:
+        trainer.fit(module, train_dataloaders=dataloader, ckpt_path=start_from)
+    except SIGTERMException as stopped:
+        raise SystemExit(128 + signal.SIGTERM) from stopped
 
 
 def stage_callbacks(given: Sequence[Callback], optimizer: OptimizerConfig, checkpoints: Path, checkpoint_every: int) -> list[Callback]:
