@@ -14,6 +14,7 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 from registry.access import (
     ROLES,
@@ -23,7 +24,9 @@ from registry.access import (
     load_access,
     local_actor,
 )
-from registry.promotion import PromotionWorkflow
+
+if TYPE_CHECKING:  # the workflow imports MLflow and torch: only the commands that change production need them
+    from registry.promotion import PromotionWorkflow
 
 WorkdirArg = Callable[[argparse.ArgumentParser], None]
 
@@ -133,6 +136,7 @@ def cmd_users(args: argparse.Namespace) -> int:
 def _workflow(args: argparse.Namespace, need_actor: bool = True) -> Iterator[tuple[PromotionWorkflow, Actor | None]]:
     from mmops.settings import Settings
     from registry.lineage import open_store
+    from registry.promotion import PromotionWorkflow
     from registry.tracking import client_for
 
     settings = Settings.for_workdir(args.workdir)
