@@ -12,7 +12,10 @@ so 50 steps sample a model trained on 1,000.
 
 Guidance mixes the conditional and unconditional outputs,
     out = uncond + scale * (cond - uncond),
-scale 1 being the conditional model alone. Starting from a partly noised
+scale 1 being the conditional model alone; with an interval it is applied only
+at noise levels sigma = sqrt((1 - alpha_bar) / alpha_bar) within it, and the
+conditional model alone steps elsewhere (Kynkaanniemi et al. 2024: guidance at
+the highest noise levels costs variety, at the lowest it does nothing). Starting from a partly noised
 sample instead of pure noise (`start`, `start_index`) is SDEdit; `fixed`
 keeps the given parts of the sample at the data, re-noised to each step
 (extending or animating a video, the way inpainting keeps its known pixels).
@@ -21,10 +24,10 @@ keeps the given parts of the sample at the data, re-noised to each step
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Literal
+from typing import Annotated, Literal
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from torch import Tensor
 
 from components.models.diffusion.schedule import NoiseSchedule, Prediction
@@ -67,17 +70,47 @@ class SamplingConfig(BaseModel):
     """DDIM's noise: 0 deterministic, 1 as much as DDPM's."""
     guidance: float = Field(1.0, ge=0)
     """Classifier-free guidance scale: 1 the conditional model alone, 0 the unconditional one."""
+    guidance_interval: tuple[Annotated[float, Field(ge=0)], Annotated[float, Field(gt=0)]] | None = None
+    """(low, high]: the noise levels sigma = sqrt((1 - alpha_bar) / alpha_bar) at which guidance is applied, e.g.
+    (0.28, 5.42): on the linear schedule of 1,000 steps, timesteps 82 to 578; None: at every step."""
     clip: float | None = Field(None, gt=0)
     """Clamp each predicted x0 to [-clip, clip] (pixels in [-1, 1]); None for latents."""
 
+    @model_validator(mode="after")
+    def _interval(self) -> SamplingConfig:
+        if self.guidance_interval is not None and not self.guidance_interval[0] < self.guidance_interval[1]:
+            raise ValueError(f"guidance_interval {list(self.guidance_interval)}: give [low, high] noise levels with low < high, e.g. [0.28, 5.42]")
+        return self
 
-def guided(cond: Denoiser, uncond: Denoiser | None, scale: float) -> Denoiser:
-    """The classifier-free-guided denoiser; `uncond` may be None only for scale 1."""
+
+def guided(cond: Denoiser, uncond: Denoiser | None, scale: float, applies: Callable[[Tensor], bool] | None = None) -> Denoiser:
+    """The classifier-free-guided denoiser; `uncond` may be None only for scale 1. `applies(t)`: whether to guide at
+    the batch's timesteps t (guidance_window); elsewhere the conditional model alone, and no unconditional pass."""
     if scale == 1.0:
         return cond
     if uncond is None:
         raise ValueError(f"guidance scale {scale} needs the unconditional denoiser (the caption-dropped one)")
-    return lambda x, t: (u := uncond(x, t)) + scale * (cond(x, t) - u)
+
+    def denoise(x: Tensor, t: Tensor) -> Tensor:
+        if applies is not None and not applies(t):
+            return cond(x, t)
+        u = uncond(x, t)
+        return u + scale * (cond(x, t) - u)
+
+    return denoise
+
+
+def guidance_window(schedule: NoiseSchedule, interval: tuple[float, float] | None) -> Callable[[Tensor], bool] | None:
+    """Whether timesteps t (B,), all one timestep as a sampler visits them, lie in the noise-level `interval`."""
+    if interval is None:
+        return None
+    low, high = interval
+
+    def applies(t: Tensor) -> bool:
+        a = float(schedule.alphas_cumprod[int(t[0])])
+        return low < ((1 - a) / a) ** 0.5 <= high
+
+    return applies
 
 
 def sample(

@@ -20,7 +20,7 @@ from torch import Tensor, nn
 from components.models.config import DiffusionConfig
 from components.models.diffusion.autoencoder import VideoAutoencoder
 from components.models.diffusion.dit import Caption, DiffusionTransformer
-from components.models.diffusion.sampling import Denoiser, SamplingConfig, guided, sample
+from components.models.diffusion.sampling import Denoiser, SamplingConfig, guidance_window, guided, sample
 from components.models.diffusion.schedule import NoiseSchedule
 from components.models.text_encoder import TextEncoder
 
@@ -46,12 +46,13 @@ class TextToVideo(nn.Module):
         pooled = F.normalize(self.text_projection(self.text.pool(tokens, mask)), dim=-1)  # CLIP's text embedding
         return Caption(pooled, tokens, mask.bool())
 
-    def denoiser(self, caption: Caption, guidance: float) -> Denoiser:
-        """The guided denoiser of one batch of captions: conditional, and unconditional with the caption dropped."""
+    def denoiser(self, caption: Caption, config: SamplingConfig) -> Denoiser:
+        """The guided denoiser of one batch of captions: conditional, and unconditional with the caption dropped,
+        mixed at config.guidance within config.guidance_interval."""
         drop_all = torch.ones(len(caption.pooled), dtype=torch.bool)
         cond = lambda x, t: self.dit(x, t, caption)  # noqa: E731
         uncond = lambda x, t: self.dit(x, t, caption, drop=drop_all)  # noqa: E731
-        return guided(cond, uncond, guidance)
+        return guided(cond, uncond, config.guidance, guidance_window(self.schedule, config.guidance_interval))
 
     @torch.no_grad()
     def generate_latents(
@@ -61,7 +62,7 @@ class TextToVideo(nn.Module):
     ) -> Tensor:
         """Latents (B, C, T', H', W') of videos of `size` (frames, height, width) in pixels for the captions."""
         shape = (len(ids), *self.autoencoder.latent_shape(*size))
-        return sample(self.denoiser(self.caption(ids, mask), config.guidance), self.schedule, shape, self.cfg.prediction, config,
+        return sample(self.denoiser(self.caption(ids, mask), config), self.schedule, shape, self.cfg.prediction, config,
                       generator, start, start_index, fixed, progress)
 
     @torch.no_grad()

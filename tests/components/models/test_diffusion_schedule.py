@@ -2,8 +2,9 @@
 
 import pytest
 import torch
+from pydantic import ValidationError
 
-from components.models.diffusion.sampling import SamplingConfig, ddim_step, ddpm_step, guided, sample
+from components.models.diffusion.sampling import SamplingConfig, ddim_step, ddpm_step, guidance_window, guided, sample
 from components.models.diffusion.schedule import NoiseSchedule, NoiseScheduleConfig
 
 diffusers = pytest.importorskip("diffusers")
@@ -106,6 +107,28 @@ def test_an_exact_denoiser_samples_its_data_and_guidance_mixes_outputs():
     assert guided(cond, None, 1.0) is cond
     with pytest.raises(ValueError, match="needs the unconditional denoiser"):
         guided(cond, None, 2.0)
+
+
+def test_guidance_within_an_interval_of_noise_levels_skips_the_unconditional_pass_outside_it():
+    schedule = NoiseSchedule(NoiseScheduleConfig(kind="linear", steps=1000))
+    unconditional_calls: list[int] = []
+
+    def uncond(x, t):
+        unconditional_calls.append(int(t[0]))
+        return torch.zeros_like(x)
+
+    window = guidance_window(schedule, (0.28, 5.42))
+    denoiser = guided(lambda x, t: torch.ones_like(x), uncond, 3.0, window)
+    x = torch.zeros(2, 3)
+    outputs = {t: denoiser(x, torch.full((2,), t)) for t in schedule.timesteps(50).tolist()}
+    sigma = ((1 - schedule.alphas_cumprod) / schedule.alphas_cumprod).sqrt()
+    inside = [t for t in outputs if 0.28 < sigma[t] <= 5.42]
+    assert unconditional_calls == inside and (min(inside), max(inside)) == (100, 560)  # of the visited; all of 82..578 lie inside
+    for t, out in outputs.items():
+        assert out.unique().tolist() == ([3.0] if t in inside else [1.0]), t
+    assert guidance_window(schedule, None) is None
+    with pytest.raises(ValidationError, match=r"guidance_interval \[5.0, 1.0\]: give \[low, high\]"):
+        SamplingConfig(guidance=3.0, guidance_interval=(5.0, 1.0))
 
 
 def test_bad_settings_are_refused():
