@@ -107,8 +107,7 @@ def ensure_repo(repo: Path, remote: DvcRemote) -> None:
         _git(repo, "init", "-q", "-b", "main")
     if not (repo / ".dvc").exists():
         _dvc(repo, "init", "-q")
-        _dvc(repo, "config", "core.analytics", "false")
-        _dvc(repo, "config", "core.autostage", "true")
+        _set_core_options(repo, {"analytics": "false", "autostage": "true"})
     if "://" not in remote.url:
         Path(remote.url).mkdir(parents=True, exist_ok=True)
     if _remote_is(repo, remote):  # as it was: each dvc command costs a process start of about half a second
@@ -126,6 +125,14 @@ def ensure_repo(repo: Path, remote: DvcRemote) -> None:
     _git(repo, "add", "-A")
     if _git(repo, "status", "--porcelain").strip():
         _git(repo, "commit", "-q", "-m", "mmops: initialise dataset repository")
+
+
+def _set_core_options(repo: Path, options: dict[str, str]) -> None:
+    """Set options of the [core] section of `.dvc/config` as `dvc config core.NAME VALUE` would, through the same
+    ConfigObj DVC writes its config with, without a DVC process for each (about 0.8 s apiece)."""
+    config = ConfigObj(str(repo / ".dvc" / "config"), file_error=True)
+    config.setdefault("core", {}).update(options)
+    config.write()
 
 
 def _remote_is(repo: Path, remote: DvcRemote) -> bool:
