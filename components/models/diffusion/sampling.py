@@ -15,10 +15,12 @@ Guidance mixes the conditional and unconditional outputs,
 scale 1 being the conditional model alone; with an interval it is applied only
 at noise levels sigma = sqrt((1 - alpha_bar) / alpha_bar) within it, and the
 conditional model alone steps elsewhere (Kynkaanniemi et al. 2024: guidance at
-the highest noise levels costs variety, at the lowest it does nothing). Starting from a partly noised
-sample instead of pure noise (`start`, `start_index`) is SDEdit; `fixed`
-keeps the given parts of the sample at the data, re-noised to each step
-(extending or animating a video, the way inpainting keeps its known pixels).
+the highest noise levels costs variety, at the lowest it does little).
+
+Starting from a partly noised sample instead of pure noise (`start`,
+`start_index`) is SDEdit; `fixed` keeps the given parts of the sample at the
+data, re-noised to each step (extending or animating a video, the way
+inpainting keeps its known pixels).
 """
 
 from __future__ import annotations
