@@ -17,24 +17,6 @@ from tests.services import postgres_admin_or_skip, prefect_server
 
 TESTS = Path(__file__).parent
 TINY_RECIPE = TESTS / "e2e" / "tiny_llava.yaml"
-RUN_FIRST = ("benchmarks/", "dashboards/", "e2e/", "reliability/", "scaleout/", "security/",
-             "components/evaluation/test_video_judge.py", "components/training/test_distributed.py")
-"""The tests of a minute or more: the folders whose tests run `mmops` in subprocesses, and two modules that train."""
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """For the README's test command (`-n 2 --dist loadgroup`, pytest-xdist): each module's tests run in one process,
-    so that its module fixtures (a pipeline run, a stack of servers) are built once, and the dashboard's modules all in
-    one, as they share a session's pipeline workdir; and RUN_FIRST goes first, so that the quick tests
-    fill in at the end rather than one long test running alone while the other process idles."""
-
-    def where(item: pytest.Item) -> str:
-        return item.path.relative_to(TESTS).as_posix()
-
-    items.sort(key=lambda item: not where(item).startswith(RUN_FIRST))  # stable: a module's tests stay together, in order
-    if config.pluginmanager.hasplugin("xdist"):
-        for item in items:
-            item.add_marker(pytest.mark.xdist_group("dashboards" if where(item).startswith("dashboards/") else where(item)))
 
 
 @pytest.fixture(scope="session")
