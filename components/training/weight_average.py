@@ -4,9 +4,9 @@ Diffusion models are sampled from such an average (DDPM, DiT): the last
 weights of a run carry the noise of its last steps, the average does not.
 After every optimizer step the average moves towards the weights by
 1 - decay, where the decay ramps up as (1 + step) / (10 + step) (0.18
-after the first step) until it reaches the configured one, so the first, random weights are soon
-forgotten. The average is part of the training state a resumed stage
-starts from.
+after the first step) until it reaches the configured one, so the first,
+random weights are soon forgotten. The average is part of the training
+state a resumed stage starts from.
 """
 
 from __future__ import annotations
