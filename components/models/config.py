@@ -384,3 +384,7 @@ class DiffusionConfig(BaseModel):
     schedule: NoiseScheduleConfig = NoiseScheduleConfig()
     prediction: Literal["epsilon", "v"] = "v"
     caption_dropout: float = Field(0.1, ge=0, lt=1)
+    min_snr_gamma: float | None = Field(None, gt=0)
+    """Min-SNR-gamma loss weighting (Hang et al. 2023): each training sample's loss is weighted so that, read as an
+    error in x0, it counts min(SNR(t), gamma) rather than SNR(t) (epsilon) or SNR(t) + 1 (v), which takes weight
+    off the nearly clean timesteps; None trains on the plain mean squared error. The held-out loss is never weighted."""

@@ -3,7 +3,9 @@
 Videos are encoded by the frozen autoencoder into scaled latents; each is
 noised to a timestep drawn uniformly, and the transformer predicts the noise
 or the velocity (the model's `prediction`) given the caption, which is dropped
-for a `caption_dropout` share of the batch in training.
+for a `caption_dropout` share of the batch in training. With `min_snr_gamma`,
+training weights each sample's error by its timestep (min_snr_weights); the
+held-out loss stays the plain mean squared error, comparable across recipes.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from components.models.diffusion.dit import Caption
+from components.models.diffusion.schedule import NoiseSchedule, Prediction
 from components.models.diffusion.text_to_video import TextToVideo
 
 HELD_OUT_TIMESTEPS: tuple[int, ...] = (50, 250, 500, 750, 950)
@@ -32,7 +35,17 @@ def denoising_loss(
     noise = torch.randn(latents.shape, device=latents.device, dtype=latents.dtype) if noise is None else noise  # not _like: its layout would order the draws
     if drop is None:
         drop = torch.rand(batch, device=latents.device) < model.cfg.caption_dropout
-    return latent_denoising_loss(model, latents, model.caption(ids, mask), t, noise, drop)
+    gamma = model.cfg.min_snr_gamma
+    weight = None if gamma is None else min_snr_weights(model.schedule, t, model.cfg.prediction, gamma)
+    return latent_denoising_loss(model, latents, model.caption(ids, mask), t, noise, drop, weight)
+
+
+def min_snr_weights(schedule: NoiseSchedule, t: Tensor, prediction: Prediction, gamma: float) -> Tensor:
+    """(B,) Min-SNR-gamma weights of the squared errors at timesteps t: min(SNR, gamma) / SNR for epsilon and
+    min(SNR, gamma) / (SNR + 1) for v, the factors that turn each one's error into min(SNR, gamma) times the error
+    in x0 (an error e in the noise is one of e / sqrt(SNR) in x0, an error e in v one of e / sqrt(SNR + 1))."""
+    snr = schedule.snr(t)
+    return snr.clamp(max=gamma) / (snr if prediction == "epsilon" else snr + 1)
 
 
 def encode_videos(model: TextToVideo, videos: Tensor) -> Tensor:
@@ -41,11 +54,16 @@ def encode_videos(model: TextToVideo, videos: Tensor) -> Tensor:
         return model.autoencoder.encode(videos)
 
 
-def latent_denoising_loss(model: TextToVideo, latents: Tensor, caption: Caption, t: Tensor, noise: Tensor, drop: Tensor) -> Tensor:
-    """The loss on latents already encoded, for a caption already read."""
+def latent_denoising_loss(model: TextToVideo, latents: Tensor, caption: Caption, t: Tensor, noise: Tensor, drop: Tensor,
+                          weight: Tensor | None = None) -> Tensor:
+    """The loss on latents already encoded, for a caption already read: the mean squared error, or with `weight`
+    (B,) the mean over the batch of each sample's mean squared error times its weight."""
     schedule = model.schedule
     output = model.dit(schedule.add_noise(latents, noise, t), t, caption, drop)
-    return F.mse_loss(output, schedule.target(latents, noise, t, model.cfg.prediction))
+    target = schedule.target(latents, noise, t, model.cfg.prediction)
+    if weight is None:
+        return F.mse_loss(output, target)
+    return (F.mse_loss(output, target, reduction="none").flatten(1).mean(1) * weight.to(output.dtype)).mean()
 
 
 def held_out_losses(model: TextToVideo, batches: Iterable[dict[str, Tensor]], seed: int = 0,

@@ -70,6 +70,11 @@ class NoiseSchedule:
         a = self.alphas_cumprod.to(like.device)[t.long()].to(like.dtype)
         return a.view(-1, *([1] * (like.dim() - 1)))
 
+    def snr(self, t: Tensor) -> Tensor:
+        """The signal-to-noise ratio alpha_bar / (1 - alpha_bar) at timesteps t (B,), as (B,)."""
+        a = self.alpha_bar(t, t.float())
+        return a / (1 - a)
+
     def add_noise(self, x0: Tensor, noise: Tensor, t: Tensor) -> Tensor:
         a = self.alpha_bar(t, x0)
         return a.sqrt() * x0 + (1 - a).sqrt() * noise
