@@ -388,3 +388,12 @@ class DiffusionConfig(BaseModel):
     """Min-SNR-gamma loss weighting (Hang et al. 2023): each training sample's loss is weighted so that, read as an
     error in x0, it counts min(SNR(t), gamma) rather than SNR(t) (epsilon) or SNR(t) + 1 (v), which takes weight
     off the nearly clean timesteps; None trains on the plain mean squared error. The held-out loss is never weighted."""
+    min_snr_floor: float = Field(0.0, ge=0, le=1)
+    """The least weight any sample's loss keeps under min_snr_gamma. For v-prediction Min-SNR weighs the noisiest
+    timesteps by SNR / (SNR + 1), all but nothing, and those are where a clip's layout and motion are set."""
+
+    @model_validator(mode="after")
+    def _check_weighting(self) -> DiffusionConfig:
+        if self.min_snr_floor and self.min_snr_gamma is None:
+            raise ValueError(f"min_snr_floor={self.min_snr_floor} needs min_snr_gamma: it is the floor of Min-SNR's weights")
+        return self

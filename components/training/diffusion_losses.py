@@ -36,16 +36,17 @@ def denoising_loss(
     if drop is None:
         drop = torch.rand(batch, device=latents.device) < model.cfg.caption_dropout
     gamma = model.cfg.min_snr_gamma
-    weight = None if gamma is None else min_snr_weights(model.schedule, t, model.cfg.prediction, gamma)
+    weight = None if gamma is None else min_snr_weights(model.schedule, t, model.cfg.prediction, gamma, model.cfg.min_snr_floor)
     return latent_denoising_loss(model, latents, model.caption(ids, mask), t, noise, drop, weight)
 
 
-def min_snr_weights(schedule: NoiseSchedule, t: Tensor, prediction: Prediction, gamma: float) -> Tensor:
+def min_snr_weights(schedule: NoiseSchedule, t: Tensor, prediction: Prediction, gamma: float, floor: float = 0.0) -> Tensor:
     """(B,) Min-SNR-gamma weights of the squared errors at timesteps t: min(SNR, gamma) / SNR for epsilon and
     min(SNR, gamma) / (SNR + 1) for v, the factors that turn each one's error into min(SNR, gamma) times the error
-    in x0 (an error e in the noise is one of e / sqrt(SNR) in x0, an error e in v one of e / sqrt(SNR + 1))."""
+    in x0 (an error e in the noise is one of e / sqrt(SNR) in x0, an error e in v one of e / sqrt(SNR + 1));
+    none below `floor`."""
     snr = schedule.snr(t)
-    return snr.clamp(max=gamma) / (snr if prediction == "epsilon" else snr + 1)
+    return (snr.clamp(max=gamma) / (snr if prediction == "epsilon" else snr + 1)).clamp(min=floor)
 
 
 def encode_videos(model: TextToVideo, videos: Tensor) -> Tensor:

@@ -18,12 +18,13 @@ VOCAB = 20
 T = torch.tensor([0, 30, 250, 600, 999])
 
 
-def tiny_model(prediction: str, gamma: float | None):
+def tiny_model(prediction: str, gamma: float | None, floor: float = 0.0):
     torch.manual_seed(0)
     cfg = ModelConfig(
         text_encoder=TextEncoderConfig(dim=16, depth=1, heads=2, max_len=8), clip_embed_dim=8,
         video_autoencoder=VideoAutoencoderConfig(hidden=8, groups=4),
-        diffusion=DiffusionConfig(dit=DiTConfig(dim=16, depth=2, heads=2), prediction=prediction, min_snr_gamma=gamma),
+        diffusion=DiffusionConfig(dit=DiTConfig(dim=16, depth=2, heads=2), prediction=prediction, min_snr_gamma=gamma,
+                                  min_snr_floor=floor),
     )
     return build_text_to_video(cfg, vocab_size=VOCAB, pad_id=0).eval()
 
@@ -75,6 +76,26 @@ def test_unweighted_model_keeps_the_mean_squared_error():
     torch.testing.assert_close(plain, ones)
 
 
-def test_gamma_must_be_positive():
+def test_the_floor_keeps_the_noisiest_timesteps_and_leaves_the_rest():
+    schedule, floor = NoiseSchedule(), 0.2
+    plain, floored = min_snr_weights(schedule, T, "v", 5.0), min_snr_weights(schedule, T, "v", 5.0, floor)
+    assert plain[-1] < 1e-3 and floored[-1] == pytest.approx(floor)
+    torch.testing.assert_close(floored, plain.clamp(min=floor))
+    assert floored[2] == plain[2] > floor, "a timestep Min-SNR weighs above the floor keeps its weight"
+
+    model = tiny_model("v", 5.0, floor)
+    latents, noise, ids, mask = inputs()
+    drop = torch.zeros(len(T), dtype=torch.bool)
+    with torch.no_grad():
+        loss = denoising_loss(model, latents, ids, mask, t=T, noise=noise, drop=drop)
+        expected = latent_denoising_loss(model, latents, model.caption(ids, mask), T, noise, drop, floored)
+    torch.testing.assert_close(loss, expected)
+
+
+def test_gamma_must_be_positive_and_the_floor_needs_it():
     with pytest.raises(ValidationError, match="min_snr_gamma"):
         DiffusionConfig(min_snr_gamma=0)
+    with pytest.raises(ValidationError, match="min_snr_floor=0.2 needs min_snr_gamma"):
+        DiffusionConfig(min_snr_floor=0.2)
+    with pytest.raises(ValidationError, match="min_snr_floor"):
+        DiffusionConfig(min_snr_gamma=5, min_snr_floor=1.5)
