@@ -36,11 +36,14 @@ def denoising_loss(
     if drop is None:
         drop = torch.rand(batch, device=latents.device) < model.cfg.caption_dropout
     gamma = model.cfg.min_snr_gamma
-    weight = None if gamma is None else min_snr_weights(model.schedule, t, model.cfg.prediction, gamma, model.cfg.min_snr_floor)
+    weight = None
+    if gamma is not None:
+        weight = min_snr_weights(model.schedule, t, model.cfg.prediction, gamma, model.cfg.min_snr_floor)
     return latent_denoising_loss(model, latents, model.caption(ids, mask), t, noise, drop, weight)
 
 
-def min_snr_weights(schedule: NoiseSchedule, t: Tensor, prediction: Prediction, gamma: float, floor: float = 0.0) -> Tensor:
+def min_snr_weights(schedule: NoiseSchedule, t: Tensor, prediction: Prediction, gamma: float,
+                    floor: float = 0.0) -> Tensor:
     """(B,) Min-SNR-gamma weights of the squared errors at timesteps t: min(SNR, gamma) / SNR for epsilon and
     min(SNR, gamma) / (SNR + 1) for v, the factors that turn each one's error into min(SNR, gamma) times the error
     in x0 (an error e in the noise is one of e / sqrt(SNR) in x0, an error e in v one of e / sqrt(SNR + 1));
@@ -64,7 +67,8 @@ def latent_denoising_loss(model: TextToVideo, latents: Tensor, caption: Caption,
     target = schedule.target(latents, noise, t, model.cfg.prediction)
     if weight is None:
         return F.mse_loss(output, target)
-    return (F.mse_loss(output, target, reduction="none").flatten(1).mean(1) * weight.to(output.dtype)).mean()
+    per_sample = F.mse_loss(output, target, reduction="none").flatten(1).mean(1)
+    return (per_sample * weight.to(output.dtype)).mean()
 
 
 def held_out_losses(model: TextToVideo, batches: Iterable[dict[str, Tensor]], seed: int = 0,

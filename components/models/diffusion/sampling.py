@@ -109,8 +109,7 @@ def guidance_window(schedule: NoiseSchedule, interval: tuple[float, float] | Non
     low, high = interval
 
     def applies(t: Tensor) -> bool:
-        a = float(schedule.alphas_cumprod[int(t[0])])
-        return low < ((1 - a) / a) ** 0.5 <= high
+        return low < float(schedule.snr(t[:1])) ** -0.5 <= high  # the noise level sigma is 1 / sqrt(SNR)
 
     return applies
 
