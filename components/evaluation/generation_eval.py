@@ -95,31 +95,33 @@ def reconstruct(model: TextToVideo) -> Callable[[Tensor], Tensor]:
 def generation_metrics(
     model: TextToVideo, tokenizer: TextTokenizer, dataset_dir: Path, scales: tuple[float, ...], sampling: SamplingConfig, limit: int,
     judge_steps: int, batch_size: int, seed: int, previews: int = 6, progress: Progress | None = None, expand: bool = False,
+    split: str = "test",
 ) -> tuple[dict[str, float], GenerationSamples, list[dict]]:
     """Metrics, the preview samples, and one record per generated sample (caption, prompt, size, scale, wanted and read).
     `expand`: each short test caption is expanded into a descriptive one for the size generated (a re-captioned model's
-    prompts, components.data.prompt_expansion)."""
+    prompts, components.data.prompt_expansion). `split`: the captions and real videos measured ("test" in the
+    pipeline; "val" to choose sampling settings without looking at the test split)."""
     max_len = model.max_text_len
     train = VideoCaptionDataset(dataset_dir, "train", tokenizer, max_len, single_object=True)
-    test = VideoCaptionDataset(dataset_dir, "test", tokenizer, max_len, single_object=True)
+    held_out = VideoCaptionDataset(dataset_dir, split, tokenizer, max_len, single_object=True)
     judge = fit_judge(train, judge_steps, batch_size, seed, progress)
-    real = judge_real(judge, test, batch_size)
+    real = judge_real(judge, held_out, batch_size)
     metrics = {f"real_{a}_accuracy": v for a, v in real.items() if a != "mean"} | {"real_accuracy": real["mean"]}
-    reconstructed = judge_real(judge, test, batch_size, reconstruct(model))
+    reconstructed = judge_real(judge, held_out, batch_size, reconstruct(model))
     metrics |= {f"reconstructed_{a}_accuracy": v for a, v in reconstructed.items() if a != "mean"} | {"reconstructed_accuracy": reconstructed["mean"]}
 
-    chosen = list(range(min(limit, len(test))))
-    prompts = {i: test.caption_texts[i] for i in chosen}
+    chosen = list(range(min(limit, len(held_out))))
+    prompts = {i: held_out.caption_texts[i] for i in chosen}
     if expand:
         for i in chosen:
-            frames, height, width = test.size(i)
+            frames, height, width = held_out.size(i)
             prompts[i] = expand_prompt(prompts[i], frames, width, height)
     prompt_ids = {i: encode_caption(tokenizer, prompts[i], max_len) for i in chosen}
-    samples = GenerationSamples([test.caption_texts[i] for i in chosen[:previews]])
-    samples.real.extend(video_frames(test[i]["video"]) for i in chosen[:previews])
+    samples = GenerationSamples([held_out.caption_texts[i] for i in chosen[:previews]])
+    samples.real.extend(video_frames(held_out[i]["video"]) for i in chosen[:previews])
     by_size: dict[tuple[int, int, int], list[int]] = {}
     for i in chosen:
-        by_size.setdefault(test.size(i), []).append(i)
+        by_size.setdefault(held_out.size(i), []).append(i)
     records: list[dict] = []
     done, total = 0, len(chosen) * len(scales)
     for scale in scales:
@@ -140,12 +142,15 @@ def generation_metrics(
                 done += len(part)
                 if progress is not None:
                     progress("generate", done, total)
-        scores = attribute_accuracy([read[i] for i in chosen], [test.labels[i] for i in chosen], judge.classes)
+        scores = attribute_accuracy([read[i] for i in chosen], [held_out.labels[i] for i in chosen], judge.classes)
         tag = scale_tag(scale)
         metrics |= {f"generation_{a}_accuracy_{tag}": v for a, v in scores.items() if a != "mean"} | {f"generation_accuracy_{tag}": scores["mean"]}
         samples.videos[scale] = [generated[i] for i in chosen[:previews]]
-        records += [{"caption": test.caption_texts[i], "prompt": prompts[i], "size": list(test.size(i)), "guidance": scale, "wanted": test.labels[i], "read": read[i]}
-                    for i in chosen]
+        records += [
+            {"caption": held_out.caption_texts[i], "prompt": prompts[i], "size": list(held_out.size(i)), "guidance": scale,
+             "wanted": held_out.labels[i], "read": read[i]}
+            for i in chosen
+        ]
     accuracies = {s: metrics[f"generation_accuracy_{scale_tag(s)}"] for s in scales}
     best = max(accuracies.values())
     metrics["generation_accuracy"] = best
